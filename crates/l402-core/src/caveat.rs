@@ -1,0 +1,473 @@
+//! Caveats: `condition=value` restrictions on a token, with Aperture's conventions.
+//!
+//! | caveat | meaning |
+//! |---|---|
+//! | `services=<name>:<tier>[,<name>:<tier>…]` | the services the token is for; tier is a u8 |
+//! | `<service>_capabilities=<cap>[,<cap>…]` | the capabilities allowed for that service |
+//! | `<service>_valid_until=<unix seconds>` | expiry: valid while now < value |
+//! | `preimage=<hex>` | appended by clients such as lnget; must match the presented preimage |
+//!
+//! A holder may append caveats but only to narrow what the token allows: for each
+//! condition every later occurrence must be within the previous one, and the last one
+//! decides. [`Verifier`](crate::Verifier) enforces that.
+
+use core::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Condition of the services caveat.
+pub const CONDITION_SERVICES: &str = "services";
+/// Suffix of the per-service capabilities condition.
+pub const SUFFIX_CAPABILITIES: &str = "_capabilities";
+/// Suffix of the per-service expiry condition.
+pub const SUFFIX_VALID_UNTIL: &str = "_valid_until";
+/// Condition of the client-appended preimage caveat.
+pub const CONDITION_PREIMAGE: &str = "preimage";
+
+/// Why a caveat or one of its parts is malformed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CaveatError {
+    /// No `=` separates condition and value.
+    #[error("caveat has no '=' between condition and value")]
+    MissingEquals,
+    /// The condition is empty.
+    #[error("caveat condition is empty")]
+    EmptyCondition,
+    /// The condition holds characters a condition cannot (`=`, `,`, `:` or white space).
+    #[error("invalid caveat condition {0:?}")]
+    InvalidCondition(String),
+    /// A service name that is empty or holds `,`, `:`, `=` or white space.
+    #[error("invalid service name {0:?}")]
+    InvalidServiceName(String),
+    /// A `services` value that is not `name:tier[,name:tier…]`.
+    #[error("invalid services value {0:?}")]
+    InvalidServices(String),
+    /// A capability that is empty or holds `,` or white space.
+    #[error("invalid capability {0:?}")]
+    InvalidCapability(String),
+    /// A `_valid_until` value that is not a decimal unix time.
+    #[error("invalid expiry timestamp {0:?}")]
+    InvalidTimestamp(String),
+    /// A `preimage` value that is not 64 hex characters.
+    #[error("invalid preimage caveat value")]
+    InvalidPreimage,
+}
+
+fn is_name_char_ok(c: char) -> bool {
+    !(c == ',' || c == ':' || c == '=' || c.is_whitespace() || c.is_control())
+}
+
+/// A service a token grants access to, with its tier (a privilege level; higher is more).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Service {
+    name: String,
+    tier: u8,
+}
+
+impl Service {
+    /// A service at tier 0.
+    ///
+    /// # Errors
+    /// [`CaveatError::InvalidServiceName`] if the name is empty or holds `,`, `:`, `=` or
+    /// white space.
+    pub fn new(name: impl Into<String>) -> Result<Self, CaveatError> {
+        Self::with_tier(name, 0)
+    }
+
+    /// A service at `tier`.
+    ///
+    /// # Errors
+    /// As [`Service::new`].
+    pub fn with_tier(name: impl Into<String>, tier: u8) -> Result<Self, CaveatError> {
+        let name = name.into();
+        if name.is_empty() || !name.chars().all(is_name_char_ok) {
+            return Err(CaveatError::InvalidServiceName(name));
+        }
+        Ok(Service { name, tier })
+    }
+
+    /// The service name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The tier.
+    #[must_use]
+    pub fn tier(&self) -> u8 {
+        self.tier
+    }
+}
+
+impl fmt::Display for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.name, self.tier)
+    }
+}
+
+/// A first-party caveat `condition=value`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Caveat {
+    condition: String,
+    value: String,
+}
+
+impl Caveat {
+    /// A caveat with any condition (user-defined caveats, checked by a
+    /// [`CaveatSatisfier`]).
+    ///
+    /// # Errors
+    /// [`CaveatError`] if the condition is empty or holds `=`, `,`, `:` or white space.
+    pub fn new(
+        condition: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Result<Self, CaveatError> {
+        let condition = condition.into();
+        if condition.is_empty() {
+            return Err(CaveatError::EmptyCondition);
+        }
+        if !condition.chars().all(is_name_char_ok) {
+            return Err(CaveatError::InvalidCondition(condition));
+        }
+        Ok(Caveat {
+            condition,
+            value: value.into(),
+        })
+    }
+
+    /// Parses `condition=value`, split at the first `=`, with surrounding white space of
+    /// both parts ignored (as Aperture does).
+    ///
+    /// # Errors
+    /// [`CaveatError`] if there is no `=` or the condition is invalid.
+    pub fn parse(s: &str) -> Result<Self, CaveatError> {
+        let (condition, value) = s.split_once('=').ok_or(CaveatError::MissingEquals)?;
+        Self::new(condition.trim(), value.trim())
+    }
+
+    /// `services=name:tier,…`.
+    ///
+    /// # Errors
+    /// [`CaveatError::InvalidServices`] if `services` is empty.
+    pub fn services(services: &[Service]) -> Result<Self, CaveatError> {
+        if services.is_empty() {
+            return Err(CaveatError::InvalidServices(String::new()));
+        }
+        let value = services
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        Ok(Caveat {
+            condition: CONDITION_SERVICES.into(),
+            value,
+        })
+    }
+
+    /// `<service>_capabilities=cap,…` (an empty list allows no capability).
+    ///
+    /// # Errors
+    /// [`CaveatError::InvalidCapability`] for a capability that is empty or holds `,` or
+    /// white space.
+    pub fn capabilities<S: AsRef<str>>(
+        service: &Service,
+        capabilities: &[S],
+    ) -> Result<Self, CaveatError> {
+        for c in capabilities {
+            let c = c.as_ref();
+            if c.is_empty() || c.contains(',') || c.chars().any(char::is_whitespace) {
+                return Err(CaveatError::InvalidCapability(c.to_owned()));
+            }
+        }
+        let value = capabilities
+            .iter()
+            .map(AsRef::as_ref)
+            .collect::<Vec<_>>()
+            .join(",");
+        Ok(Caveat {
+            condition: format!("{}{SUFFIX_CAPABILITIES}", service.name),
+            value,
+        })
+    }
+
+    /// `<service>_valid_until=<unix seconds>`; times before 1970 count as 0.
+    #[must_use]
+    pub fn valid_until(service: &Service, until: SystemTime) -> Self {
+        Caveat {
+            condition: format!("{}{SUFFIX_VALID_UNTIL}", service.name),
+            value: unix_seconds(until).to_string(),
+        }
+    }
+
+    /// The condition.
+    #[must_use]
+    pub fn condition(&self) -> &str {
+        &self.condition
+    }
+
+    /// The value.
+    #[must_use]
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+
+    /// Interprets the caveat by Aperture's conventions.
+    ///
+    /// # Errors
+    /// [`CaveatError`] if a known condition has a malformed value.
+    pub fn kind(&self) -> Result<CaveatKind<'_>, CaveatError> {
+        let c = self.condition.as_str();
+        if c == CONDITION_SERVICES {
+            return parse_services(&self.value).map(CaveatKind::Services);
+        }
+        if c == CONDITION_PREIMAGE {
+            return crate::Preimage::from_hex(&self.value)
+                .map(CaveatKind::Preimage)
+                .map_err(|_| CaveatError::InvalidPreimage);
+        }
+        if let Some(service) = c.strip_suffix(SUFFIX_CAPABILITIES)
+            && !service.is_empty()
+        {
+            return parse_capabilities(&self.value).map(|capabilities| CaveatKind::Capabilities {
+                service,
+                capabilities,
+            });
+        }
+        if let Some(service) = c.strip_suffix(SUFFIX_VALID_UNTIL)
+            && !service.is_empty()
+        {
+            return self
+                .value
+                .parse::<u64>()
+                .map(|until| CaveatKind::ValidUntil { service, until })
+                .map_err(|_| CaveatError::InvalidTimestamp(self.value.clone()));
+        }
+        Ok(CaveatKind::Other)
+    }
+}
+
+impl fmt::Display for Caveat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={}", self.condition, self.value)
+    }
+}
+
+impl core::str::FromStr for Caveat {
+    type Err = CaveatError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+/// What a caveat means under Aperture's conventions.
+#[derive(Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CaveatKind<'a> {
+    /// `services=…`.
+    Services(Vec<Service>),
+    /// `<service>_capabilities=…`.
+    Capabilities {
+        /// The service.
+        service: &'a str,
+        /// The allowed capabilities (possibly none).
+        capabilities: Vec<&'a str>,
+    },
+    /// `<service>_valid_until=…`.
+    ValidUntil {
+        /// The service.
+        service: &'a str,
+        /// Unix seconds; valid while now is before it.
+        until: u64,
+    },
+    /// `preimage=…`.
+    Preimage(crate::Preimage),
+    /// Any other condition (user-defined, or unknown).
+    Other,
+}
+
+fn parse_services(value: &str) -> Result<Vec<Service>, CaveatError> {
+    let bad = || CaveatError::InvalidServices(value.to_owned());
+    if value.trim().is_empty() {
+        return Err(bad());
+    }
+    value
+        .split(',')
+        .map(|part| {
+            let (name, tier) = part.trim().split_once(':').ok_or_else(bad)?;
+            let tier = tier.trim().parse::<u8>().map_err(|_| bad())?;
+            Service::with_tier(name.trim(), tier).map_err(|_| bad())
+        })
+        .collect()
+}
+
+fn parse_capabilities(value: &str) -> Result<Vec<&str>, CaveatError> {
+    let mut out = Vec::new();
+    for cap in value.split(',').map(str::trim) {
+        if cap.is_empty() {
+            continue;
+        }
+        if cap.chars().any(char::is_whitespace) {
+            return Err(CaveatError::InvalidCapability(cap.to_owned()));
+        }
+        out.push(cap);
+    }
+    Ok(out)
+}
+
+/// Seconds since the Unix epoch, 0 for earlier times.
+#[must_use]
+pub fn unix_seconds(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// The `SystemTime` of a Unix timestamp in seconds.
+#[must_use]
+pub fn from_unix_seconds(secs: u64) -> SystemTime {
+    UNIX_EPOCH
+        .checked_add(Duration::from_secs(secs))
+        .unwrap_or(UNIX_EPOCH)
+}
+
+/// Checks a user-defined caveat condition.
+///
+/// Register satisfiers with [`VerifierBuilder::satisfier`](crate::VerifierBuilder::satisfier).
+/// The verifier calls [`satisfy_previous`](Self::satisfy_previous) for every occurrence after
+/// the first (it must refuse any value wider than the one before), then
+/// [`satisfy_final`](Self::satisfy_final) once with the last value against the request.
+///
+/// ```
+/// use l402_core::{CaveatSatisfier, VerifyContext};
+///
+/// /// `max_items=<n>`: a later caveat may only lower the limit.
+/// struct MaxItems;
+/// impl CaveatSatisfier for MaxItems {
+///     fn condition(&self) -> &str { "max_items" }
+///     fn satisfy_previous(&self, previous: &str, current: &str) -> Result<(), String> {
+///         let (p, c) = (previous.parse::<u64>(), current.parse::<u64>());
+///         match (p, c) {
+///             (Ok(p), Ok(c)) if c <= p => Ok(()),
+///             _ => Err("limit can only be lowered".into()),
+///         }
+///     }
+///     fn satisfy_final(&self, value: &str, ctx: &VerifyContext<'_>) -> Result<(), String> {
+///         let limit: u64 = value.parse().map_err(|_| "not a number")?;
+///         let asked: u64 = ctx.attribute("items").and_then(|v| v.parse().ok()).unwrap_or(0);
+///         if asked <= limit { Ok(()) } else { Err(format!("at most {limit} items")) }
+///     }
+/// }
+/// ```
+pub trait CaveatSatisfier: Send + Sync {
+    /// The condition this satisfier checks.
+    fn condition(&self) -> &str;
+
+    /// Checks that `current` is no wider than `previous` (attenuation).
+    ///
+    /// # Errors
+    /// A short lower-case reason; it may reach logs, not the client.
+    fn satisfy_previous(&self, previous: &str, current: &str) -> Result<(), String>;
+
+    /// Checks the last value against the request.
+    ///
+    /// # Errors
+    /// A short lower-case reason; it may reach logs, not the client.
+    fn satisfy_final(&self, value: &str, ctx: &crate::VerifyContext<'_>) -> Result<(), String>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_aperture_caveats() {
+        let c = Caveat::parse("services=my_api:0, other:2").unwrap();
+        assert_eq!(
+            c.kind().unwrap(),
+            CaveatKind::Services(vec![
+                Service::with_tier("my_api", 0).unwrap(),
+                Service::with_tier("other", 2).unwrap()
+            ])
+        );
+        let c = Caveat::parse("my_api_valid_until=1735689600").unwrap();
+        assert_eq!(
+            c.kind().unwrap(),
+            CaveatKind::ValidUntil {
+                service: "my_api",
+                until: 1_735_689_600
+            }
+        );
+        let c = Caveat::parse("foo_capabilities=read,write").unwrap();
+        assert_eq!(
+            c.kind().unwrap(),
+            CaveatKind::Capabilities {
+                service: "foo",
+                capabilities: vec!["read", "write"]
+            }
+        );
+        let c = Caveat::parse("foo_capabilities=").unwrap();
+        assert_eq!(
+            c.kind().unwrap(),
+            CaveatKind::Capabilities {
+                service: "foo",
+                capabilities: vec![]
+            }
+        );
+        assert_eq!(
+            Caveat::parse("ip=1.2.3.4").unwrap().kind().unwrap(),
+            CaveatKind::Other
+        );
+        assert_eq!(
+            Caveat::parse("a=b=c").unwrap().value(),
+            "b=c",
+            "split at the first '='"
+        );
+    }
+
+    #[test]
+    fn rejects_malformed_caveats() {
+        assert_eq!(Caveat::parse("novalue"), Err(CaveatError::MissingEquals));
+        assert_eq!(Caveat::parse("=x"), Err(CaveatError::EmptyCondition));
+        assert!(matches!(
+            Caveat::parse("services=").unwrap().kind(),
+            Err(CaveatError::InvalidServices(_))
+        ));
+        assert!(matches!(
+            Caveat::parse("services=a:256").unwrap().kind(),
+            Err(CaveatError::InvalidServices(_))
+        ));
+        assert!(matches!(
+            Caveat::parse("services=a").unwrap().kind(),
+            Err(CaveatError::InvalidServices(_))
+        ));
+        assert!(matches!(
+            Caveat::parse("a_valid_until=-1").unwrap().kind(),
+            Err(CaveatError::InvalidTimestamp(_))
+        ));
+        assert_eq!(
+            Caveat::parse("preimage=00").unwrap().kind(),
+            Err(CaveatError::InvalidPreimage)
+        );
+        assert!(Service::new("a:b").is_err());
+        assert!(Service::new("").is_err());
+    }
+
+    #[test]
+    fn builds_caveats_in_aperture_form() {
+        let s = Service::new("foo").unwrap();
+        assert_eq!(
+            Caveat::services(&[s.clone()]).unwrap().to_string(),
+            "services=foo:0"
+        );
+        assert_eq!(
+            Caveat::capabilities(&s, &["read", "write"])
+                .unwrap()
+                .to_string(),
+            "foo_capabilities=read,write"
+        );
+        assert_eq!(
+            Caveat::valid_until(&s, from_unix_seconds(1_893_456_000)).to_string(),
+            "foo_valid_until=1893456000"
+        );
+        assert!(Caveat::capabilities(&s, &["a b"]).is_err());
+    }
+}

@@ -1,0 +1,599 @@
+//! Pure, synchronous token verification.
+//!
+//! Order (cheap and stateless first):
+//! 1. the credential was parsed, size-capped, by [`Credential`];
+//! 2. the identifier decodes (version 0, 66 bytes);
+//! 3. SHA-256(preimage) equals the payment hash, in constant time, before any store access;
+//! 4. the caller looks up the root keys for the token id;
+//! 5. the signature chain is recomputed and compared in constant time;
+//! 6. caveats: attenuation rules, then the final checks against the request.
+//!
+//! Steps 2-3 are [`Verifier::check_payment`], 5-6 are [`PaidCredential::verify`]; the caller
+//! does step 4 in between, with any store. [`Verifier::verify`] runs all of them with a
+//! synchronous key lookup, and [`Verifier::verify_with_store`] with a [`RootKeyStore`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use subtle::ConstantTimeEq;
+
+use crate::caveat::{
+    CONDITION_PREIMAGE, CONDITION_SERVICES, SUFFIX_CAPABILITIES, SUFFIX_VALID_UNTIL,
+};
+use crate::{
+    Caveat, CaveatError, CaveatKind, CaveatSatisfier, Credential, Identifier, IdentifierError,
+    PaymentHash, RootKey, RootKeyError, RootKeyStore, Service, TokenId, from_unix_seconds,
+    unix_seconds,
+};
+
+/// Why a credential failed verification. Each variant names the check that failed.
+///
+/// The text is for logs; it never contains a secret. Servers answer all of them with a
+/// fresh challenge and should not echo the text to the client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// The macaroon identifier is not a version-0 L402 identifier.
+    #[error("invalid identifier: {0}")]
+    Identifier(#[source] IdentifierError),
+    /// SHA-256 of the presented preimage is not the token's payment hash.
+    #[error("preimage does not match the payment hash")]
+    PreimageMismatch,
+    /// No root key for the token: never minted here, expired from the store, or revoked.
+    #[error("unknown or revoked token {0}")]
+    UnknownToken(TokenId),
+    /// The signature chain does not match under any root key.
+    #[error("invalid macaroon signature")]
+    InvalidSignature,
+    /// A caveat is malformed.
+    #[error("malformed caveat {index}: {error}")]
+    MalformedCaveat {
+        /// Zero-based caveat index.
+        index: usize,
+        /// What is wrong.
+        #[source]
+        error: CaveatError,
+    },
+    /// A caveat condition no satisfier knows (rejected unless unknown caveats are ignored).
+    #[error("unknown caveat condition {condition:?} at index {index}")]
+    UnknownCaveat {
+        /// Zero-based caveat index.
+        index: usize,
+        /// The condition.
+        condition: String,
+    },
+    /// A caveat is wider than an earlier one with the same condition.
+    #[error("caveat {index} ({condition}) widens an earlier caveat")]
+    Widened {
+        /// Zero-based caveat index.
+        index: usize,
+        /// The condition.
+        condition: String,
+    },
+    /// A `preimage=` caveat holds a different preimage from the one presented.
+    #[error("preimage caveat at index {0} does not match the presented preimage")]
+    PreimageCaveatMismatch(usize),
+    /// The token has no `services` caveat naming the service.
+    #[error("token is not valid for service {0:?}")]
+    WrongService(String),
+    /// The token's tier for the service is below the required tier.
+    #[error("tier {tier} of service {service:?} is below the required {required}")]
+    TierTooLow {
+        /// The service.
+        service: String,
+        /// The token's tier.
+        tier: u8,
+        /// The required tier.
+        required: u8,
+    },
+    /// The token does not allow the required capability.
+    #[error("capability {capability:?} not allowed for service {service:?}")]
+    CapabilityNotAllowed {
+        /// The service.
+        service: String,
+        /// The capability.
+        capability: String,
+    },
+    /// The token expired.
+    #[error("token for service {service:?} expired at {valid_until}")]
+    Expired {
+        /// The service.
+        service: String,
+        /// Unix seconds.
+        valid_until: u64,
+    },
+    /// A user-defined caveat was not satisfied.
+    #[error("caveat {condition:?} not satisfied: {reason}")]
+    NotSatisfied {
+        /// The condition.
+        condition: String,
+        /// The satisfier's reason.
+        reason: String,
+    },
+}
+
+/// [`Verifier::verify_with_store`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyWithStoreError {
+    /// The credential is invalid.
+    #[error(transparent)]
+    Invalid(#[from] VerifyError),
+    /// The root-key store could not answer; verification fails closed.
+    #[error("root key lookup failed")]
+    Store(#[source] RootKeyError),
+}
+
+/// What a request needs from a token: the service, optionally a capability and a minimum
+/// tier, the current time, and attributes for user-defined satisfiers.
+#[derive(Debug, Clone)]
+pub struct VerifyContext<'a> {
+    service: &'a str,
+    capability: Option<&'a str>,
+    min_tier: Option<u8>,
+    now: u64,
+    attributes: &'a [(&'a str, &'a str)],
+}
+
+impl<'a> VerifyContext<'a> {
+    /// A request for `service` at time `now`.
+    #[must_use]
+    pub fn new(service: &'a str, now: SystemTime) -> Self {
+        VerifyContext {
+            service,
+            capability: None,
+            min_tier: None,
+            now: unix_seconds(now),
+            attributes: &[],
+        }
+    }
+
+    /// Requires the token to allow `capability` for the service.
+    #[must_use]
+    pub fn capability(mut self, capability: &'a str) -> Self {
+        self.capability = Some(capability);
+        self
+    }
+
+    /// Requires the token's tier for the service to be at least `tier`.
+    #[must_use]
+    pub fn min_tier(mut self, tier: u8) -> Self {
+        self.min_tier = Some(tier);
+        self
+    }
+
+    /// Request attributes (client IP, path, …) for user-defined satisfiers.
+    #[must_use]
+    pub fn attributes(mut self, attributes: &'a [(&'a str, &'a str)]) -> Self {
+        self.attributes = attributes;
+        self
+    }
+
+    /// The service.
+    #[must_use]
+    pub fn service(&self) -> &str {
+        self.service
+    }
+
+    /// The required capability.
+    #[must_use]
+    pub fn required_capability(&self) -> Option<&str> {
+        self.capability
+    }
+
+    /// The current time in Unix seconds.
+    #[must_use]
+    pub fn now_unix(&self) -> u64 {
+        self.now
+    }
+
+    /// An attribute by name.
+    #[must_use]
+    pub fn attribute(&self, name: &str) -> Option<&'a str> {
+        self.attributes
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| *v)
+    }
+}
+
+/// What a verified token grants, for the request that presented it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Receipt {
+    /// The token id.
+    pub token_id: TokenId,
+    /// The payment hash of the invoice that paid for the token.
+    pub payment_hash: PaymentHash,
+    /// The services the token is valid for (last `services` caveat).
+    pub services: Vec<Service>,
+    /// The service this request was for.
+    pub service: String,
+    /// The token's tier for that service.
+    pub tier: u8,
+    /// The capabilities allowed for that service; `None` when the token does not restrict
+    /// them.
+    pub capabilities: Option<Vec<String>>,
+    /// When the token expires for that service, if it does.
+    #[cfg_attr(feature = "serde", serde(with = "unix_opt"))]
+    pub valid_until: Option<SystemTime>,
+}
+
+#[cfg(feature = "serde")]
+mod unix_opt {
+    use std::time::SystemTime;
+    pub(super) fn serialize<S: serde::Serializer>(
+        t: &Option<SystemTime>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => s.serialize_some(&crate::unix_seconds(*t)),
+            None => s.serialize_none(),
+        }
+    }
+}
+
+/// What unknown caveat conditions do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum UnknownCaveats {
+    /// Reject the token (default): a holder who appended `ip=…` expects it enforced.
+    #[default]
+    Reject,
+    /// Skip them, as Aperture does.
+    Ignore,
+}
+
+/// Why a [`VerifierBuilder`] could not build.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifierConfigError {
+    /// A satisfier for a condition the verifier handles itself.
+    #[error("condition {0:?} is built in and cannot have a custom satisfier")]
+    ReservedCondition(String),
+    /// Two satisfiers for one condition.
+    #[error("two satisfiers for condition {0:?}")]
+    DuplicateSatisfier(String),
+}
+
+/// Builds a [`Verifier`].
+#[derive(Default)]
+#[must_use]
+pub struct VerifierBuilder {
+    unknown: UnknownCaveats,
+    satisfiers: Vec<Arc<dyn CaveatSatisfier>>,
+}
+
+impl VerifierBuilder {
+    /// How to treat unknown caveat conditions (default: reject).
+    pub fn unknown_caveats(mut self, policy: UnknownCaveats) -> Self {
+        self.unknown = policy;
+        self
+    }
+
+    /// Adds a satisfier for a user-defined condition.
+    pub fn satisfier(mut self, satisfier: impl CaveatSatisfier + 'static) -> Self {
+        self.satisfiers.push(Arc::new(satisfier));
+        self
+    }
+
+    /// Builds the verifier.
+    ///
+    /// # Errors
+    /// [`VerifierConfigError`] for a satisfier on a built-in condition (`services`,
+    /// `preimage`, `*_capabilities`, `*_valid_until`) or two for one condition.
+    pub fn build(self) -> Result<Verifier, VerifierConfigError> {
+        let mut map: HashMap<String, Arc<dyn CaveatSatisfier>> = HashMap::new();
+        for s in self.satisfiers {
+            let c = s.condition().to_owned();
+            if c == CONDITION_SERVICES
+                || c == CONDITION_PREIMAGE
+                || c.ends_with(SUFFIX_CAPABILITIES)
+                || c.ends_with(SUFFIX_VALID_UNTIL)
+            {
+                return Err(VerifierConfigError::ReservedCondition(c));
+            }
+            if map.insert(c.clone(), s).is_some() {
+                return Err(VerifierConfigError::DuplicateSatisfier(c));
+            }
+        }
+        Ok(Verifier {
+            unknown: self.unknown,
+            satisfiers: map,
+        })
+    }
+}
+
+/// Verifies credentials. Cheap to clone; holds no keys.
+#[derive(Clone, Default)]
+pub struct Verifier {
+    unknown: UnknownCaveats,
+    satisfiers: HashMap<String, Arc<dyn CaveatSatisfier>>,
+}
+
+impl core::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("unknown_caveats", &self.unknown)
+            .field("satisfiers", &self.satisfiers.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// A credential whose preimage has been checked against its identifier (steps 2-3).
+#[derive(Debug)]
+pub struct PaidCredential<'a> {
+    verifier: &'a Verifier,
+    credential: &'a Credential,
+    identifier: Identifier,
+}
+
+impl Verifier {
+    /// A verifier with the default policy (unknown caveats rejected, no custom satisfiers).
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A builder for custom satisfiers and the unknown-caveat policy.
+    pub fn builder() -> VerifierBuilder {
+        VerifierBuilder::default()
+    }
+
+    /// Steps 2-3: decodes the identifier and checks the preimage against the payment hash.
+    /// Needs no key and touches no store.
+    ///
+    /// # Errors
+    /// [`VerifyError::Identifier`] or [`VerifyError::PreimageMismatch`].
+    pub fn check_payment<'a>(
+        &'a self,
+        credential: &'a Credential,
+    ) -> Result<PaidCredential<'a>, VerifyError> {
+        let identifier = Identifier::decode(credential.macaroon().identifier())
+            .map_err(VerifyError::Identifier)?;
+        if !identifier.payment_hash().matches(credential.preimage()) {
+            return Err(VerifyError::PreimageMismatch);
+        }
+        Ok(PaidCredential {
+            verifier: self,
+            credential,
+            identifier,
+        })
+    }
+
+    /// All steps, with a synchronous key lookup called only after the preimage check.
+    ///
+    /// # Errors
+    /// [`VerifyError`] naming the failed check.
+    pub fn verify(
+        &self,
+        credential: &Credential,
+        ctx: &VerifyContext<'_>,
+        lookup: impl FnOnce(&TokenId) -> Vec<RootKey>,
+    ) -> Result<Receipt, VerifyError> {
+        let paid = self.check_payment(credential)?;
+        let keys = lookup(paid.token_id());
+        paid.verify(&keys, ctx)
+    }
+
+    /// All steps, looking the key up in `store` after the preimage check.
+    ///
+    /// # Errors
+    /// [`VerifyWithStoreError::Invalid`] naming the failed check, or
+    /// [`VerifyWithStoreError::Store`] when the store cannot answer (fail closed).
+    pub async fn verify_with_store<S: RootKeyStore + ?Sized>(
+        &self,
+        credential: &Credential,
+        ctx: &VerifyContext<'_>,
+        store: &S,
+    ) -> Result<Receipt, VerifyWithStoreError> {
+        let paid = self.check_payment(credential)?;
+        let keys = store
+            .lookup(paid.token_id())
+            .await
+            .map_err(VerifyWithStoreError::Store)?;
+        Ok(paid.verify(&keys, ctx)?)
+    }
+}
+
+impl PaidCredential<'_> {
+    /// The token id to look the root key up by.
+    #[must_use]
+    pub fn token_id(&self) -> &TokenId {
+        self.identifier.token_id()
+    }
+
+    /// The decoded identifier.
+    #[must_use]
+    pub fn identifier(&self) -> &Identifier {
+        &self.identifier
+    }
+
+    /// Steps 5-6: the signature under any of `root_keys`, then the caveats.
+    ///
+    /// # Errors
+    /// [`VerifyError`] naming the failed check; [`VerifyError::UnknownToken`] when
+    /// `root_keys` is empty.
+    pub fn verify(
+        self,
+        root_keys: &[RootKey],
+        ctx: &VerifyContext<'_>,
+    ) -> Result<Receipt, VerifyError> {
+        if root_keys.is_empty() {
+            return Err(VerifyError::UnknownToken(*self.token_id()));
+        }
+        let macaroon = self.credential.macaroon();
+        // Check every key, so timing does not reveal which one matched.
+        let mut valid = subtle::Choice::from(0);
+        for key in root_keys {
+            valid |= subtle::Choice::from(u8::from(macaroon.verify_signature(key)));
+        }
+        if !bool::from(valid) {
+            return Err(VerifyError::InvalidSignature);
+        }
+        let checked = self
+            .verifier
+            .check_caveats(macaroon.caveats(), self.credential, ctx)?;
+        Ok(Receipt {
+            token_id: *self.identifier.token_id(),
+            payment_hash: *self.identifier.payment_hash(),
+            services: checked.services,
+            service: ctx.service.to_owned(),
+            tier: checked.tier,
+            capabilities: checked.capabilities,
+            valid_until: checked.valid_until.map(from_unix_seconds),
+        })
+    }
+}
+
+struct Checked {
+    services: Vec<Service>,
+    tier: u8,
+    capabilities: Option<Vec<String>>,
+    valid_until: Option<u64>,
+}
+
+impl Verifier {
+    fn check_caveats(
+        &self,
+        raw: &[String],
+        credential: &Credential,
+        ctx: &VerifyContext<'_>,
+    ) -> Result<Checked, VerifyError> {
+        let mut services: Option<Vec<Service>> = None;
+        let mut capabilities: HashMap<&str, Vec<&str>> = HashMap::new();
+        let mut valid_until: HashMap<&str, u64> = HashMap::new();
+        let mut custom: HashMap<&str, &str> = HashMap::new();
+
+        let parsed = raw
+            .iter()
+            .enumerate()
+            .map(|(index, s)| {
+                Caveat::parse(s).map_err(|error| VerifyError::MalformedCaveat { index, error })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+
+        for (index, caveat) in parsed.iter().enumerate() {
+            let kind = caveat
+                .kind()
+                .map_err(|error| VerifyError::MalformedCaveat { index, error })?;
+            let widened = || VerifyError::Widened {
+                index,
+                condition: caveat.condition().to_owned(),
+            };
+            match kind {
+                CaveatKind::Services(current) => {
+                    if let Some(prev) = &services {
+                        let narrower = current.iter().all(|c| {
+                            prev.iter()
+                                .any(|p| p.name() == c.name() && c.tier() <= p.tier())
+                        });
+                        if !narrower {
+                            return Err(widened());
+                        }
+                    }
+                    services = Some(current);
+                }
+                CaveatKind::Capabilities {
+                    service,
+                    capabilities: current,
+                } => {
+                    if let Some(prev) = capabilities.get(service)
+                        && !current.iter().all(|c| prev.contains(c))
+                    {
+                        return Err(widened());
+                    }
+                    capabilities.insert(service, current);
+                }
+                CaveatKind::ValidUntil { service, until } => {
+                    if let Some(&prev) = valid_until.get(service)
+                        && until > prev
+                    {
+                        return Err(widened());
+                    }
+                    valid_until.insert(service, until);
+                }
+                CaveatKind::Preimage(p) => {
+                    if !bool::from(
+                        p.expose_secret()
+                            .ct_eq(credential.preimage().expose_secret()),
+                    ) {
+                        return Err(VerifyError::PreimageCaveatMismatch(index));
+                    }
+                }
+                CaveatKind::Other => {
+                    let condition = caveat.condition();
+                    match self.satisfiers.get(condition) {
+                        Some(s) => {
+                            if let Some(prev) = custom.get(condition) {
+                                s.satisfy_previous(prev, caveat.value())
+                                    .map_err(|_| widened())?;
+                            }
+                            custom.insert(condition, caveat.value());
+                        }
+                        None if self.unknown == UnknownCaveats::Ignore => {}
+                        None => {
+                            return Err(VerifyError::UnknownCaveat {
+                                index,
+                                condition: condition.to_owned(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+
+        // Final checks against the request.
+        let service = ctx.service;
+        let services = services.ok_or_else(|| VerifyError::WrongService(service.to_owned()))?;
+        let tier = services
+            .iter()
+            .find(|s| s.name() == service)
+            .map(Service::tier)
+            .ok_or_else(|| VerifyError::WrongService(service.to_owned()))?;
+        if let Some(required) = ctx.min_tier
+            && tier < required
+        {
+            return Err(VerifyError::TierTooLow {
+                service: service.to_owned(),
+                tier,
+                required,
+            });
+        }
+        let caps = capabilities.get(service);
+        if let Some(required) = ctx.capability
+            && let Some(allowed) = caps
+            && !allowed.contains(&required)
+        {
+            return Err(VerifyError::CapabilityNotAllowed {
+                service: service.to_owned(),
+                capability: required.to_owned(),
+            });
+        }
+        let until = valid_until.get(service).copied();
+        if let Some(until) = until
+            && ctx.now >= until
+        {
+            return Err(VerifyError::Expired {
+                service: service.to_owned(),
+                valid_until: until,
+            });
+        }
+        for (condition, value) in &custom {
+            if let Some(s) = self.satisfiers.get(*condition) {
+                s.satisfy_final(value, ctx)
+                    .map_err(|reason| VerifyError::NotSatisfied {
+                        condition: (*condition).to_owned(),
+                        reason,
+                    })?;
+            }
+        }
+        Ok(Checked {
+            services,
+            tier,
+            capabilities: caps.map(|c| c.iter().map(|s| (*s).to_owned()).collect()),
+            valid_until: until,
+        })
+    }
+}
