@@ -142,8 +142,11 @@ impl Caveat {
     /// # Errors
     /// [`CaveatError`] if there is no `=` or the condition is invalid.
     pub fn parse(s: &str) -> Result<Self, CaveatError> {
-        let (condition, value) = s.split_once('=').ok_or(CaveatError::MissingEquals)?;
-        Self::new(condition.trim(), value.trim())
+        let (condition, value) = split(s)?;
+        Ok(Caveat {
+            condition: condition.to_owned(),
+            value: value.to_owned(),
+        })
     }
 
     /// `services=name:tier,…`.
@@ -217,34 +220,50 @@ impl Caveat {
     /// # Errors
     /// [`CaveatError`] if a known condition has a malformed value.
     pub fn kind(&self) -> Result<CaveatKind<'_>, CaveatError> {
-        let c = self.condition.as_str();
-        if c == CONDITION_SERVICES {
-            return parse_services(&self.value).map(CaveatKind::Services);
-        }
-        if c == CONDITION_PREIMAGE {
-            return crate::Preimage::from_hex(&self.value)
-                .map(CaveatKind::Preimage)
-                .map_err(|_| CaveatError::InvalidPreimage);
-        }
-        if let Some(service) = c.strip_suffix(SUFFIX_CAPABILITIES)
-            && !service.is_empty()
-        {
-            return parse_capabilities(&self.value).map(|capabilities| CaveatKind::Capabilities {
-                service,
-                capabilities,
-            });
-        }
-        if let Some(service) = c.strip_suffix(SUFFIX_VALID_UNTIL)
-            && !service.is_empty()
-        {
-            return self
-                .value
-                .parse::<u64>()
-                .map(|until| CaveatKind::ValidUntil { service, until })
-                .map_err(|_| CaveatError::InvalidTimestamp(self.value.clone()));
-        }
-        Ok(CaveatKind::Other)
+        kind_of(&self.condition, &self.value)
     }
+}
+
+/// Splits `condition=value` at the first `=` and trims both parts, without allocating.
+pub(crate) fn split(s: &str) -> Result<(&str, &str), CaveatError> {
+    let (condition, value) = s.split_once('=').ok_or(CaveatError::MissingEquals)?;
+    let condition = condition.trim();
+    if condition.is_empty() {
+        return Err(CaveatError::EmptyCondition);
+    }
+    if !condition.chars().all(is_name_char_ok) {
+        return Err(CaveatError::InvalidCondition(condition.to_owned()));
+    }
+    Ok((condition, value.trim()))
+}
+
+/// Interprets a split caveat by Aperture's conventions.
+pub(crate) fn kind_of<'a>(c: &'a str, value: &'a str) -> Result<CaveatKind<'a>, CaveatError> {
+    if c == CONDITION_SERVICES {
+        return parse_services(value).map(CaveatKind::Services);
+    }
+    if c == CONDITION_PREIMAGE {
+        return crate::Preimage::from_hex(value)
+            .map(CaveatKind::Preimage)
+            .map_err(|_| CaveatError::InvalidPreimage);
+    }
+    if let Some(service) = c.strip_suffix(SUFFIX_CAPABILITIES)
+        && !service.is_empty()
+    {
+        return parse_capabilities(value).map(|capabilities| CaveatKind::Capabilities {
+            service,
+            capabilities,
+        });
+    }
+    if let Some(service) = c.strip_suffix(SUFFIX_VALID_UNTIL)
+        && !service.is_empty()
+    {
+        return value
+            .parse::<u64>()
+            .map(|until| CaveatKind::ValidUntil { service, until })
+            .map_err(|_| CaveatError::InvalidTimestamp(value.to_owned()));
+    }
+    Ok(CaveatKind::Other)
 }
 
 impl fmt::Display for Caveat {
@@ -455,7 +474,9 @@ mod tests {
     fn builds_caveats_in_aperture_form() {
         let s = Service::new("foo").unwrap();
         assert_eq!(
-            Caveat::services(&[s.clone()]).unwrap().to_string(),
+            Caveat::services(std::slice::from_ref(&s))
+                .unwrap()
+                .to_string(),
             "services=foo:0"
         );
         assert_eq!(

@@ -6,7 +6,9 @@
 //!   so that every accepted string denotes exactly one byte string.
 
 use base64::Engine as _;
+use base64::alphabet;
 use base64::engine::general_purpose::STANDARD;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 
 /// Why a hex string was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -71,7 +73,7 @@ fn hex_val(c: u8) -> Option<u8> {
 /// [`HexError`] on an odd length or a non-hex character.
 pub fn hex_decode(s: &str) -> Result<Vec<u8>, HexError> {
     let bytes = s.as_bytes();
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return Err(HexError::OddLength(bytes.len()));
     }
     let mut out = Vec::with_capacity(bytes.len() / 2);
@@ -93,7 +95,7 @@ pub fn hex_decode(s: &str) -> Result<Vec<u8>, HexError> {
 /// [`HexError`] on a wrong length or a non-hex character.
 pub fn hex_decode_array<const N: usize>(s: &str) -> Result<[u8; N], HexError> {
     let bytes = s.as_bytes();
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return Err(HexError::OddLength(bytes.len()));
     }
     if bytes.len() != 2 * N {
@@ -147,13 +149,36 @@ pub fn base64_decode(s: &str) -> Result<Vec<u8>, Base64Error> {
     if padding.len() > 2 {
         return Err(Base64Error::InvalidLength);
     }
-    if !padding.is_empty() && input.len() % 4 != 0 {
+    if !padding.is_empty() && !input.len().is_multiple_of(4) {
         return Err(Base64Error::InvalidLength);
     }
     let rem = body.len() % 4;
     if rem == 1 {
         return Err(Base64Error::InvalidLength);
     }
+    // Fast path: one alphabet only, decoded by the `base64` crate.
+    let url = body.iter().any(|&c| c == b'-' || c == b'_');
+    let std = body.iter().any(|&c| c == b'+' || c == b'/');
+    if !(url && std) {
+        let engine = if url { &URL_SAFE_BODY } else { &STANDARD_BODY };
+        return engine.decode(body).map_err(|e| match e {
+            base64::DecodeError::InvalidByte(i, _) => Base64Error::InvalidCharacter(i),
+            base64::DecodeError::InvalidLastSymbol(_, _) => Base64Error::TrailingBits,
+            _ => Base64Error::InvalidLength,
+        });
+    }
+    decode_mixed(body)
+}
+
+/// Unpadded, canonical decoders for the two alphabets.
+const BODY_CONFIG: GeneralPurposeConfig = GeneralPurposeConfig::new()
+    .with_decode_padding_mode(DecodePaddingMode::RequireNone)
+    .with_decode_allow_trailing_bits(false);
+const STANDARD_BODY: GeneralPurpose = GeneralPurpose::new(&alphabet::STANDARD, BODY_CONFIG);
+const URL_SAFE_BODY: GeneralPurpose = GeneralPurpose::new(&alphabet::URL_SAFE, BODY_CONFIG);
+
+/// Decodes unpadded base64 mixing both alphabets, one character at a time.
+fn decode_mixed(body: &[u8]) -> Result<Vec<u8>, Base64Error> {
     let mut out = Vec::with_capacity(body.len() / 4 * 3 + 2);
     let mut acc: u32 = 0;
     let mut bits: u32 = 0;
@@ -210,6 +235,10 @@ mod tests {
         assert_eq!(base64_decode("AR=="), Err(Base64Error::TrailingBits));
         assert_eq!(base64_decode("A*=="), Err(Base64Error::InvalidCharacter(1)));
         assert_eq!(base64_decode("").unwrap(), Vec::<u8>::new());
+        assert_eq!(base64_decode("+_8=").unwrap(), vec![0xfb, 0xff]);
+        assert_eq!(base64_decode("+_A*"), Err(Base64Error::InvalidCharacter(3)));
+        assert_eq!(base64_decode("-_A*"), Err(Base64Error::InvalidCharacter(3)));
+        assert_eq!(base64_decode("A=AA"), Err(Base64Error::InvalidCharacter(1)));
     }
 
     proptest! {
@@ -230,6 +259,15 @@ mod tests {
         #[test]
         fn base64_decoder_never_panics(s in "\\PC{0,64}") {
             let _ = base64_decode(&s);
+        }
+
+        #[test]
+        fn both_decoders_agree(s in "[A-Za-z0-9+/_=-]{0,40}") {
+            let body = s.trim_end_matches('=');
+            if body.len() % 4 != 1 && !body.contains('=') {
+                let fast = STANDARD_BODY.decode(body.replace('-', "+").replace('_', "/")).ok();
+                prop_assert_eq!(decode_mixed(body.as_bytes()).ok(), fast);
+            }
         }
     }
 }

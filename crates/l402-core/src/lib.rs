@@ -27,31 +27,37 @@
 //! ```
 //! use std::time::{Duration, SystemTime};
 //! use l402_core::{
-//!     mint, Challenge, Credential, DerivedRootKeyStore, MasterSecret, MintRequest, Preimage,
-//!     Service, Verifier, VerifyContext,
+//!     mint, Challenge, Credential, DerivedRootKeyStore, Identifier, MasterSecret, MintRequest,
+//!     PaymentHash, Preimage, Scheme, Service, Verifier, VerifyContext,
 //! };
 //!
 //! # pollster::block_on(async {
-//! let store = DerivedRootKeyStore::new(MasterSecret::from_bytes(&[42; 32])?);
+//! // A real regtest invoice and its preimage (test fixtures: never use on a real network).
+//! const INVOICE: &str = "lnbcrt10u1p4p3fgqpp5jm4j6l0qgr02hp6xe8w5ztcl4rer5al3azy477fqau8vsy0u3nnqdpdfs6rqv3qve5hsar4wfjn5gp3xqcrqgrnv96zq2rvdejzjxqrrsscqzzs9qyysgqsp5pktjrrjj47ne0ylmmu4hvavdmd43j2smglhvqtpce2txmtzxky4qltev2xxxlqwf6zamu4ajkttpjmyac9mpvr4fmdqjpj5nqwgvs5753hg0t5rxvpju5hu5lv49g5jxfg09q774v4h8mss7lunumf4r6ngp95f0cv";
+//! const PREIMAGE: &str = "8c2653a1a051bcc2ce1978864402dd07e5699b591ae3de6a6c161c5f16fc6f5b";
 //!
 //! // Server: the node made an invoice; mint a token bound to its payment hash.
-//! let preimage = Preimage::from_bytes([1; 32]); // known only to the node until paid
+//! let store = DerivedRootKeyStore::new(MasterSecret::from_bytes(&[42; 32])?);
+//! let invoice: l402_core::lightning_invoice::Bolt11Invoice = INVOICE.parse()?;
 //! let service = Service::new("weather")?;
-//! let request = MintRequest::new(preimage.payment_hash())
+//! let request = MintRequest::new(PaymentHash::from(&invoice))
 //!     .service(service.clone())
 //!     .capabilities(&service, &["forecast"])?
 //!     .valid_until(SystemTime::now() + Duration::from_secs(3600));
 //! let macaroon = mint(&store, &request).await?;
-//! let challenge = Challenge::new(macaroon, "lnbcrt10u1...");
-//! let [lsat, l402] = challenge.to_header_values()?;
+//! let [lsat, l402] = Challenge::new(macaroon, INVOICE).to_header_values()?;
 //!
-//! // Client: parse the challenge, pay the invoice, present macaroon and preimage.
-//! let parsed = Challenge::from_values([lsat.to_str()?, l402.to_str()?])?;
-//! let credential = Credential::new(parsed.macaroon().clone(), preimage);
-//! let header = credential.to_header_string(l402_core::Scheme::L402);
+//! // Client: parse the challenge, check the invoice matches the token, pay, present.
+//! let challenge = Challenge::from_values([lsat.to_str()?, l402.to_str()?])?;
+//! let identifier = Identifier::decode(challenge.macaroon().identifier())?;
+//! let to_pay = challenge.decode_invoice()?;
+//! assert_eq!(identifier.payment_hash(), &PaymentHash::from(&to_pay));
+//! let preimage = Preimage::from_hex(PREIMAGE)?; // what paying the invoice reveals
+//! let credential = Credential::new(challenge.macaroon().clone(), preimage);
+//! let header = credential.to_header_string(Scheme::L402);
 //!
 //! // Server: parse and verify, without a Lightning node.
-//! let presented = Credential::parse_authorization(&header)?.expect("an L402 credential");
+//! let presented = Credential::parse_authorization(&header)?.ok_or("no L402 credential")?;
 //! let ctx = VerifyContext::new("weather", SystemTime::now()).capability("forecast");
 //! let receipt = Verifier::new().verify_with_store(&presented, &ctx, &store).await?;
 //! assert_eq!(receipt.capabilities, Some(vec!["forecast".to_string()]));

@@ -19,12 +19,11 @@ use std::time::SystemTime;
 use subtle::ConstantTimeEq;
 
 use crate::caveat::{
-    CONDITION_PREIMAGE, CONDITION_SERVICES, SUFFIX_CAPABILITIES, SUFFIX_VALID_UNTIL,
+    CONDITION_PREIMAGE, CONDITION_SERVICES, SUFFIX_CAPABILITIES, SUFFIX_VALID_UNTIL, kind_of, split,
 };
 use crate::{
-    Caveat, CaveatError, CaveatKind, CaveatSatisfier, Credential, Identifier, IdentifierError,
-    PaymentHash, RootKey, RootKeyError, RootKeyStore, Service, TokenId, from_unix_seconds,
-    unix_seconds,
+    CaveatError, CaveatKind, CaveatSatisfier, Credential, Identifier, IdentifierError, PaymentHash,
+    RootKey, RootKeyError, RootKeyStore, Service, TokenId, from_unix_seconds, unix_seconds,
 };
 
 /// Why a credential failed verification. Each variant names the check that failed.
@@ -461,26 +460,19 @@ impl Verifier {
         credential: &Credential,
         ctx: &VerifyContext<'_>,
     ) -> Result<Checked, VerifyError> {
+        // Caveat counts are capped (64), so small vectors beat hash maps here.
         let mut services: Option<Vec<Service>> = None;
-        let mut capabilities: HashMap<&str, Vec<&str>> = HashMap::new();
-        let mut valid_until: HashMap<&str, u64> = HashMap::new();
-        let mut custom: HashMap<&str, &str> = HashMap::new();
+        let mut capabilities: Vec<(&str, Vec<&str>)> = Vec::new();
+        let mut valid_until: Vec<(&str, u64)> = Vec::new();
+        let mut custom: Vec<(&str, &str)> = Vec::new();
 
-        let parsed = raw
-            .iter()
-            .enumerate()
-            .map(|(index, s)| {
-                Caveat::parse(s).map_err(|error| VerifyError::MalformedCaveat { index, error })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-
-        for (index, caveat) in parsed.iter().enumerate() {
-            let kind = caveat
-                .kind()
-                .map_err(|error| VerifyError::MalformedCaveat { index, error })?;
+        for (index, raw) in raw.iter().enumerate() {
+            let malformed = |error| VerifyError::MalformedCaveat { index, error };
+            let (condition, value) = split(raw).map_err(malformed)?;
+            let kind = kind_of(condition, value).map_err(malformed)?;
             let widened = || VerifyError::Widened {
                 index,
-                condition: caveat.condition().to_owned(),
+                condition: condition.to_owned(),
             };
             match kind {
                 CaveatKind::Services(current) => {
@@ -498,21 +490,25 @@ impl Verifier {
                 CaveatKind::Capabilities {
                     service,
                     capabilities: current,
-                } => {
-                    if let Some(prev) = capabilities.get(service)
-                        && !current.iter().all(|c| prev.contains(c))
-                    {
-                        return Err(widened());
+                } => match capabilities.iter_mut().find(|(s, _)| *s == service) {
+                    Some((_, prev)) => {
+                        if !current.iter().all(|c| prev.contains(c)) {
+                            return Err(widened());
+                        }
+                        *prev = current;
                     }
-                    capabilities.insert(service, current);
-                }
+                    None => capabilities.push((service, current)),
+                },
                 CaveatKind::ValidUntil { service, until } => {
-                    if let Some(&prev) = valid_until.get(service)
-                        && until > prev
-                    {
-                        return Err(widened());
+                    match valid_until.iter_mut().find(|(s, _)| *s == service) {
+                        Some((_, prev)) => {
+                            if until > *prev {
+                                return Err(widened());
+                            }
+                            *prev = until;
+                        }
+                        None => valid_until.push((service, until)),
                     }
-                    valid_until.insert(service, until);
                 }
                 CaveatKind::Preimage(p) => {
                     if !bool::from(
@@ -522,25 +518,22 @@ impl Verifier {
                         return Err(VerifyError::PreimageCaveatMismatch(index));
                     }
                 }
-                CaveatKind::Other => {
-                    let condition = caveat.condition();
-                    match self.satisfiers.get(condition) {
-                        Some(s) => {
-                            if let Some(prev) = custom.get(condition) {
-                                s.satisfy_previous(prev, caveat.value())
-                                    .map_err(|_| widened())?;
-                            }
-                            custom.insert(condition, caveat.value());
+                CaveatKind::Other => match self.satisfiers.get(condition) {
+                    Some(s) => match custom.iter_mut().find(|(c, _)| *c == condition) {
+                        Some((_, prev)) => {
+                            s.satisfy_previous(prev, value).map_err(|_| widened())?;
+                            *prev = value;
                         }
-                        None if self.unknown == UnknownCaveats::Ignore => {}
-                        None => {
-                            return Err(VerifyError::UnknownCaveat {
-                                index,
-                                condition: condition.to_owned(),
-                            });
-                        }
+                        None => custom.push((condition, value)),
+                    },
+                    None if self.unknown == UnknownCaveats::Ignore => {}
+                    None => {
+                        return Err(VerifyError::UnknownCaveat {
+                            index,
+                            condition: condition.to_owned(),
+                        });
                     }
-                }
+                },
             }
         }
 
@@ -561,7 +554,10 @@ impl Verifier {
                 required,
             });
         }
-        let caps = capabilities.get(service);
+        let caps = capabilities
+            .iter()
+            .find(|(s, _)| *s == service)
+            .map(|(_, c)| c);
         if let Some(required) = ctx.capability
             && let Some(allowed) = caps
             && !allowed.contains(&required)
@@ -571,7 +567,10 @@ impl Verifier {
                 capability: required.to_owned(),
             });
         }
-        let until = valid_until.get(service).copied();
+        let until = valid_until
+            .iter()
+            .find(|(s, _)| *s == service)
+            .map(|(_, u)| *u);
         if let Some(until) = until
             && ctx.now >= until
         {

@@ -48,11 +48,13 @@ pub const DEFAULT_INVOICE_EXPIRY: Duration = Duration::from_secs(3600);
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct InvoiceRequest {
-    /// The amount; the invoice asks for exactly this.
+    /// The amount; the invoice asks for exactly this. [`Amount::ZERO`] asks for an
+    /// amountless invoice (as LND's `value: 0` does); an L402 server never does that.
     pub amount: Amount,
     /// The description (BOLT11 `d` field).
     pub memo: String,
-    /// How long the invoice can be paid.
+    /// How long the invoice can be paid; at least one second (BOLT11 counts whole
+    /// seconds), else backends refuse the request with a permanent error.
     pub expiry: Duration,
 }
 
@@ -109,6 +111,9 @@ impl CreatedInvoice {
 pub enum InvoiceState {
     /// Not paid yet, and still payable.
     Open,
+    /// A payment reached the node and is held (its HTLCs are locked in) but the invoice is
+    /// not settled yet: not payable by anyone else, not paid either.
+    Accepted,
     /// Paid.
     Settled {
         /// When the node settled it.

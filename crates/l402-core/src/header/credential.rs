@@ -7,7 +7,7 @@ use super::Scheme;
 use crate::caveat::CONDITION_PREIMAGE;
 use crate::encoding::HexError;
 use crate::macaroon::DecodeError;
-use crate::{Caveat, CaveatKind, Macaroon, Preimage};
+use crate::{CaveatKind, Macaroon, Preimage};
 
 /// Longest credential header value parsed: `LSAT ` + base64 of a maximal macaroon + `:` +
 /// 64 hex characters, with slack for extra spaces.
@@ -220,11 +220,17 @@ fn merge(found: &mut Option<Credential>, c: Credential) -> Result<(), ParseCrede
 fn preimage_caveat(m: &Macaroon) -> Result<Option<Preimage>, ParseCredentialError> {
     let mut found: Option<Preimage> = None;
     for raw in m.caveats() {
-        let Ok(c) = Caveat::parse(raw) else { continue };
-        if c.condition() != CONDITION_PREIMAGE {
+        // Cheap filter first: most caveats are not preimage caveats.
+        if !raw.trim_start().starts_with(CONDITION_PREIMAGE) {
             continue;
         }
-        let Ok(CaveatKind::Preimage(p)) = c.kind() else {
+        let Ok((condition, value)) = crate::caveat::split(raw) else {
+            continue;
+        };
+        if condition != CONDITION_PREIMAGE {
+            continue;
+        }
+        let Ok(CaveatKind::Preimage(p)) = crate::caveat::kind_of(condition, value) else {
             return Err(ParseCredentialError::PreimageCaveatMismatch);
         };
         match &found {

@@ -55,7 +55,7 @@ impl MemoryRootKeyStore {
         let key = RootKey::generate()?;
         let mut inner = lock(&self.inner);
         inner.creations = inner.creations.wrapping_add(1);
-        if inner.creations % SWEEP_EVERY == 0 {
+        if inner.creations.is_multiple_of(SWEEP_EVERY) {
             inner.keys.retain(|_, (_, exp)| exp.is_none_or(|e| e > now));
         }
         if inner.keys.contains_key(token_id) {

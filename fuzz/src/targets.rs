@@ -1,0 +1,73 @@
+//! `do_test` functions for every parser: they must never panic, and whatever parses must
+//! round-trip losslessly. Shared by the cargo-fuzz targets and the stable corpus tests.
+//! Assertion failures are findings, so panicking is the point here.
+
+#![allow(clippy::expect_used, clippy::panic)]
+
+use l402_core::Macaroon;
+use l402_core::header::{Challenge, Credential, Scheme};
+
+/// The V2 binary decoder and both text forms.
+#[allow(unreachable_pub)]
+pub fn macaroon_decode(data: &[u8]) {
+    if let Ok(m) = Macaroon::decode(data) {
+        assert_eq!(m.encode(), data, "binary decoding must be lossless");
+        assert_eq!(Macaroon::from_base64(&m.to_base64()).as_ref(), Ok(&m));
+        assert_eq!(Macaroon::from_hex(&m.to_hex()).as_ref(), Ok(&m));
+    }
+    if let Ok(s) = core::str::from_utf8(data) {
+        if let Ok(m) = Macaroon::from_base64(s) {
+            assert_eq!(Macaroon::decode(&m.encode()).as_ref(), Ok(&m));
+        }
+        if let Ok(m) = Macaroon::from_hex(s) {
+            assert_eq!(Macaroon::decode(&m.encode()).as_ref(), Ok(&m));
+        }
+    }
+}
+
+/// The `Authorization` / `Macaroon` header parsers.
+#[allow(unreachable_pub)]
+pub fn credential_parse(data: &[u8]) {
+    let Ok(s) = core::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(Some(c)) = Credential::parse_authorization(s) {
+        for scheme in [Scheme::L402, Scheme::Lsat] {
+            let again = Credential::parse_authorization(&c.to_header_string(scheme));
+            assert_eq!(again, Ok(Some(c.clone())), "credential must round-trip");
+        }
+    }
+    if let Ok(c) = Credential::parse_macaroon_header(s) {
+        assert_eq!(
+            Credential::parse_macaroon_header(&c.macaroon().to_hex()),
+            Ok(c.clone())
+        );
+    }
+    // Several header values, as a server sees them.
+    let mut headers = http::HeaderMap::new();
+    for line in s.split('\n') {
+        if let Ok(v) = http::HeaderValue::from_str(line) {
+            headers.append(http::header::AUTHORIZATION, v.clone());
+            headers.append("macaroon", v);
+        }
+    }
+    let _ = Credential::from_headers(&headers);
+}
+
+/// The `WWW-Authenticate` challenge parser.
+#[allow(unreachable_pub)]
+pub fn challenge_parse(data: &[u8]) {
+    let Ok(s) = core::str::from_utf8(data) else {
+        return;
+    };
+    let values: Vec<&str> = s.split('\n').collect();
+    if let Ok(c) = Challenge::from_values(values.iter().copied()) {
+        for scheme in [Scheme::L402, Scheme::Lsat] {
+            let again =
+                Challenge::parse(&c.to_header_string(scheme)).expect("emitted challenge parses");
+            assert_eq!(again.macaroon(), c.macaroon());
+            assert_eq!(again.invoice(), c.invoice());
+            assert_eq!(again.scheme(), scheme);
+        }
+    }
+}
