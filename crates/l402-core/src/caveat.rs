@@ -57,6 +57,19 @@ fn is_name_char_ok(c: char) -> bool {
     !(c == ',' || c == ':' || c == '=' || c.is_whitespace() || c.is_control())
 }
 
+/// Whether `name` is a valid condition or service name: non-empty, without `,`, `:`, `=`,
+/// white space or control characters. ASCII names (all real ones) are checked bytewise.
+fn is_valid_name(name: &str) -> bool {
+    if name.is_ascii() {
+        !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| !(b == b',' || b == b':' || b == b'=' || b <= b' ' || b == 0x7f))
+    } else {
+        !name.is_empty() && name.chars().all(is_name_char_ok)
+    }
+}
+
 /// A service a token grants access to, with its tier (a privilege level; higher is more).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -81,7 +94,7 @@ impl Service {
     /// As [`Service::new`].
     pub fn with_tier(name: impl Into<String>, tier: u8) -> Result<Self, CaveatError> {
         let name = name.into();
-        if name.is_empty() || !name.chars().all(is_name_char_ok) {
+        if !is_valid_name(&name) {
             return Err(CaveatError::InvalidServiceName(name));
         }
         Ok(Service { name, tier })
@@ -127,7 +140,7 @@ impl Caveat {
         if condition.is_empty() {
             return Err(CaveatError::EmptyCondition);
         }
-        if !condition.chars().all(is_name_char_ok) {
+        if !is_valid_name(&condition) {
             return Err(CaveatError::InvalidCondition(condition));
         }
         Ok(Caveat {
@@ -231,7 +244,7 @@ pub(crate) fn split(s: &str) -> Result<(&str, &str), CaveatError> {
     if condition.is_empty() {
         return Err(CaveatError::EmptyCondition);
     }
-    if !condition.chars().all(is_name_char_ok) {
+    if !is_valid_name(condition) {
         return Err(CaveatError::InvalidCondition(condition.to_owned()));
     }
     Ok((condition, value.trim()))

@@ -156,18 +156,22 @@ pub fn base64_decode(s: &str) -> Result<Vec<u8>, Base64Error> {
     if rem == 1 {
         return Err(Base64Error::InvalidLength);
     }
-    // Fast path: one alphabet only, decoded by the `base64` crate.
-    let url = body.iter().any(|&c| c == b'-' || c == b'_');
-    let std = body.iter().any(|&c| c == b'+' || c == b'/');
-    if !(url && std) {
-        let engine = if url { &URL_SAFE_BODY } else { &STANDARD_BODY };
-        return engine.decode(body).map_err(|e| match e {
-            base64::DecodeError::InvalidByte(i, _) => Base64Error::InvalidCharacter(i),
-            base64::DecodeError::InvalidLastSymbol(_, _) => Base64Error::TrailingBits,
-            _ => Base64Error::InvalidLength,
-        });
+    // Fast path: the standard alphabet (what Aperture and we emit), then URL-safe, each
+    // decoded by the `base64` crate; a string mixing both alphabets falls through to a
+    // character-at-a-time decoder.
+    let map_err = |e| match e {
+        base64::DecodeError::InvalidByte(i, _) => Base64Error::InvalidCharacter(i),
+        base64::DecodeError::InvalidLastSymbol(_, _) => Base64Error::TrailingBits,
+        _ => Base64Error::InvalidLength,
+    };
+    match STANDARD_BODY.decode(body) {
+        Err(base64::DecodeError::InvalidByte(_, b'-' | b'_')) => {}
+        other => return other.map_err(map_err),
     }
-    decode_mixed(body)
+    match URL_SAFE_BODY.decode(body) {
+        Err(base64::DecodeError::InvalidByte(_, b'+' | b'/')) => decode_mixed(body),
+        other => other.map_err(map_err),
+    }
 }
 
 /// Unpadded, canonical decoders for the two alphabets.

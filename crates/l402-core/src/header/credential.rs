@@ -124,26 +124,50 @@ impl Credential {
         if value.len() > MAX_AUTHORIZATION_VALUE_LEN {
             return Err(ParseCredentialError::TooLong(value.len()));
         }
-        let value = value.trim_matches(|c| c == ' ' || c == '\t');
-        let (scheme, rest) = match value.split_once([' ', '\t']) {
-            Some(parts) => parts,
-            None => (value, ""),
-        };
+        // Byte-level scanning: every delimiter is ASCII, so splitting at one keeps UTF-8
+        // boundaries intact.
+        let is_blank = |b: &u8| *b == b' ' || *b == b'\t';
+        let bytes = value.as_bytes();
+        let start = bytes
+            .iter()
+            .position(|b| !is_blank(b))
+            .unwrap_or(bytes.len());
+        let end = bytes
+            .iter()
+            .rposition(|b| !is_blank(b))
+            .map_or(start, |p| p + 1);
+        let value = value.get(start..end).unwrap_or_default();
+        let bytes = value.as_bytes();
+        let scheme_end = bytes.iter().position(is_blank).unwrap_or(bytes.len());
+        let (scheme, rest) = value.split_at(scheme_end);
         if Scheme::from_name(scheme).is_none() {
             return Ok(None);
         }
-        let rest = rest.trim_start_matches([' ', '\t']);
-        let (mac, preimage) = rest
-            .rsplit_once(':')
+        let rest_start = rest
+            .bytes()
+            .position(|b| !is_blank(&b))
+            .unwrap_or(rest.len());
+        let rest = rest.get(rest_start..).unwrap_or_default();
+        let colon = rest
+            .bytes()
+            .rposition(|b| b == b':')
             .ok_or(ParseCredentialError::Malformed)?;
-        if mac.contains(',') {
-            return Err(ParseCredentialError::MultipleMacaroons);
-        }
-        if mac.is_empty() || mac.contains([' ', '\t', ':']) {
+        let (mac, preimage) = rest.split_at(colon);
+        let preimage = preimage.get(1..).unwrap_or_default();
+        if mac.is_empty() {
             return Err(ParseCredentialError::Malformed);
         }
         let preimage = Preimage::from_hex(preimage).map_err(ParseCredentialError::Preimage)?;
-        let macaroon = Macaroon::from_base64(mac).map_err(ParseCredentialError::Macaroon)?;
+        // Decode first and explain failures after, so the happy path scans the text once.
+        let macaroon = Macaroon::from_base64(mac).map_err(|e| {
+            if mac.as_bytes().contains(&b',') {
+                ParseCredentialError::MultipleMacaroons
+            } else if mac.bytes().any(|b| is_blank(&b) || b == b':') {
+                ParseCredentialError::Malformed
+            } else {
+                ParseCredentialError::Macaroon(e)
+            }
+        })?;
         let embedded = preimage_caveat(&macaroon)?;
         if embedded.is_some_and(|p| p != preimage) {
             return Err(ParseCredentialError::PreimageCaveatMismatch);
