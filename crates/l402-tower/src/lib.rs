@@ -1,0 +1,164 @@
+//! # l402-tower
+//!
+//! A [tower] layer that puts any HTTP service behind [L402]: requests pay in bitcoin over
+//! Lightning. Works with axum routers, plain hyper services and tonic servers (it is
+//! generic over the request and response bodies and never names a framework type), and is
+//! byte-compatible with Lightning Labs' Aperture and the clients written for it (lnget,
+//! lsat-js, Alby's fetchWithL402).
+//!
+//! [tower]: https://docs.rs/tower
+//! [L402]: https://github.com/lightninglabs/L402
+//!
+//! ## Example: an axum API with a paid route
+//!
+//! ```
+//! use std::time::Duration;
+//! use axum::{Extension, Router, routing::get};
+//! use l402_core::MemoryRootKeyStore;
+//! use l402_tower::{L402Layer, Receipt, Route};
+//! # use l402_core::backend::{BackendError, CreatedInvoice, InvoiceBackend, InvoiceRequest, InvoiceState};
+//! # /// Stand-in for a node (`l402-lnd`, `l402-cln`, or `l402-mock` in tests).
+//! # struct MyNode;
+//! # impl InvoiceBackend for MyNode {
+//! #     async fn create_invoice(&self, _: &InvoiceRequest) -> Result<CreatedInvoice, BackendError> {
+//! #         Err(BackendError::transient("not a real node"))
+//! #     }
+//! #     async fn lookup_invoice(&self, _: &l402_core::PaymentHash) -> Result<Option<InvoiceState>, BackendError> {
+//! #         Ok(None)
+//! #     }
+//! # }
+//! # let node = MyNode;
+//!
+//! // With the `axum` feature, `l402_tower::L402Receipt` extracts the receipt too.
+//! async fn forecast(Extension(receipt): Extension<Receipt>) -> String {
+//!     format!("sunny, paid by token {}", receipt.token_id)
+//! }
+//!
+//! let paywall = L402Layer::builder(node, MemoryRootKeyStore::new())
+//!     .service("weather")
+//!     .price_sat(10)                                  // default price of a token
+//!     .route(Route::exact("/forecast/premium").price_sat(100).capability("premium"))
+//!     .capabilities(&["basic", "premium"])            // what minted tokens allow
+//!     .validity(Duration::from_secs(24 * 3600))       // tokens expire after a day
+//!     .memo("weather API access")
+//!     .build()?;
+//!
+//! let app: Router = Router::new()
+//!     .route("/forecast", get(forecast))
+//!     .route("/forecast/premium", get(forecast))
+//!     // route_layer: unknown paths stay 404 instead of 402.
+//!     .route_layer(paywall)
+//!     .route("/health", get(|| async { "ok" })); // added after the layer: free
+//! # Ok::<(), l402_tower::BuildError>(())
+//! ```
+//!
+//! Use [`Router::route_layer`](https://docs.rs/axum/latest/axum/struct.Router.html#method.route_layer)
+//! rather than `Router::layer`: `layer` also wraps the fallback, so a request for a path
+//! that does not exist would be asked to pay (402) before learning it does not exist.
+//! Routes added after `route_layer` are not behind it.
+//!
+//! ## Request flow
+//!
+//! For each request the service:
+//!
+//! 1. finds the price source: the first matching [`Route`], else the layer's default
+//!    (a static price or a [`Pricer`]). A static price of zero passes the request through
+//!    at once, with no credential needed and no work done;
+//! 2. if a credential is present (`Authorization: L402|LSAT <macaroon>:<preimage>`, or the
+//!    `Macaroon` / `Grpc-Metadata-Macaroon` headers, via
+//!    [`Credential::from_headers`](l402_core::Credential::from_headers)), verifies it:
+//!    preimage against payment hash before any store access
+//!    ([`Verifier::check_payment`](l402_core::Verifier::check_payment)), then
+//!    [`RootKeyStore::lookup`](l402_core::RootKeyStore::lookup), then signature and
+//!    caveats ([`PaidCredential::verify`](l402_core::PaidCredential::verify)) for the
+//!    layer's service, the route's required capability and tier. If valid, the
+//!    [`Receipt`] goes into the request extensions and the inner
+//!    service is called;
+//! 3. otherwise prices the request (a dynamic price of zero or `None` passes through),
+//!    consults the [free allowance](FreeAllowance) if one is configured, and finally
+//!    creates an invoice for exactly the price and mints a token bound to its payment
+//!    hash: the challenge.
+//!
+//! A token pays for access to the service (with its capabilities, until it expires), not
+//! for one request: a valid token is accepted on every route of the service whatever the
+//! route's price. Use capabilities, tiers, or separate services (one layer each) to sell
+//! routes separately.
+//!
+//! Only minting needs the Lightning node; verification is pure computation plus one
+//! root-key lookup.
+//!
+//! ## Responses
+//!
+//! | situation | response |
+//! |---|---|
+//! | no credential, priced route | `402`, two `WWW-Authenticate` fields (`LSAT` first, then `L402`), `Cache-Control: no-store` |
+//! | invalid, expired, wrong-service, unknown or malformed credential | the same 402 with a fresh challenge; `401` with the challenge if [`unauthorized_on_invalid`](L402LayerBuilder::unauthorized_on_invalid) |
+//! | the node cannot create an invoice, or the store fails | `503` with `Retry-After` and a fixed text; the error is logged through `tracing`, never sent |
+//! | gRPC request (`content-type: application/grpc…`) | `200` with `grpc-status: 13`, `grpc-message: payment required` and the challenge headers, as Aperture (`grpc-status: 14` instead of a 503) |
+//! | free route, valid token, free allowance | the inner service's response |
+//!
+//! No input makes the layer answer 500 or panic; header parsers are size-capped in
+//! `l402-core`.
+//!
+//! ## Response bodies
+//!
+//! The layer writes its own responses in the inner service's body type. By default it
+//! writes a short fixed text, which needs `ResBody: From<&'static str>` (axum's `Body`,
+//! `http_body_util::Full<Bytes>`, `String`). For body types without that conversion
+//! (tonic's `Body`, boxed bodies), call [`L402Layer::empty_bodies`], which needs only
+//! `ResBody: Default`, as tower-http's layers do.
+//!
+//! ## CORS
+//!
+//! CORS is not this layer's business: compose it with tower-http's `CorsLayer`, outside
+//! the paywall (so preflight `OPTIONS` requests are answered before they are priced), and
+//! expose `WWW-Authenticate` so browser clients can read the challenge:
+//!
+//! ```
+//! use http::header::WWW_AUTHENTICATE;
+//! use tower_http::cors::{Any, CorsLayer};
+//!
+//! let cors = CorsLayer::new()
+//!     .allow_origin(Any)
+//!     .allow_headers(Any)
+//!     .expose_headers([WWW_AUTHENTICATE]);
+//! // Router::new().route(..).route_layer(paywall).layer(cors)
+//! # let _ = cors;
+//! ```
+//!
+//! ## Features
+//!
+//! | feature | enables |
+//! |---|---|
+//! | `axum` | [`L402Receipt`], an axum extractor for the receipt of a verified request |
+//!
+//! Without features the crate depends on `http`, `tower-layer`, `tower-service` and
+//! `l402-core` only.
+
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+mod allowance;
+mod body;
+#[cfg(feature = "axum")]
+mod extract;
+mod future;
+mod layer;
+mod pricing;
+mod response;
+mod service;
+
+pub use allowance::{DEFAULT_MAX_KEYS, FreeAllowance, MemoryFreeAllowance};
+pub use body::{EmptyBody, MakeBody, TextBody};
+#[cfg(feature = "axum")]
+pub use extract::{L402Receipt, MissingReceipt};
+pub use future::ResponseFuture;
+pub use layer::{
+    BuildError, DEFAULT_LOCATION, DEFAULT_RETRY_AFTER, L402Layer, L402LayerBuilder, MAX_MEMO_LEN,
+    MIN_VALIDITY,
+};
+pub use pricing::{PriceRequest, Pricer, Route};
+pub use service::L402Service;
+
+/// The receipt a verified request carries in its extensions (re-exported from
+/// `l402-core`).
+pub use l402_core::Receipt;

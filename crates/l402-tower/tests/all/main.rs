@@ -1,0 +1,15 @@
+//! The integration-test binary of l402-tower.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    missing_docs,
+    unreachable_pub,
+    dead_code
+)]
+
+mod extract;
+mod layer;
+mod support;
+mod tcp;
