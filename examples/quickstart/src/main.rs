@@ -1,83 +1,186 @@
-//! Quickstart: the whole L402 token life cycle in one process, with no Lightning node.
+//! Quickstart: an L402 API and a paying agent in one process, no Lightning node needed.
 //!
-//! A server mints a token bound to an invoice's payment hash and sends the challenge; a
-//! client parses it, checks the invoice, "pays" (here: uses the fixture invoice's known
-//! preimage) and presents the credential; the server verifies it without any node.
+//! * The server: an axum API behind `l402-tower`. `/weather/forecast` costs 10 sat,
+//!   `/premium/report` 500 sat. Its invoices come from a mock Lightning node.
+//! * The agent: a reqwest client with the `l402-reqwest` middleware, paying from another
+//!   mock node on the same in-process network, with a spending cap of 100 sat per request.
 //!
 //! Run: `cargo run -p quickstart`
 
 #![allow(clippy::print_stdout)]
 
 use std::error::Error;
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::Duration;
 
-use l402_core::lightning_invoice::Bolt11Invoice;
-use l402_core::{
-    Challenge, Credential, DerivedRootKeyStore, Identifier, MasterSecret, MintRequest, PaymentHash,
-    Preimage, Scheme, Service, Verifier, VerifyContext, VerifyError, VerifyWithStoreError, mint,
+use axum::Router;
+use axum::routing::get;
+use l402_core::{Amount, Challenge, MemoryRootKeyStore};
+use l402_mock::{MockNetwork, RoutingFee};
+use l402_reqwest::{
+    Event, L402Error, L402Middleware, MemoryTokenStore, PaymentOptions, SpendingPolicy,
+    TokenRecord, TokenStore,
 };
+use l402_tower::L402Layer;
 
-/// A real regtest invoice for 1000 sat and its preimage (public test fixtures: never use
-/// them on a real network).
-const INVOICE: &str = "lnbcrt10u1p4p3fgqpp5jm4j6l0qgr02hp6xe8w5ztcl4rer5al3azy477fqau8vsy0u3nnqdpdfs6rqv3qve5hsar4wfjn5gp3xqcrqgrnv96zq2rvdejzjxqrrsscqzzs9qyysgqsp5pktjrrjj47ne0ylmmu4hvavdmd43j2smglhvqtpce2txmtzxky4qltev2xxxlqwf6zamu4ajkttpjmyac9mpvr4fmdqjpj5nqwgvs5753hg0t5rxvpju5hu5lv49g5jxfg09q774v4h8mss7lunumf4r6ngp95f0cv";
-const PREIMAGE: &str = "8c2653a1a051bcc2ce1978864402dd07e5699b591ae3de6a6c161c5f16fc6f5b";
+type BoxResult<T> = Result<T, Box<dyn Error + Send + Sync>>;
 
-fn main() -> Result<(), Box<dyn Error>> {
-    pollster::block_on(run())
+fn sat(n: u64) -> BoxResult<Amount> {
+    Ok(Amount::from_sat(n).ok_or("amount overflow")?)
 }
 
-async fn run() -> Result<(), Box<dyn Error>> {
-    // Server side: a stateless root-key store (any instance with the secret can verify).
-    let store = DerivedRootKeyStore::new(MasterSecret::generate()?);
-    let invoice: Bolt11Invoice = INVOICE.parse().map_err(|e| format!("{e:?}"))?;
-    let service = Service::new("weather")?;
-    let request = MintRequest::new(PaymentHash::from(&invoice))
-        .service(service.clone())
-        .capabilities(&service, &["forecast"])?
-        .valid_until(SystemTime::now() + Duration::from_secs(3600))
-        .location("lsat");
-    let macaroon = mint(&store, &request).await?;
-    let challenge = Challenge::new(macaroon, INVOICE);
-    println!("1. server answers 402 Payment Required with:");
-    for value in challenge.to_header_values()? {
-        println!("   WWW-Authenticate: {}...", &value.to_str()?[..60]);
+/// An amount in sat, for people (`Amount` displays msat).
+fn show(a: Amount) -> String {
+    let msat = a.msat();
+    if msat.is_multiple_of(1_000) {
+        format!("{} sat", msat / 1_000)
+    } else {
+        format!("{}.{:03} sat", msat / 1_000, msat % 1_000)
     }
+}
 
-    // Client side: parse, check the invoice belongs to the token, pay, present.
-    let [lsat, l402] = challenge.to_header_values()?;
-    let parsed = Challenge::from_values([lsat.to_str()?, l402.to_str()?])?;
-    let to_pay = parsed.decode_invoice().map_err(|e| format!("{e:?}"))?;
-    let identifier = Identifier::decode(parsed.macaroon().identifier())?;
-    assert_eq!(identifier.payment_hash(), &PaymentHash::from(&to_pay));
+#[tokio::main]
+async fn main() -> BoxResult<()> {
+    // 1. A mock Lightning network: the API's node and the agent's node (1,000 sat).
+    let network = MockNetwork::builder()
+        .routing_fee(RoutingFee::new(Amount::from_msat(1_000), 1_000)) // 1 sat + 0.1 %
+        .build();
+    let api_node = network.node("api").build()?;
+    let agent_node = network.node("agent").balance(sat(1_000)?).build()?;
     println!(
-        "2. client sees a {} sat invoice whose payment hash matches token {}",
-        to_pay.amount_milli_satoshis().unwrap_or(0) / 1000,
-        identifier.token_id()
-    );
-    let preimage = Preimage::from_hex(PREIMAGE)?;
-    let credential = Credential::new(parsed.macaroon().clone(), preimage);
-    let header = credential.to_header_string(Scheme::L402);
-    println!("3. client paid and retries with Authorization: L402 <macaroon>:<preimage>");
-
-    // Server side again: verification needs no Lightning node.
-    let presented = Credential::parse_authorization(&header)?.ok_or("not an L402 credential")?;
-    let verifier = Verifier::new();
-    let ctx = VerifyContext::new("weather", SystemTime::now()).capability("forecast");
-    let receipt = verifier.verify_with_store(&presented, &ctx, &store).await?;
-    println!(
-        "4. server verified token {} for service {:?}, capabilities {:?}",
-        receipt.token_id, receipt.service, receipt.capabilities
+        "mock Lightning network: agent node holds {}",
+        show(agent_node.balance())
     );
 
-    // A holder can narrow a token, never widen it.
-    let mut widened = presented.macaroon().clone();
-    widened.add_first_party_caveat("weather_capabilities=forecast,admin")?;
-    let tampered = Credential::new(widened, presented.preimage().clone());
-    match verifier.verify_with_store(&tampered, &ctx, &store).await {
-        Err(VerifyWithStoreError::Invalid(e @ VerifyError::Widened { .. })) => {
-            println!("5. a widened copy is refused: {e}");
-        }
-        other => return Err(format!("widened token was not refused: {other:?}").into()),
+    // 2. The API: two services behind L402, on 127.0.0.1.
+    let root_keys = Arc::new(MemoryRootKeyStore::new());
+    let weather = L402Layer::builder(api_node.clone(), Arc::clone(&root_keys))
+        .service("weather")
+        .price_sat(10)
+        .validity(Duration::from_secs(3600))
+        .memo("weather forecasts, one hour")
+        .build()?;
+    let premium = L402Layer::builder(api_node.clone(), root_keys)
+        .service("premium")
+        .price_sat(500)
+        .build()?;
+    let app = Router::new()
+        .route(
+            "/weather/forecast",
+            get(|| async { "sunny, 24°C" }).route_layer(weather),
+        )
+        .route(
+            "/premium/report",
+            get(|| async { "the premium report" }).route_layer(premium),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    println!("API listening on {base}\n");
+
+    // 3. The agent: reqwest + the L402 middleware, at most 100 sat per request. Tokens
+    //    are kept per service (first path segment); events are printed as they happen.
+    let store = MemoryTokenStore::new();
+    let l402 = L402Middleware::builder(agent_node.clone())
+        .store(store.clone())
+        .policy(SpendingPolicy::new().max_price(sat(100)?))
+        .key_by_path_prefix(1)
+        .events(|event: &Event| match event {
+            Event::PaymentStarted {
+                amount, max_fee, ..
+            } => println!(
+                "   paying {} (routing fee capped at {})...",
+                show(*amount),
+                show(*max_fee)
+            ),
+            Event::PaymentSucceeded { amount, fee, .. } => {
+                println!(
+                    "   paid {} + {} routing fee; token stored",
+                    show(*amount),
+                    show(*fee)
+                );
+            }
+            Event::TokenReused { key } => println!("   reused the stored token for {key}"),
+            Event::PaymentRefused { reason, .. } => println!("   refused to pay: {reason}"),
+            _ => {}
+        })
+        .build()?;
+    let agent = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(l402.clone())
+        .build();
+    let forecast = format!("{base}/weather/forecast");
+
+    // Step 1: look at the price without paying.
+    println!("1. GET /weather/forecast, never paying (to see the challenge)");
+    let res = agent
+        .get(&forecast)
+        .with_extension(PaymentOptions::never_pay())
+        .send()
+        .await?;
+    println!("   < {}", res.status());
+    let challenge = res
+        .extensions()
+        .get::<Challenge>()
+        .ok_or("no L402 challenge")?;
+    let invoice = challenge.decode_invoice()?;
+    let price = Amount::from_msat(invoice.amount_milli_satoshis().unwrap_or(0));
+    let text = invoice.to_string();
+    println!("   price: {}", show(price));
+    println!("   invoice: {}…", text.get(..60).unwrap_or(&text));
+
+    // Step 2: the same request, paying automatically.
+    println!("\n2. GET /weather/forecast, paying automatically");
+    let res = agent.get(&forecast).send().await?;
+    println!("   < {} {}", res.status(), res.text().await?);
+    let key = l402.key_for(&reqwest::Url::parse(&forecast)?)?;
+    if let Some(TokenRecord::Paid(token)) = store.load(&key).await? {
+        println!(
+            "   token in the store under {key}: payment hash {}",
+            token.payment_hash
+        );
     }
+
+    // Step 3: again: the stored token is reused, nothing is paid.
+    println!("\n3. GET /weather/forecast again");
+    let res = agent.get(&forecast).send().await?;
+    println!("   < {} {}", res.status(), res.text().await?);
+    println!(
+        "   payments so far: {}, agent balance {}",
+        l402.spending().payments,
+        show(agent_node.balance())
+    );
+
+    // Step 4: a 500 sat route: above the 100 sat cap, refused before paying.
+    println!("\n4. GET /premium/report (500 sat)");
+    let before = agent_node.balance();
+    match agent.get(format!("{base}/premium/report")).send().await {
+        Err(e) => match L402Error::from_middleware_error(&e) {
+            Some(L402Error::PriceTooHigh { price, max }) => println!(
+                "   < error: price {} is above the cap of {}; nothing paid (balance still {})",
+                show(*price),
+                show(*max),
+                show(agent_node.balance())
+            ),
+            _ => return Err(e.into()),
+        },
+        Ok(res) => return Err(format!("expected a refusal, got {}", res.status()).into()),
+    }
+    if agent_node.balance() != before {
+        return Err("the refused request changed the balance".into());
+    }
+
+    let spent = l402.spending();
+    println!(
+        "\nsummary: {} payment(s), {} paid + {} fees; API node received {}, agent node has {}",
+        spent.payments,
+        show(spent.total),
+        show(spent.fees),
+        show(api_node.balance()),
+        show(agent_node.balance())
+    );
+    if spent.payments != 1 || network.payment_count() != 1 {
+        return Err("expected exactly one payment".into());
+    }
+    server.abort();
     Ok(())
 }

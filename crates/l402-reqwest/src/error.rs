@@ -1,0 +1,203 @@
+//! Error types: [`L402Error`] (what a request through the middleware can fail with),
+//! [`BuildError`] (an inconsistent builder) and [`StoreError`] (a token store failed).
+
+use l402_core::lightning_invoice::{Currency, ParseOrSemanticError};
+use l402_core::{Amount, BackendError, IdentifierError, PayError, PaymentHash};
+
+/// Which budget a payment would exceed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BudgetScope {
+    /// The budget over all origins.
+    Total,
+    /// The budget of one origin (one token key).
+    Origin,
+}
+
+impl core::fmt::Display for BudgetScope {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            BudgetScope::Total => "total",
+            BudgetScope::Origin => "per-origin",
+        })
+    }
+}
+
+/// Why the middleware did not complete a request.
+///
+/// Returned inside [`reqwest_middleware::Error::Middleware`]; get it back with
+/// [`L402Error::from_middleware_error`] (or `anyhow`'s `downcast_ref`).
+///
+/// The *refusal* variants ([`NoAmount`](Self::NoAmount),
+/// [`PriceTooHigh`](Self::PriceTooHigh), [`BudgetExceeded`](Self::BudgetExceeded),
+/// [`InvoiceExpired`](Self::InvoiceExpired), [`WrongNetwork`](Self::WrongNetwork),
+/// [`PaymentHashMismatch`](Self::PaymentHashMismatch),
+/// [`BodyNotReplayable`](Self::BodyNotReplayable), [`InvalidInvoice`](Self::InvalidInvoice),
+/// [`InvalidIdentifier`](Self::InvalidIdentifier)) are decided before any payment: nothing
+/// was paid. [`L402Error::nothing_paid`] says so for every variant.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum L402Error {
+    /// The invoice has no amount: paying it would let the server name its price.
+    #[error("refusing an invoice without an amount")]
+    NoAmount,
+    /// The price is above the per-request cap (the policy's, or a lower per-request one).
+    #[error("price of {price} exceeds the per-request cap of {max}")]
+    PriceTooHigh {
+        /// The invoice amount.
+        price: Amount,
+        /// The cap.
+        max: Amount,
+    },
+    /// Paying (amount plus the fee cap) would exceed a budget.
+    #[error("paying {needed} (fee cap included) would exceed the {scope} budget, {remaining} left")]
+    BudgetExceeded {
+        /// Which budget.
+        scope: BudgetScope,
+        /// Amount plus the most fee the payment may cost.
+        needed: Amount,
+        /// What is left of that budget.
+        remaining: Amount,
+    },
+    /// The invoice has expired, or would expire within the policy's margin.
+    #[error("invoice is expired or about to expire")]
+    InvoiceExpired,
+    /// The invoice is for another network than the policy expects.
+    #[error("invoice is for network {found:?}, expected {expected:?}")]
+    WrongNetwork {
+        /// What the policy expects.
+        expected: Currency,
+        /// What the invoice says.
+        found: Currency,
+    },
+    /// The invoice's payment hash is not the one the macaroon's identifier commits to:
+    /// paying would not produce a usable token.
+    #[error("invoice payment hash does not match the macaroon identifier")]
+    PaymentHashMismatch,
+    /// The invoice in the challenge does not decode.
+    #[error("invalid invoice in challenge: {0}")]
+    InvalidInvoice(#[source] ParseOrSemanticError),
+    /// The macaroon's identifier is not a version-0 L402 identifier.
+    #[error("invalid token identifier in challenge: {0}")]
+    InvalidIdentifier(#[source] IdentifierError),
+    /// The request body is a stream that cannot be sent a second time, so the request
+    /// could not be retried after paying. Nothing was paid.
+    #[error("request body cannot be replayed, refusing to pay")]
+    BodyNotReplayable,
+    /// The node reported that the payment failed, or never started: nothing was paid.
+    #[error("payment failed: {0}")]
+    PaymentFailed(#[source] PayError),
+    /// A payment for this origin is still in flight (now or from before a restart). The
+    /// middleware does not pay again while it is; retry later.
+    #[error("payment {payment_hash} is still in flight")]
+    PaymentInFlight {
+        /// The payment's hash.
+        payment_hash: PaymentHash,
+    },
+    /// A pending payment could not be looked up, so its outcome is unknown. The
+    /// middleware does not pay again until it is resolved; retry later.
+    #[error("could not look up pending payment {payment_hash}: {source}")]
+    Lookup {
+        /// The payment's hash.
+        payment_hash: PaymentHash,
+        /// The backend's error.
+        #[source]
+        source: BackendError,
+    },
+    /// The node returned a preimage that does not hash to the invoice's payment hash.
+    #[error("node returned a preimage that does not match payment {payment_hash}")]
+    BadPreimage {
+        /// The payment's hash.
+        payment_hash: PaymentHash,
+    },
+    /// The server answered 402 again after the middleware paid and presented the token.
+    /// The middleware pays at most once per request.
+    #[error("server still requires payment after paying once")]
+    StillPaymentRequired,
+    /// The token store failed.
+    #[error("token store failed: {0}")]
+    Store(#[from] StoreError),
+    /// The request URL has no host, so no token key can be derived.
+    #[error("request url has no host")]
+    NoHost,
+    /// A credential could not be put in a header (never happens with valid tokens).
+    #[error("credential is not a valid header value")]
+    InvalidHeader,
+}
+
+impl L402Error {
+    /// Finds an `L402Error` inside a [`reqwest_middleware::Error`].
+    #[must_use]
+    pub fn from_middleware_error(error: &reqwest_middleware::Error) -> Option<&L402Error> {
+        match error {
+            reqwest_middleware::Error::Middleware(e) => e.downcast_ref::<L402Error>(),
+            reqwest_middleware::Error::Reqwest(_) => None,
+        }
+    }
+
+    /// Whether the error implies that nothing was paid for this request. `false` for
+    /// [`PaymentInFlight`](Self::PaymentInFlight), [`Lookup`](Self::Lookup),
+    /// [`BadPreimage`](Self::BadPreimage), [`StillPaymentRequired`](Self::StillPaymentRequired)
+    /// and [`Store`](Self::Store) errors, where a payment may have happened.
+    #[must_use]
+    pub fn nothing_paid(&self) -> bool {
+        match self {
+            L402Error::PaymentFailed(e) => e.is_definitely_unpaid(),
+            L402Error::PaymentInFlight { .. }
+            | L402Error::Lookup { .. }
+            | L402Error::BadPreimage { .. }
+            | L402Error::StillPaymentRequired
+            | L402Error::Store(_) => false,
+            _ => true,
+        }
+    }
+}
+
+impl From<L402Error> for reqwest_middleware::Error {
+    fn from(e: L402Error) -> Self {
+        reqwest_middleware::Error::middleware(e)
+    }
+}
+
+/// Why a token store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A file operation failed.
+    #[error("token store i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    /// A stored record does not parse.
+    #[error("token store record is corrupt: {0}")]
+    Corrupt(String),
+    /// A blocking task failed (panicked or was cancelled).
+    #[error("token store task failed")]
+    Task,
+}
+
+/// Why [`L402MiddlewareBuilder::build`](crate::L402MiddlewareBuilder::build) refused the
+/// configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The per-request price cap is zero: nothing could ever be paid.
+    #[error("max price must be above zero")]
+    ZeroMaxPrice,
+    /// A budget of zero: nothing could ever be paid.
+    #[error("{0} budget must be above zero")]
+    ZeroBudget(BudgetScope),
+    /// The fee rate is above 100 %.
+    #[error("max fee rate of {0} ppm exceeds 1000000 ppm")]
+    FeeRateTooHigh(u32),
+    /// The budget window is zero.
+    #[error("budget window must be above zero")]
+    ZeroWindow,
+    /// The payment timeout is zero.
+    #[error("payment timeout must be above zero")]
+    ZeroTimeout,
+    /// The poll interval for in-flight payments is zero.
+    #[error("poll interval must be above zero")]
+    ZeroPollInterval,
+    /// Keying by path prefix with zero segments (use origin keys instead).
+    #[error("path prefix key needs at least one segment")]
+    ZeroPathSegments,
+}

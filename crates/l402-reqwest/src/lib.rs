@@ -1,0 +1,149 @@
+//! # l402-reqwest
+//!
+//! A [`reqwest_middleware`] middleware that pays [L402] APIs: when a server answers
+//! `402 Payment Required` with an L402 (or legacy LSAT) challenge, the middleware checks
+//! the invoice against a [`SpendingPolicy`], pays it through a Lightning node (any
+//! [`l402_core::PaymentBackend`]), stores the token, and retries the request once with
+//! `Authorization: L402 <macaroon>:<preimage>`. Later requests to the same origin reuse
+//! the token at no cost. Built for agents that pay on their own: every rule that keeps
+//! money safe is enforced before a payment, and a payment happens at most once.
+//!
+//! [L402]: https://github.com/lightninglabs/L402
+//!
+//! ## Example
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use l402_core::Amount;
+//! use l402_reqwest::{FileTokenStore, L402Error, L402Middleware, SpendingPolicy};
+//! # use l402_core::backend::{PayParams, PaymentStatus, PaymentSuccess};
+//! # use l402_core::lightning_invoice::Bolt11Invoice;
+//! # use l402_core::{BackendError, PayError, PaymentBackend, PaymentHash};
+//! # /// Stand-in for a node (`l402-lnd`, `l402-cln`, or `l402-mock` in tests).
+//! # struct MyNode;
+//! # impl PaymentBackend for MyNode {
+//! #     async fn pay_invoice(&self, _: &Bolt11Invoice, _: &PayParams) -> Result<PaymentSuccess, PayError> {
+//! #         Err(PayError::NotAttempted(BackendError::transient("not a real node")))
+//! #     }
+//! #     async fn lookup_payment(&self, _: &PaymentHash) -> Result<PaymentStatus, BackendError> {
+//! #         Ok(PaymentStatus::Unknown)
+//! #     }
+//! # }
+//! # async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! # let node = MyNode;
+//!
+//! let l402 = L402Middleware::builder(node)
+//!     .store(FileTokenStore::open("/var/lib/my-agent/l402-tokens")?)
+//!     .policy(
+//!         SpendingPolicy::new()
+//!             .max_price(Amount::from_msat(100_000))        // 100 sat per request
+//!             .budget(Amount::from_msat(5_000_000))         // 5,000 sat a day
+//!             .budget_window(Duration::from_secs(24 * 3600)),
+//!     )
+//!     .build()?;
+//! // Resolve payments interrupted by a crash before doing anything else (optional: the
+//! // first request does it otherwise).
+//! l402.recover().await?;
+//!
+//! let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+//!     .with(l402.clone())
+//!     .build();
+//!
+//! match client.get("https://api.example.com/forecast").send().await {
+//!     Ok(res) => println!("{}", res.text().await?),
+//!     Err(e) => match L402Error::from_middleware_error(&e) {
+//!         Some(L402Error::PriceTooHigh { price, .. }) => println!("too expensive: {price}"),
+//!         Some(other) => println!("not paid: {other}"),
+//!         None => return Err(e.into()),
+//!     },
+//! }
+//! println!("spent so far: {:?}", l402.spending());
+//! # Ok(()) }
+//! ```
+//!
+//! ## What happens on each request
+//!
+//! 1. The token stored for the request's key (its origin `scheme://host:port`, or origin
+//!    and path prefix, see [`KeyScope`]) is attached, if there is one.
+//! 2. The request is sent. Anything but a 402 carrying an L402/LSAT challenge is returned
+//!    as is (a 402 without one too).
+//! 3. On a 402: with [`PaymentOptions::never_pay`] the response is returned with the
+//!    parsed [`Challenge`](l402_core::Challenge) in its extensions. Otherwise, if the body
+//!    is a stream that cannot be sent again, [`L402Error::BodyNotReplayable`] (nothing
+//!    paid). The request was cloned (`try_clone`) before it was first sent for this.
+//! 4. One request per key at a time (single flight) goes on; the others wait, then use
+//!    the token it got. If the key has a pending payment (an answer lost, a crash), the
+//!    node is asked how it ended ([`PaymentBackend::lookup_payment`](l402_core::PaymentBackend::lookup_payment))
+//!    before anything else: succeeded → its token is used; failed or unknown → dropped;
+//!    in flight → wait up to [`SpendingPolicy::in_flight_wait`], then
+//!    [`L402Error::PaymentInFlight`]. A stored token the server just refused is dropped.
+//! 5. Checks, all before paying: the invoice decodes, its payment hash is the one the
+//!    macaroon identifier commits to, it is for the expected network, not about to
+//!    expire, has an amount, within the per-request cap and the budgets (amount plus fee
+//!    cap).
+//! 6. A pending record is stored, then the invoice is paid with a fee cap; the token
+//!    (macaroon, preimage, amount, fee) replaces the pending record, then the request is
+//!    retried with it. A 402 to that retry is [`L402Error::StillPaymentRequired`]: at most
+//!    one payment per request, never a loop.
+//!
+//! ## Stacking with retry middleware
+//!
+//! The token is stored *before* the retry, so the order with `reqwest-retry` is safe
+//! either way:
+//!
+//! * **L402 inside retry** (`.with(retry).with(l402)`, the recommended order): each
+//!   attempt goes through the L402 middleware, which attaches the stored token; an attempt
+//!   retried after a network error after the payment reuses the token instead of paying
+//!   again.
+//! * **L402 outside retry** (`.with(l402).with(retry)`): transient failures are retried
+//!   below the L402 middleware, which sees only the final answer.
+//!
+//! Failures of the L402 middleware itself (refusals, payment failures) are
+//! [`reqwest_middleware::Error::Middleware`], which `reqwest-retry`'s default strategy
+//! does not retry.
+//!
+//! ## Token stores
+//!
+//! [`TokenStore`] is a small async trait (its docs state the contract).
+//! [`MemoryTokenStore`] keeps tokens for the process; [`FileTokenStore`] keeps them in a
+//! directory (atomic writes, mode 0600, shareable by several processes under advisory
+//! locks). [`aperture::import_token_file`] reads the token file of Aperture's Go client.
+//!
+//! ## Observability
+//!
+//! [`Event`]s (challenge seen, payment started/succeeded/failed/recovered, token reused,
+//! refusals) go to an [`EventHandler`] (any `Fn(&Event)` closure);
+//! [`L402Middleware::spending`] sums what was paid, per origin too. Logs go through
+//! `tracing`; preimages and macaroons are never logged, and the `Authorization` value is
+//! marked sensitive.
+//!
+//! ## Features
+//!
+//! | feature | default | enables |
+//! |---|---|---|
+//! | `rustls-tls` | yes | HTTPS through rustls (`reqwest/rustls-tls`); reqwest's own default features (native TLS) stay off |
+
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+pub mod aperture;
+mod error;
+mod events;
+mod key;
+mod middleware;
+mod policy;
+mod spending;
+pub mod store;
+
+pub use error::{BudgetScope, BuildError, L402Error, StoreError};
+pub use events::{Event, EventHandler};
+pub use key::KeyScope;
+pub use middleware::{L402Middleware, L402MiddlewareBuilder, RecoveryReport};
+pub use policy::{
+    DEFAULT_EXPIRY_MARGIN, DEFAULT_IN_FLIGHT_WAIT, DEFAULT_MAX_FEE_BASE, DEFAULT_MAX_FEE_PPM,
+    DEFAULT_MAX_PRICE, DEFAULT_PAY_TIMEOUT, DEFAULT_POLL_INTERVAL, PaymentOptions, SpendingPolicy,
+};
+pub use spending::{OriginSpending, SpendingSummary};
+pub use store::{
+    FileTokenStore, MemoryTokenStore, PendingPayment, StoreLock, StoredToken, TokenRecord,
+    TokenStore,
+};

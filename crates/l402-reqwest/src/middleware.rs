@@ -1,0 +1,808 @@
+//! [`L402Middleware`]: check, pay, store, retry.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use http::{Extensions, HeaderValue, StatusCode, header::AUTHORIZATION};
+use l402_core::backend::{FailureReason, PayParams, PaymentStatus, PaymentSuccess};
+use l402_core::lightning_invoice::Bolt11Invoice;
+use l402_core::{
+    Amount, BoxPaymentBackend, Challenge, Identifier, PayError, PaymentBackend, PaymentHash,
+};
+use reqwest::{Request, Response};
+use reqwest_middleware::{Middleware, Next};
+
+use crate::error::{BuildError, L402Error};
+use crate::events::{Event, EventHandler};
+use crate::key::KeyScope;
+use crate::policy::{PaymentOptions, SpendingPolicy};
+use crate::spending::{Ledger, SpendingSummary};
+use crate::store::{MemoryTokenStore, PendingPayment, StoredToken, TokenRecord, TokenStore};
+
+/// Most requests sent for one call: the original, then at most two retries (a token
+/// another request paid for may be refused too; only one payment is ever made).
+const MAX_RETRIES: usize = 2;
+
+/// A `reqwest_middleware` middleware that pays L402 challenges.
+///
+/// Cheap to clone (all clones share the token cache, single-flight locks and spending
+/// ledger). Build it with [`L402Middleware::builder`].
+pub struct L402Middleware<P = BoxPaymentBackend> {
+    inner: Arc<Inner<P>>,
+}
+
+impl<P> Clone for L402Middleware<P> {
+    fn clone(&self) -> Self {
+        L402Middleware {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<P> core::fmt::Debug for L402Middleware<P> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("L402Middleware")
+            .field("policy", &self.inner.policy)
+            .field("scope", &self.inner.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A token ready to present.
+struct Cached {
+    header: HeaderValue,
+    payment_hash: PaymentHash,
+}
+
+struct Inner<P> {
+    payer: P,
+    store: Arc<dyn TokenStore>,
+    policy: SpendingPolicy,
+    scope: KeyScope,
+    events: Option<Arc<dyn EventHandler>>,
+    recover_lazily: bool,
+    recovered: tokio::sync::OnceCell<()>,
+    /// Per-key single-flight locks.
+    flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Tokens by key; `None` = the store had nothing when last looked at.
+    cache: RwLock<HashMap<String, Option<Arc<Cached>>>>,
+    ledger: Mutex<Ledger>,
+}
+
+/// Builds an [`L402Middleware`]; from [`L402Middleware::builder`].
+#[must_use]
+pub struct L402MiddlewareBuilder<P> {
+    payer: P,
+    store: Option<Arc<dyn TokenStore>>,
+    policy: SpendingPolicy,
+    scope: KeyScope,
+    events: Option<Arc<dyn EventHandler>>,
+    recover_lazily: bool,
+}
+
+impl<P> core::fmt::Debug for L402MiddlewareBuilder<P> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("L402MiddlewareBuilder")
+            .field("policy", &self.policy)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: PaymentBackend + 'static> L402MiddlewareBuilder<P> {
+    /// Where tokens and pending payments are kept (default: a fresh
+    /// [`MemoryTokenStore`]). Use a [`FileTokenStore`](crate::FileTokenStore) to keep
+    /// tokens, and recover interrupted payments, across restarts.
+    pub fn store(mut self, store: impl TokenStore) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// The spending rules (default: [`SpendingPolicy::new`]).
+    pub fn policy(mut self, policy: SpendingPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// One token per origin (the default).
+    pub fn key_by_origin(mut self) -> Self {
+        self.scope = KeyScope::Origin;
+        self
+    }
+
+    /// One token per origin and first `segments` path segments.
+    pub fn key_by_path_prefix(mut self, segments: usize) -> Self {
+        self.scope = KeyScope::PathPrefix(segments);
+        self
+    }
+
+    /// Receives [`Event`]s (a closure `Fn(&Event)` works).
+    pub fn events(mut self, handler: impl EventHandler) -> Self {
+        self.events = Some(Arc::new(handler));
+        self
+    }
+
+    /// Whether the first request runs [`L402Middleware::recover`] (default `true`).
+    /// Pending records are resolved before any payment for their key either way.
+    pub fn recover_on_first_request(mut self, enabled: bool) -> Self {
+        self.recover_lazily = enabled;
+        self
+    }
+
+    /// Checks the configuration and builds the middleware.
+    ///
+    /// # Errors
+    /// [`BuildError`] for an inconsistent policy (zero caps, budgets, window or timeout,
+    /// a fee rate above 100 %) or a path-prefix key of zero segments.
+    pub fn build(self) -> Result<L402Middleware<P>, BuildError> {
+        self.policy.validate()?;
+        if self.scope == KeyScope::PathPrefix(0) {
+            return Err(BuildError::ZeroPathSegments);
+        }
+        Ok(L402Middleware {
+            inner: Arc::new(Inner {
+                payer: self.payer,
+                store: self
+                    .store
+                    .unwrap_or_else(|| Arc::new(MemoryTokenStore::new())),
+                policy: self.policy,
+                scope: self.scope,
+                events: self.events,
+                recover_lazily: self.recover_lazily,
+                recovered: tokio::sync::OnceCell::new(),
+                flights: Mutex::new(HashMap::new()),
+                cache: RwLock::new(HashMap::new()),
+                ledger: Mutex::new(Ledger::default()),
+            }),
+        })
+    }
+}
+
+/// What [`L402Middleware::recover`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecoveryReport {
+    /// Pending payments found to have succeeded: their tokens were stored.
+    pub recovered: usize,
+    /// Pending payments found to have failed or never started: dropped.
+    pub dropped: usize,
+    /// Pending payments still in flight: kept, resolved later.
+    pub in_flight: usize,
+    /// Pending payments that could not be looked up: kept, resolved later.
+    pub unresolved: usize,
+}
+
+impl L402Middleware<BoxPaymentBackend> {
+    /// A builder for a middleware paying through `payer`, type-erased.
+    pub fn boxed(payer: impl PaymentBackend + 'static) -> L402MiddlewareBuilder<BoxPaymentBackend> {
+        L402Middleware::builder(BoxPaymentBackend::new(payer))
+    }
+}
+
+impl<P: PaymentBackend + 'static> L402Middleware<P> {
+    /// A builder for a middleware paying through `payer`.
+    pub fn builder(payer: P) -> L402MiddlewareBuilder<P> {
+        L402MiddlewareBuilder {
+            payer,
+            store: None,
+            policy: SpendingPolicy::default(),
+            scope: KeyScope::default(),
+            events: None,
+            recover_lazily: true,
+        }
+    }
+
+    /// What has been paid so far.
+    #[must_use]
+    pub fn spending(&self) -> SpendingSummary {
+        self.inner.ledger().summary()
+    }
+
+    /// The spending policy.
+    #[must_use]
+    pub fn policy(&self) -> &SpendingPolicy {
+        &self.inner.policy
+    }
+
+    /// The token store.
+    #[must_use]
+    pub fn store(&self) -> &Arc<dyn TokenStore> {
+        &self.inner.store
+    }
+
+    /// The token key of a URL (as the store sees it).
+    ///
+    /// # Errors
+    /// [`L402Error::NoHost`] if the URL has no host.
+    pub fn key_for(&self, url: &reqwest::Url) -> Result<String, L402Error> {
+        self.inner.scope.key_for(url)
+    }
+
+    /// Resolves every pending payment in the store by asking the node
+    /// ([`PaymentBackend::lookup_payment`]): a payment that succeeded gives its token back
+    /// (stored, nothing paid again); one that failed or never started is dropped; one
+    /// still in flight is kept. Call it at start-up; the first request calls it otherwise
+    /// (see [`L402MiddlewareBuilder::recover_on_first_request`]).
+    ///
+    /// # Errors
+    /// [`L402Error::Store`] if the store cannot list its records. Lookup failures are
+    /// counted in the report, not returned.
+    pub async fn recover(&self) -> Result<RecoveryReport, L402Error> {
+        let report = self.inner.recover_all().await;
+        let _ = self.inner.recovered.set(());
+        report
+    }
+}
+
+#[async_trait::async_trait]
+impl<P: PaymentBackend + 'static> Middleware for L402Middleware<P> {
+    async fn handle(
+        &self,
+        req: Request,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<Response> {
+        self.inner
+            .handle(req, extensions, next)
+            .await
+            .map_err(|e| match e {
+                Failure::L402(e) => reqwest_middleware::Error::middleware(e),
+                Failure::Next(e) => e,
+            })
+    }
+}
+
+/// An error from the middleware itself, or from the rest of the chain (passed as is).
+enum Failure {
+    L402(L402Error),
+    Next(reqwest_middleware::Error),
+}
+
+impl From<L402Error> for Failure {
+    fn from(e: L402Error) -> Self {
+        Failure::L402(e)
+    }
+}
+
+impl From<reqwest_middleware::Error> for Failure {
+    fn from(e: reqwest_middleware::Error) -> Self {
+        Failure::Next(e)
+    }
+}
+
+impl From<crate::error::StoreError> for Failure {
+    fn from(e: crate::error::StoreError) -> Self {
+        Failure::L402(e.into())
+    }
+}
+
+/// A 402 answer's challenge, if it holds a usable one.
+fn challenge_of(res: &Response) -> Option<Challenge> {
+    if res.status() != StatusCode::PAYMENT_REQUIRED {
+        return None;
+    }
+    match Challenge::from_headers(res.headers()) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::debug!(error = %e, "402 without a usable L402 challenge, passing it on");
+            None
+        }
+    }
+}
+
+/// How a pending payment turned out.
+enum Resolution {
+    Paid(Arc<Cached>),
+    Dropped(PayError),
+}
+
+impl<P: PaymentBackend + 'static> Inner<P> {
+    fn ledger(&self) -> MutexGuard<'_, Ledger> {
+        self.ledger.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn emit(&self, event: Event) {
+        if let Some(h) = &self.events {
+            h.on_event(&event);
+        }
+    }
+
+    async fn handle(
+        &self,
+        mut req: Request,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+    ) -> Result<Response, Failure> {
+        if self.recover_lazily {
+            self.recovered
+                .get_or_init(|| async {
+                    if let Err(e) = self.recover_all().await {
+                        tracing::warn!(error = %e, "could not recover pending L402 payments");
+                    }
+                })
+                .await;
+        }
+        let key = self.scope.key_for(req.url())?;
+        let options = extensions
+            .get::<PaymentOptions>()
+            .cloned()
+            .unwrap_or_default();
+
+        let cached = self.cached(&key).await?;
+        if let Some(c) = &cached {
+            req.headers_mut().insert(AUTHORIZATION, c.header.clone());
+        }
+        // Kept to retry after paying; `None` for a streaming body (checked before paying).
+        let replay = if options.never_pay {
+            None
+        } else {
+            req.try_clone()
+        };
+        let res = next.clone().run(req, extensions).await?;
+        let Some(mut challenge) = challenge_of(&res) else {
+            if cached.is_some() && res.status() != StatusCode::PAYMENT_REQUIRED {
+                self.emit(Event::TokenReused { key });
+            }
+            return Ok(res);
+        };
+        self.emit(Event::ChallengeSeen {
+            key: key.clone(),
+            amount: challenge
+                .decode_invoice()
+                .ok()
+                .and_then(|i| i.amount_milli_satoshis())
+                .map(Amount::from_msat),
+        });
+        if options.never_pay {
+            let mut res = res;
+            res.extensions_mut().insert(challenge);
+            return Ok(res);
+        }
+        let Some(replay) = replay else {
+            let e = L402Error::BodyNotReplayable;
+            self.refused(&key, &e);
+            return Err(e.into());
+        };
+        drop(res);
+
+        let mut sent = cached.map(|c| c.payment_hash);
+        let mut paid = false;
+        for _ in 0..=MAX_RETRIES {
+            if paid {
+                break;
+            }
+            let (token, paid_now) = self.obtain(&key, &challenge, sent, &options).await?;
+            paid = paid_now;
+            let mut retry = replay.try_clone().ok_or(L402Error::BodyNotReplayable)?;
+            retry
+                .headers_mut()
+                .insert(AUTHORIZATION, token.header.clone());
+            let res = next.clone().run(retry, extensions).await?;
+            match challenge_of(&res) {
+                None => return Ok(res),
+                Some(c) => {
+                    tracing::debug!(key = %key, "token refused right after it was obtained");
+                    challenge = c;
+                    sent = Some(token.payment_hash);
+                }
+            }
+        }
+        // Paid, presented the new token, and was asked to pay again: do not pay in a loop.
+        if let Some(hash) = sent {
+            self.drop_token(&key, &hash).await;
+        }
+        tracing::warn!(key = %key, "server still requires payment after paying once");
+        Err(L402Error::StillPaymentRequired.into())
+    }
+
+    fn refused(&self, key: &str, e: &L402Error) {
+        tracing::info!(key = %key, reason = %e, "refusing to pay L402 challenge");
+        self.emit(Event::PaymentRefused {
+            key: key.to_owned(),
+            reason: e.to_string(),
+        });
+    }
+
+    /// The token for `key`, from the cache or the store.
+    async fn cached(&self, key: &str) -> Result<Option<Arc<Cached>>, L402Error> {
+        if let Some(entry) = self
+            .cache
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+        {
+            return Ok(entry.clone());
+        }
+        let entry = match self.store.load(key).await? {
+            Some(TokenRecord::Paid(t)) => Some(to_cached(&t)?),
+            _ => None,
+        };
+        Ok(self
+            .cache
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(key.to_owned())
+            .or_insert(entry)
+            .clone())
+    }
+
+    fn set_cache(&self, key: &str, entry: Option<Arc<Cached>>) {
+        self.cache
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key.to_owned(), entry);
+    }
+
+    /// Removes a refused token from the store and the cache.
+    async fn drop_token(&self, key: &str, hash: &PaymentHash) {
+        if let Err(e) = self.store.remove(key, hash).await {
+            tracing::warn!(key = %key, error = %e, "could not remove a refused token");
+        }
+        self.set_cache(key, None);
+        self.emit(Event::TokenRejected {
+            key: key.to_owned(),
+        });
+    }
+
+    fn flight(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut flights = self.flights.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(flights.entry(key.to_owned()).or_default())
+    }
+
+    fn end_flight(&self, key: &str, flight: Arc<tokio::sync::Mutex<()>>) {
+        let mut flights = self.flights.lock().unwrap_or_else(PoisonError::into_inner);
+        // Only the map and this handle left: nobody waits, forget the lock.
+        if Arc::strong_count(&flight) == 2 {
+            flights.remove(key);
+        }
+    }
+
+    /// A token for `key` after `challenge`: one stored meanwhile, a recovered one, or a new
+    /// payment. One caller per key at a time. `sent` is the token the refused request
+    /// carried. Answers whether this call paid.
+    async fn obtain(
+        &self,
+        key: &str,
+        challenge: &Challenge,
+        sent: Option<PaymentHash>,
+        options: &PaymentOptions,
+    ) -> Result<(Arc<Cached>, bool), L402Error> {
+        // Waiting for an in-flight payment is bounded from the time this request started
+        // waiting, so that requests queued behind one another time out together.
+        let deadline = Instant::now() + self.policy.in_flight_wait;
+        let flight = self.flight(key);
+        let result = {
+            let _guard = flight.lock().await;
+            match self.store.lock(key).await {
+                Ok(_store_lock) => {
+                    self.obtain_locked(key, challenge, sent, options, deadline)
+                        .await
+                }
+                Err(e) => Err(e.into()),
+            }
+        };
+        self.end_flight(key, flight);
+        result
+    }
+
+    async fn obtain_locked(
+        &self,
+        key: &str,
+        challenge: &Challenge,
+        sent: Option<PaymentHash>,
+        options: &PaymentOptions,
+        deadline: Instant,
+    ) -> Result<(Arc<Cached>, bool), L402Error> {
+        match self.store.load(key).await? {
+            Some(TokenRecord::Paid(t)) => {
+                if Some(t.payment_hash) != sent {
+                    // Paid by another request (or process) while this one waited.
+                    let c = to_cached(&t)?;
+                    self.set_cache(key, Some(Arc::clone(&c)));
+                    tracing::debug!(key = %key, "using a token obtained meanwhile");
+                    return Ok((c, false));
+                }
+                self.drop_token(key, &t.payment_hash).await;
+            }
+            Some(TokenRecord::Pending(p)) => match self.resolve_pending(key, &p, deadline).await? {
+                Resolution::Paid(c) if Some(c.payment_hash) != sent => return Ok((c, false)),
+                Resolution::Paid(c) => self.drop_token(key, &c.payment_hash).await,
+                Resolution::Dropped(_) => {}
+            },
+            None => {
+                if let Some(hash) = sent {
+                    self.set_cache(key, None);
+                    tracing::debug!(key = %key, payment_hash = %hash, "cached token refused");
+                    self.emit(Event::TokenRejected {
+                        key: key.to_owned(),
+                    });
+                }
+            }
+        }
+        let c = self.pay(key, challenge, options).await?;
+        Ok((c, true))
+    }
+
+    /// Checks a challenge against the policy; the invoice, its hash and amount if payable.
+    fn check(
+        &self,
+        challenge: &Challenge,
+        options: &PaymentOptions,
+    ) -> Result<(Bolt11Invoice, PaymentHash, Amount), L402Error> {
+        let invoice = challenge
+            .decode_invoice()
+            .map_err(L402Error::InvalidInvoice)?;
+        let identifier = Identifier::decode(challenge.macaroon().identifier())
+            .map_err(L402Error::InvalidIdentifier)?;
+        let hash = PaymentHash::from(&invoice);
+        if identifier.payment_hash() != &hash {
+            return Err(L402Error::PaymentHashMismatch);
+        }
+        if let Some(expected) = &self.policy.network
+            && invoice.currency() != *expected
+        {
+            return Err(L402Error::WrongNetwork {
+                expected: expected.clone(),
+                found: invoice.currency(),
+            });
+        }
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO);
+        if invoice.would_expire(now.saturating_add(self.policy.expiry_margin)) {
+            return Err(L402Error::InvoiceExpired);
+        }
+        let amount = invoice
+            .amount_milli_satoshis()
+            .filter(|a| *a > 0)
+            .map(Amount::from_msat)
+            .ok_or(L402Error::NoAmount)?;
+        let max = options
+            .max_price
+            .map_or(self.policy.max_price, |m| m.min(self.policy.max_price));
+        if amount > max {
+            return Err(L402Error::PriceTooHigh { price: amount, max });
+        }
+        Ok((invoice, hash, amount))
+    }
+
+    /// Checks, reserves budget, stores the pending record, pays, stores the token.
+    async fn pay(
+        &self,
+        key: &str,
+        challenge: &Challenge,
+        options: &PaymentOptions,
+    ) -> Result<Arc<Cached>, L402Error> {
+        let (invoice, hash, amount) = match self.check(challenge, options) {
+            Ok(ok) => ok,
+            Err(e) => {
+                self.refused(key, &e);
+                return Err(e);
+            }
+        };
+        let max_fee = self.policy.fee_cap(amount);
+        if let Err(e) = self.ledger().reserve(
+            key,
+            hash,
+            amount.saturating_add(max_fee),
+            (self.policy.budget, self.policy.origin_budget),
+            self.policy.budget_window,
+        ) {
+            self.refused(key, &e);
+            return Err(e);
+        }
+        let pending = PendingPayment::new(
+            challenge.macaroon().clone(),
+            challenge.invoice(),
+            hash,
+            amount,
+            SystemTime::now(),
+        )
+        .with_scheme(challenge.scheme());
+        if let Err(e) = self
+            .store
+            .save(key, &TokenRecord::Pending(pending.clone()))
+            .await
+        {
+            self.ledger().release(&hash);
+            tracing::warn!(key = %key, error = %e, "could not store the pending record, not paying");
+            return Err(e.into());
+        }
+        self.set_cache(key, None);
+        tracing::info!(key = %key, payment_hash = %hash, amount = %amount, max_fee = %max_fee, "paying L402 invoice");
+        self.emit(Event::PaymentStarted {
+            key: key.to_owned(),
+            payment_hash: hash,
+            amount,
+            max_fee,
+        });
+        let params = PayParams::new(max_fee, self.policy.pay_timeout);
+        match self.payer.pay_invoice(&invoice, &params).await {
+            Ok(success) => self.complete(key, &pending, success, false).await,
+            Err(PayError::OutcomeUnknown(e)) => {
+                tracing::warn!(key = %key, payment_hash = %hash, error = %e, "payment outcome unknown, looking it up");
+                let deadline = Instant::now() + self.policy.in_flight_wait;
+                match self.resolve_pending(key, &pending, deadline).await? {
+                    Resolution::Paid(c) => Ok(c),
+                    Resolution::Dropped(e) => Err(L402Error::PaymentFailed(e)),
+                }
+            }
+            Err(e) => {
+                if let Err(se) = self.store.remove(key, &hash).await {
+                    // The record stays; the next lookup finds the failure and drops it.
+                    tracing::warn!(key = %key, error = %se, "could not remove a failed pending record");
+                }
+                self.ledger().release(&hash);
+                tracing::info!(key = %key, payment_hash = %hash, error = %e, "L402 payment failed");
+                self.emit(Event::PaymentFailed {
+                    key: key.to_owned(),
+                    payment_hash: hash,
+                    reason: e.to_string(),
+                });
+                Err(L402Error::PaymentFailed(e))
+            }
+        }
+    }
+
+    /// Stores the token of a completed payment (replacing its pending record) and caches
+    /// it.
+    async fn complete(
+        &self,
+        key: &str,
+        pending: &PendingPayment,
+        success: PaymentSuccess,
+        recovered: bool,
+    ) -> Result<Arc<Cached>, L402Error> {
+        let hash = pending.payment_hash;
+        if !hash.matches(&success.preimage) {
+            tracing::error!(key = %key, payment_hash = %hash, "node returned a preimage that does not match");
+            return Err(L402Error::BadPreimage { payment_hash: hash });
+        }
+        let token = StoredToken::new(
+            pending.macaroon.clone(),
+            success.preimage,
+            success.amount,
+            success.fee,
+            SystemTime::now(),
+        )
+        .with_scheme(pending.scheme);
+        self.ledger()
+            .record(key, &hash, success.amount, success.fee);
+        let cached = to_cached(&token)?;
+        if let Err(e) = self.store.save(key, &TokenRecord::Paid(token)).await {
+            // The pending record stays: after a restart the token is recovered by lookup.
+            tracing::error!(key = %key, payment_hash = %hash, error = %e, "paid but could not store the token; using it from memory");
+        }
+        self.set_cache(key, Some(Arc::clone(&cached)));
+        if recovered {
+            tracing::info!(key = %key, payment_hash = %hash, "recovered the token of a pending payment");
+            self.emit(Event::PaymentRecovered {
+                key: key.to_owned(),
+                payment_hash: hash,
+            });
+        } else {
+            tracing::info!(key = %key, payment_hash = %hash, amount = %success.amount, fee = %success.fee, "L402 payment succeeded, token stored");
+            self.emit(Event::PaymentSucceeded {
+                key: key.to_owned(),
+                payment_hash: hash,
+                amount: success.amount,
+                fee: success.fee,
+            });
+        }
+        Ok(cached)
+    }
+
+    /// Asks the node how a pending payment ended, waiting until `deadline` while it is in
+    /// flight (one lookup at least). Never pays.
+    async fn resolve_pending(
+        &self,
+        key: &str,
+        pending: &PendingPayment,
+        deadline: Instant,
+    ) -> Result<Resolution, L402Error> {
+        let hash = pending.payment_hash;
+        loop {
+            let last_error = match self.payer.lookup_payment(&hash).await {
+                Ok(PaymentStatus::Succeeded(success)) => {
+                    return self
+                        .complete(key, pending, success, true)
+                        .await
+                        .map(Resolution::Paid);
+                }
+                Ok(PaymentStatus::Failed(reason)) => {
+                    return self
+                        .drop_pending(key, &hash, PayError::Failed(reason))
+                        .await;
+                }
+                Ok(PaymentStatus::Unknown) => {
+                    let reason =
+                        FailureReason::Other("the node has no record of the payment".into());
+                    return self
+                        .drop_pending(key, &hash, PayError::Failed(reason))
+                        .await;
+                }
+                Ok(_) => None, // in flight
+                Err(e) => Some(e),
+            };
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(match last_error {
+                    Some(source) => L402Error::Lookup {
+                        payment_hash: hash,
+                        source,
+                    },
+                    None => L402Error::PaymentInFlight { payment_hash: hash },
+                });
+            }
+            if let Some(e) = &last_error {
+                tracing::debug!(key = %key, payment_hash = %hash, error = %e, "payment lookup failed, retrying");
+            }
+            tokio::time::sleep(self.policy.poll_interval.min(deadline - now)).await;
+        }
+    }
+
+    async fn drop_pending(
+        &self,
+        key: &str,
+        hash: &PaymentHash,
+        why: PayError,
+    ) -> Result<Resolution, L402Error> {
+        self.store.remove(key, hash).await?;
+        self.ledger().release(hash);
+        tracing::info!(key = %key, payment_hash = %hash, reason = %why, "dropped a pending payment that did not complete");
+        self.emit(Event::PendingDropped {
+            key: key.to_owned(),
+            payment_hash: *hash,
+        });
+        Ok(Resolution::Dropped(why))
+    }
+
+    async fn recover_all(&self) -> Result<RecoveryReport, L402Error> {
+        let mut report = RecoveryReport::default();
+        for (key, pending) in self.store.pending().await? {
+            let flight = self.flight(&key);
+            let outcome = {
+                let _guard = flight.lock().await;
+                match self.store.lock(&key).await {
+                    Ok(_store_lock) => match self.store.load(&key).await {
+                        // Still the same pending record (nobody resolved it meanwhile)?
+                        Ok(Some(TokenRecord::Pending(p)))
+                            if p.payment_hash == pending.payment_hash =>
+                        {
+                            self.resolve_pending(&key, &p, Instant::now())
+                                .await
+                                .map(Some)
+                        }
+                        Ok(_) => Ok(None),
+                        Err(e) => Err(e.into()),
+                    },
+                    Err(e) => Err(e.into()),
+                }
+            };
+            self.end_flight(&key, flight);
+            match outcome {
+                Ok(Some(Resolution::Paid(_))) => report.recovered += 1,
+                Ok(Some(Resolution::Dropped(_))) => report.dropped += 1,
+                Ok(None) => {}
+                Err(L402Error::PaymentInFlight { .. }) => report.in_flight += 1,
+                Err(e) => {
+                    tracing::warn!(key = %key, error = %e, "could not resolve a pending payment");
+                    report.unresolved += 1;
+                }
+            }
+        }
+        Ok(report)
+    }
+}
+
+fn to_cached(t: &StoredToken) -> Result<Arc<Cached>, L402Error> {
+    let header = t
+        .credential()
+        .to_header_value(t.scheme)
+        .map_err(|_| L402Error::InvalidHeader)?;
+    Ok(Arc::new(Cached {
+        header,
+        payment_hash: t.payment_hash,
+    }))
+}
