@@ -1,0 +1,336 @@
+//! [`LndBackendBuilder`]: where the node is, how to trust it, and the macaroon.
+
+use core::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::Url;
+use rustls::RootCertStore;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject as _;
+use zeroize::Zeroizing;
+
+use crate::backend::{Inner, LndBackend};
+use crate::macaroon::MacaroonSecret;
+use crate::tls;
+
+/// Default bound on opening a connection.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default bound on a whole unary call (invoices, node info, payment lookups).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default time a payment may take beyond
+/// [`PayParams::timeout`](l402_core::backend::PayParams::timeout) before the backend stops
+/// waiting and answers [`PayError::OutcomeUnknown`](l402_core::PayError::OutcomeUnknown):
+/// LND's `timeout_seconds` bounds the search for a route, not HTLCs already in flight.
+pub const DEFAULT_PAY_TIMEOUT_MARGIN: Duration = Duration::from_secs(15);
+
+/// Why [`LndBackendBuilder::build`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The base URL does not parse.
+    #[error("invalid lnd url: {0}")]
+    InvalidUrl(String),
+    /// The base URL is neither `https` nor `http`.
+    #[error("unsupported url scheme {0:?} (want https or http)")]
+    UnsupportedScheme(String),
+    /// No macaroon was given.
+    #[error("no macaroon given")]
+    MissingMacaroon,
+    /// The macaroon is empty or not hex.
+    #[error("invalid macaroon: {0}")]
+    InvalidMacaroon(&'static str),
+    /// A macaroon or certificate file could not be read.
+    #[error("cannot read {}", path.display())]
+    ReadFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A certificate is not PEM or DER, or not acceptable as a trust anchor.
+    #[error("invalid certificate: {0}")]
+    InvalidCertificate(String),
+    /// TLS settings were given for an `http://` URL.
+    #[error("tls settings need an https url")]
+    TlsWithoutHttps,
+    /// A timeout of zero.
+    #[error("timeouts must be greater than zero")]
+    ZeroTimeout,
+    /// rustls refused the configuration.
+    #[error("tls configuration failed")]
+    Tls(#[source] rustls::Error),
+    /// The HTTP client could not be built.
+    #[error("http client could not be built")]
+    HttpClient(#[source] reqwest::Error),
+}
+
+enum MacaroonSource {
+    Hex(Zeroizing<String>),
+    Bytes(Zeroizing<Vec<u8>>),
+    File(PathBuf),
+}
+
+#[derive(Debug)]
+enum TlsSource {
+    /// Pin this certificate (PEM or DER bytes).
+    Pinned(Vec<u8>),
+    PinnedFile(PathBuf),
+    /// Verify against these CA certificates (PEM or DER bytes).
+    Ca(Vec<u8>),
+    CaFile(PathBuf),
+    WebpkiRoots,
+}
+
+/// Builds an [`LndBackend`]; from [`LndBackend::builder`].
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use l402_lnd::LndBackend;
+///
+/// let lnd = LndBackend::builder("https://localhost:8080")
+///     .macaroon_file("/home/lnd/server.macaroon")
+///     .tls_cert_file("/home/lnd/.lnd/tls.cert")
+///     .request_timeout(Duration::from_secs(10))
+///     .build()?;
+/// # Ok::<(), l402_lnd::BuildError>(())
+/// ```
+#[must_use]
+pub struct LndBackendBuilder {
+    url: String,
+    macaroon: Option<MacaroonSource>,
+    tls: Option<TlsSource>,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+    pay_timeout_margin: Duration,
+}
+
+impl LndBackendBuilder {
+    pub(crate) fn new(url: String) -> Self {
+        LndBackendBuilder {
+            url,
+            macaroon: None,
+            tls: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            pay_timeout_margin: DEFAULT_PAY_TIMEOUT_MARGIN,
+        }
+    }
+
+    /// The macaroon, hex-encoded (as `xxd -p -c 1000 server.macaroon` prints it).
+    pub fn macaroon_hex(mut self, hex: impl Into<String>) -> Self {
+        self.macaroon = Some(MacaroonSource::Hex(Zeroizing::new(hex.into())));
+        self
+    }
+
+    /// The macaroon's bytes (a `.macaroon` file's contents).
+    pub fn macaroon_bytes(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.macaroon = Some(MacaroonSource::Bytes(Zeroizing::new(bytes.into())));
+        self
+    }
+
+    /// A `.macaroon` file, read by [`build`](Self::build).
+    pub fn macaroon_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.macaroon = Some(MacaroonSource::File(path.into()));
+        self
+    }
+
+    /// Pins LND's `tls.cert` (PEM or DER bytes): the server must present exactly this
+    /// certificate. Host names are not checked (the certificate is the identity).
+    pub fn tls_cert(mut self, cert: impl Into<Vec<u8>>) -> Self {
+        self.tls = Some(TlsSource::Pinned(cert.into()));
+        self
+    }
+
+    /// Pins LND's `tls.cert` from a file (PEM or DER), read by [`build`](Self::build).
+    pub fn tls_cert_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls = Some(TlsSource::PinnedFile(path.into()));
+        self
+    }
+
+    /// Verifies the server with ordinary CA rules against these CA certificates (PEM,
+    /// possibly several, or one DER), instead of the public roots: for LND behind a
+    /// reverse proxy with a private CA. Not for LND's own `tls.cert`, which rustls refuses
+    /// as a server certificate: pin that one with [`tls_cert`](Self::tls_cert).
+    pub fn ca_cert(mut self, ca: impl Into<Vec<u8>>) -> Self {
+        self.tls = Some(TlsSource::Ca(ca.into()));
+        self
+    }
+
+    /// [`ca_cert`](Self::ca_cert) from a file, read by [`build`](Self::build).
+    pub fn ca_cert_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls = Some(TlsSource::CaFile(path.into()));
+        self
+    }
+
+    /// Verifies the server against the public web PKI roots (Mozilla's, from
+    /// `webpki-roots`): for LND behind a proxy with a public certificate. The default for
+    /// an `https` URL when no other TLS setting is given.
+    pub fn webpki_roots(mut self) -> Self {
+        self.tls = Some(TlsSource::WebpkiRoots);
+        self
+    }
+
+    /// Bound on opening a connection (TCP and TLS); default [`DEFAULT_CONNECT_TIMEOUT`].
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Bound on each unary call, connection included; default [`DEFAULT_REQUEST_TIMEOUT`].
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// How long a payment may run beyond its
+    /// [`PayParams::timeout`](l402_core::backend::PayParams::timeout); default
+    /// [`DEFAULT_PAY_TIMEOUT_MARGIN`].
+    pub fn pay_timeout_margin(mut self, margin: Duration) -> Self {
+        self.pay_timeout_margin = margin;
+        self
+    }
+
+    /// Reads the files, checks every setting and builds the HTTP client.
+    ///
+    /// # Errors
+    /// [`BuildError`]: a bad URL or scheme, a missing, empty or non-hex macaroon, an
+    /// unreadable file, a certificate that is neither PEM nor DER, TLS settings with an
+    /// `http` URL, a zero timeout, or a TLS or HTTP client failure.
+    pub fn build(self) -> Result<LndBackend, BuildError> {
+        let mut base = Url::parse(&self.url).map_err(|e| BuildError::InvalidUrl(e.to_string()))?;
+        if base.cannot_be_a_base() || base.host_str().is_none() {
+            return Err(BuildError::InvalidUrl("not a base url".to_owned()));
+        }
+        let https = match base.scheme() {
+            "https" => true,
+            "http" => false,
+            other => return Err(BuildError::UnsupportedScheme(other.to_owned())),
+        };
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        base.set_query(None);
+        base.set_fragment(None);
+        if self.connect_timeout.is_zero()
+            || self.request_timeout.is_zero()
+            || self.pay_timeout_margin.is_zero()
+        {
+            return Err(BuildError::ZeroTimeout);
+        }
+
+        let macaroon = match self.macaroon.ok_or(BuildError::MissingMacaroon)? {
+            MacaroonSource::Bytes(bytes) => bytes,
+            MacaroonSource::Hex(hex) => Zeroizing::new(
+                l402_core::encoding::hex_decode(hex.trim())
+                    .map_err(|_| BuildError::InvalidMacaroon("not hex"))?,
+            ),
+            MacaroonSource::File(path) => Zeroizing::new(read(path)?),
+        };
+        if macaroon.is_empty() {
+            return Err(BuildError::InvalidMacaroon("empty"));
+        }
+        let macaroon = MacaroonSecret::from_bytes(&macaroon);
+
+        let mut client = reqwest::Client::builder()
+            .connect_timeout(self.connect_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("l402-lnd/", env!("CARGO_PKG_VERSION")));
+        if https {
+            let tls_config = match self.tls.unwrap_or(TlsSource::WebpkiRoots) {
+                TlsSource::Pinned(bytes) => tls::pinned_config(first_cert(&bytes)?),
+                TlsSource::PinnedFile(path) => tls::pinned_config(first_cert(&read(path)?)?),
+                TlsSource::Ca(bytes) => tls::roots_config(root_store(&bytes)?),
+                TlsSource::CaFile(path) => tls::roots_config(root_store(&read(path)?)?),
+                TlsSource::WebpkiRoots => tls::roots_config(tls::webpki_roots()),
+            }
+            .map_err(BuildError::Tls)?;
+            client = client.use_preconfigured_tls(tls_config).https_only(true);
+        } else {
+            if self.tls.is_some() {
+                return Err(BuildError::TlsWithoutHttps);
+            }
+            let host = base.host_str().unwrap_or_default();
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let loopback = host == "localhost"
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            if !loopback {
+                tracing::warn!(url = %base, "lnd over plain http: the macaroon travels unencrypted");
+            }
+        }
+        let http = client.build().map_err(BuildError::HttpClient)?;
+        Ok(LndBackend::from_inner(Arc::new(Inner {
+            http,
+            base,
+            macaroon,
+            request_timeout: self.request_timeout,
+            pay_timeout_margin: self.pay_timeout_margin,
+        })))
+    }
+}
+
+impl fmt::Debug for LndBackendBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LndBackendBuilder")
+            .field("url", &self.url)
+            .field("macaroon", &self.macaroon.as_ref().map(|_| "<redacted>"))
+            .field("tls", &self.tls)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("pay_timeout_margin", &self.pay_timeout_margin)
+            .finish()
+    }
+}
+
+fn read(path: PathBuf) -> Result<Vec<u8>, BuildError> {
+    std::fs::read(&path).map_err(|source| BuildError::ReadFile { path, source })
+}
+
+fn is_pem(bytes: &[u8]) -> bool {
+    bytes
+        .windows(b"-----BEGIN".len())
+        .any(|w| w == b"-----BEGIN")
+}
+
+/// Every certificate in PEM bytes, or the one DER certificate.
+fn certs(bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>, BuildError> {
+    if is_pem(bytes) {
+        let certs = CertificateDer::pem_slice_iter(bytes)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| BuildError::InvalidCertificate(e.to_string()))?;
+        if certs.is_empty() {
+            return Err(BuildError::InvalidCertificate(
+                "no certificate in pem".to_owned(),
+            ));
+        }
+        Ok(certs)
+    } else if bytes.first() == Some(&0x30) {
+        Ok(vec![CertificateDer::from(bytes.to_vec())])
+    } else {
+        Err(BuildError::InvalidCertificate(
+            "neither pem nor der".to_owned(),
+        ))
+    }
+}
+
+fn first_cert(bytes: &[u8]) -> Result<CertificateDer<'static>, BuildError> {
+    certs(bytes)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| BuildError::InvalidCertificate("no certificate".to_owned()))
+}
+
+fn root_store(bytes: &[u8]) -> Result<RootCertStore, BuildError> {
+    let mut roots = RootCertStore::empty();
+    for cert in certs(bytes)? {
+        roots
+            .add(cert)
+            .map_err(|e| BuildError::InvalidCertificate(e.to_string()))?;
+    }
+    Ok(roots)
+}

@@ -1,0 +1,338 @@
+//! The payment side: SendPaymentV2 and TrackPaymentV2 streams, failures, outcomes
+//! unknown, recovery.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use l402_core::backend::{FailureReason, InvoiceRequest, PayParams, PaymentStatus};
+use l402_core::{Amount, ErrorKind, InvoiceBackend, PayError, PaymentBackend, PaymentHash};
+use l402_lnd_fake::FakeMacaroon;
+use l402_mock::{Outcome, PaymentFault};
+
+use crate::support::{Pair, backend};
+
+fn params() -> PayParams {
+    PayParams::new(Amount::from_msat(2_000), Duration::from_secs(10))
+}
+
+async fn invoice(pair: &Pair, msat: u64) -> l402_core::backend::CreatedInvoice {
+    pair.server_backend()
+        .create_invoice(&InvoiceRequest::new(Amount::from_msat(msat)).memo("test"))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn pays_an_invoice_of_another_node() {
+    let pair = Pair::new().await;
+    let created = invoice(&pair, 21_000).await;
+    let agent = pair.agent_backend();
+    let paid = agent
+        .pay_invoice(&created.invoice, &params())
+        .await
+        .unwrap();
+    assert!(created.payment_hash.matches(&paid.preimage));
+    assert_eq!(paid.amount, Amount::from_msat(21_000));
+    assert_eq!(paid.fee, Amount::from_msat(1_000));
+    assert_eq!(
+        pair.agent.node().balance(),
+        Amount::from_msat(1_000_000 - 22_000)
+    );
+    assert_eq!(pair.server.node().balance(), Amount::from_msat(21_000));
+    assert_eq!(
+        agent.lookup_payment(&created.payment_hash).await.unwrap(),
+        PaymentStatus::Succeeded(paid)
+    );
+    // Paying again: LND refuses the duplicate (409, code 6).
+    assert!(matches!(
+        agent.pay_invoice(&created.invoice, &params()).await,
+        Err(PayError::Failed(FailureReason::AlreadyPaid))
+    ));
+}
+
+#[tokio::test]
+async fn amountless_invoice_with_an_amount() {
+    let pair = Pair::new().await;
+    let created = invoice(&pair, 0).await;
+    assert_eq!(created.invoice.amount_milli_satoshis(), None);
+    let agent = pair.agent_backend();
+    assert!(matches!(
+        agent.pay_invoice(&created.invoice, &params()).await,
+        Err(PayError::Failed(FailureReason::InvalidInvoice))
+    ));
+    let paid = agent
+        .pay_invoice(&created.invoice, &params().amount(Amount::from_msat(4_000)))
+        .await
+        .unwrap();
+    assert_eq!(paid.amount, Amount::from_msat(4_000));
+}
+
+#[tokio::test]
+async fn in_flight_then_success() {
+    let pair = Pair::new().await;
+    let created = invoice(&pair, 10_000).await;
+    pair.agent
+        .node()
+        .faults()
+        .next_payment(PaymentFault::InFlight {
+            duration: Duration::from_millis(400),
+            then: Outcome::Succeed,
+        });
+    let agent = pair.agent_backend();
+    let paying = {
+        let agent = agent.clone();
+        let invoice = created.invoice.clone();
+        tokio::spawn(async move { agent.pay_invoice(&invoice, &params()).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        agent.lookup_payment(&created.payment_hash).await.unwrap(),
+        PaymentStatus::InFlight
+    );
+    let paid = paying.await.unwrap().unwrap();
+    assert!(created.payment_hash.matches(&paid.preimage));
+    assert_eq!(
+        agent.lookup_payment(&created.payment_hash).await.unwrap(),
+        PaymentStatus::Succeeded(paid)
+    );
+}
+
+#[tokio::test]
+async fn failure_reasons() {
+    let pair = Pair::new().await;
+    let agent = pair.agent_backend();
+
+    // Fee above the cap: no route.
+    let created = invoice(&pair, 10_000).await;
+    let err = agent
+        .pay_invoice(
+            &created.invoice,
+            &PayParams::new(Amount::ZERO, Duration::from_secs(10)),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PayError::Failed(FailureReason::NoRoute)),
+        "{err:?}"
+    );
+    assert_eq!(
+        agent.lookup_payment(&created.payment_hash).await.unwrap(),
+        PaymentStatus::Failed(FailureReason::NoRoute)
+    );
+    // A failed payment may be retried.
+    agent
+        .pay_invoice(&created.invoice, &params())
+        .await
+        .unwrap();
+
+    // More than the balance.
+    let created = invoice(&pair, 5_000_000).await;
+    let err = agent
+        .pay_invoice(&created.invoice, &params())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PayError::Failed(FailureReason::InsufficientBalance)),
+        "{err:?}"
+    );
+
+    // Rejected by the payee.
+    let created = invoice(&pair, 1_000).await;
+    pair.agent
+        .node()
+        .faults()
+        .next_payment(PaymentFault::Fail(FailureReason::IncorrectPaymentDetails));
+    let err = agent
+        .pay_invoice(&created.invoice, &params())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PayError::Failed(FailureReason::IncorrectPaymentDetails)
+        ),
+        "{err:?}"
+    );
+
+    // Expired: refused before sending.
+    let old = pair
+        .server
+        .node()
+        .create_invoice_at(
+            &InvoiceRequest::new(Amount::from_msat(1_000)).expiry(Duration::from_secs(60)),
+            SystemTime::now() - Duration::from_secs(600),
+        )
+        .unwrap();
+    let err = agent
+        .pay_invoice(&old.invoice, &params())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PayError::Failed(FailureReason::InvoiceExpired)),
+        "{err:?}"
+    );
+    assert!(err.is_definitely_unpaid());
+}
+
+#[tokio::test]
+async fn answer_lost_after_settling_then_recovered_by_tracking() {
+    let pair = Pair::new().await;
+    let created = invoice(&pair, 7_000).await;
+    pair.agent
+        .node()
+        .faults()
+        .next_payment(PaymentFault::CutAfterSettle);
+    let agent = pair.agent_backend();
+    let err = agent
+        .pay_invoice(&created.invoice, &params())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PayError::OutcomeUnknown(_)), "{err:?}");
+    assert!(!err.is_definitely_unpaid());
+    match agent.lookup_payment(&created.payment_hash).await.unwrap() {
+        PaymentStatus::Succeeded(success) => {
+            assert!(created.payment_hash.matches(&success.preimage));
+            assert_eq!(success.amount, Amount::from_msat(7_000));
+        }
+        other => panic!("not recovered: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn stream_cut_mid_payment_then_recovered_by_tracking() {
+    let pair = Pair::new().await;
+    let created = invoice(&pair, 8_000).await;
+    pair.agent
+        .node()
+        .faults()
+        .next_payment(PaymentFault::InFlight {
+            duration: Duration::from_millis(300),
+            then: Outcome::Succeed,
+        });
+    pair.agent.cut_next_pay_streams(1);
+    let agent = pair.agent_backend();
+    let err = agent
+        .pay_invoice(&created.invoice, &params())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PayError::OutcomeUnknown(_)), "{err:?}");
+    assert_eq!(
+        agent.lookup_payment(&created.payment_hash).await.unwrap(),
+        PaymentStatus::InFlight
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match agent.lookup_payment(&created.payment_hash).await.unwrap() {
+            PaymentStatus::Succeeded(success) => {
+                assert!(created.payment_hash.matches(&success.preimage));
+                break;
+            }
+            PaymentStatus::InFlight if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn client_timeout_after_sending_is_outcome_unknown() {
+    let pair = Pair::new().await;
+    let created = invoice(&pair, 9_000).await;
+    pair.agent
+        .node()
+        .faults()
+        .next_payment(PaymentFault::InFlight {
+            duration: Duration::from_secs(30),
+            then: Outcome::Succeed,
+        });
+    let agent = pair.agent_backend();
+    let started = Instant::now();
+    let err = agent
+        .pay_invoice(
+            &created.invoice,
+            &PayParams::new(Amount::from_msat(2_000), Duration::from_secs(1)),
+        )
+        .await
+        .unwrap_err();
+    // The pay timeout plus the 500 ms margin of the test backend.
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(
+        matches!(err, PayError::OutcomeUnknown(ref e) if e.is_transient()),
+        "{err:?}"
+    );
+    assert_eq!(
+        agent.lookup_payment(&created.payment_hash).await.unwrap(),
+        PaymentStatus::InFlight
+    );
+}
+
+#[tokio::test]
+async fn node_down_before_sending_is_not_attempted() {
+    let pair = Pair::new().await;
+    let created = invoice(&pair, 1_000).await;
+    let agent = pair.agent_backend();
+
+    // Behind the REST proxy, the node is unreachable (503, code 14, before any message).
+    pair.agent.node().faults().unreachable_next(1);
+    let err = agent
+        .pay_invoice(&created.invoice, &params())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PayError::NotAttempted(ref e) if e.is_transient()),
+        "{err:?}"
+    );
+
+    // The REST server is gone: connection refused.
+    pair.agent.shutdown();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let err = agent
+        .pay_invoice(&created.invoice, &params())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PayError::NotAttempted(ref e) if e.is_transient()),
+        "{err:?}"
+    );
+    let err = agent
+        .lookup_payment(&created.payment_hash)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transient);
+    assert_eq!(pair.network.payment_count(), 0);
+}
+
+#[tokio::test]
+async fn unknown_payment_and_macaroon_errors() {
+    let pair = Pair::new().await;
+    let agent = pair.agent_backend();
+    // "payment isn't initiated"
+    assert_eq!(
+        agent
+            .lookup_payment(&PaymentHash::from_bytes([9; 32]))
+            .await
+            .unwrap(),
+        PaymentStatus::Unknown
+    );
+
+    let created = invoice(&pair, 1_000).await;
+    // The invoice-only macaroon cannot pay: refused before anything is sent.
+    let server_side = backend(&pair.agent, FakeMacaroon::InvoiceServer);
+    let err = server_side
+        .pay_invoice(&created.invoice, &params())
+        .await
+        .unwrap_err();
+    match err {
+        PayError::NotAttempted(e) => {
+            assert_eq!(e.kind(), ErrorKind::Permanent);
+            assert!(e.message().contains("permission denied"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let err = server_side
+        .lookup_payment(&created.payment_hash)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Permanent);
+    assert_eq!(pair.network.payment_count(), 0);
+}
