@@ -149,8 +149,8 @@ impl Caveat {
         })
     }
 
-    /// Parses `condition=value`, split at the first `=`, with surrounding white space of
-    /// both parts ignored (as Aperture does).
+    /// Parses `condition=value`, split at the first `=`, with surrounding ASCII white space
+    /// of both parts ignored (Aperture trims too).
     ///
     /// # Errors
     /// [`CaveatError`] if there is no `=` or the condition is invalid.
@@ -240,14 +240,84 @@ impl Caveat {
 /// Splits `condition=value` at the first `=` and trims both parts, without allocating.
 pub(crate) fn split(s: &str) -> Result<(&str, &str), CaveatError> {
     let (condition, value) = s.split_once('=').ok_or(CaveatError::MissingEquals)?;
-    let condition = condition.trim();
+    let condition = condition.trim_ascii();
     if condition.is_empty() {
         return Err(CaveatError::EmptyCondition);
     }
     if !is_valid_name(condition) {
         return Err(CaveatError::InvalidCondition(condition.to_owned()));
     }
-    Ok((condition, value.trim()))
+    Ok((condition, value.trim_ascii()))
+}
+
+/// What a condition is, by name alone.
+pub(crate) enum Class<'a> {
+    Services,
+    Capabilities(&'a str),
+    ValidUntil(&'a str),
+    Preimage,
+    Other,
+}
+
+pub(crate) fn classify(c: &str) -> Class<'_> {
+    if c == CONDITION_SERVICES {
+        return Class::Services;
+    }
+    if c == CONDITION_PREIMAGE {
+        return Class::Preimage;
+    }
+    if let Some(service) = c.strip_suffix(SUFFIX_CAPABILITIES)
+        && !service.is_empty()
+    {
+        return Class::Capabilities(service);
+    }
+    if let Some(service) = c.strip_suffix(SUFFIX_VALID_UNTIL)
+        && !service.is_empty()
+    {
+        return Class::ValidUntil(service);
+    }
+    Class::Other
+}
+
+/// The `(name, tier)` entries of a services value that [`check_services`] accepted.
+pub(crate) fn service_entries(value: &str) -> impl Iterator<Item = (&str, u8)> {
+    value.split(',').filter_map(|part| {
+        let (name, tier) = part.trim_ascii().split_once(':')?;
+        Some((name.trim_ascii(), tier.trim_ascii().parse::<u8>().ok()?))
+    })
+}
+
+/// Checks a services value without allocating.
+pub(crate) fn check_services(value: &str) -> Result<(), CaveatError> {
+    let ok = !value.trim_ascii().is_empty()
+        && value.split(',').all(|part| {
+            part.trim_ascii()
+                .split_once(':')
+                .is_some_and(|(name, tier)| {
+                    is_valid_name(name.trim_ascii()) && tier.trim_ascii().parse::<u8>().is_ok()
+                })
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(CaveatError::InvalidServices(value.to_owned()))
+    }
+}
+
+/// The capabilities of a value that [`check_capabilities`] accepted (empty items skipped).
+pub(crate) fn capability_list(value: &str) -> impl Iterator<Item = &str> {
+    value
+        .split(',')
+        .map(str::trim_ascii)
+        .filter(|c| !c.is_empty())
+}
+
+/// Checks a capabilities value without allocating.
+pub(crate) fn check_capabilities(value: &str) -> Result<(), CaveatError> {
+    match capability_list(value).find(|c| c.bytes().any(|b| b.is_ascii_whitespace())) {
+        Some(bad) => Err(CaveatError::InvalidCapability(bad.to_owned())),
+        None => Ok(()),
+    }
 }
 
 /// Interprets a split caveat by Aperture's conventions.
@@ -319,32 +389,15 @@ pub enum CaveatKind<'a> {
 }
 
 fn parse_services(value: &str) -> Result<Vec<Service>, CaveatError> {
-    let bad = || CaveatError::InvalidServices(value.to_owned());
-    if value.trim().is_empty() {
-        return Err(bad());
-    }
-    value
-        .split(',')
-        .map(|part| {
-            let (name, tier) = part.trim().split_once(':').ok_or_else(bad)?;
-            let tier = tier.trim().parse::<u8>().map_err(|_| bad())?;
-            Service::with_tier(name.trim(), tier).map_err(|_| bad())
-        })
+    check_services(value)?;
+    service_entries(value)
+        .map(|(name, tier)| Service::with_tier(name, tier))
         .collect()
 }
 
 fn parse_capabilities(value: &str) -> Result<Vec<&str>, CaveatError> {
-    let mut out = Vec::new();
-    for cap in value.split(',').map(str::trim) {
-        if cap.is_empty() {
-            continue;
-        }
-        if cap.chars().any(char::is_whitespace) {
-            return Err(CaveatError::InvalidCapability(cap.to_owned()));
-        }
-        out.push(cap);
-    }
-    Ok(out)
+    check_capabilities(value)?;
+    Ok(capability_list(value).collect())
 }
 
 /// Seconds since the Unix epoch, 0 for earlier times.

@@ -19,11 +19,12 @@ use std::time::SystemTime;
 use subtle::ConstantTimeEq;
 
 use crate::caveat::{
-    CONDITION_PREIMAGE, CONDITION_SERVICES, SUFFIX_CAPABILITIES, SUFFIX_VALID_UNTIL, kind_of, split,
+    CONDITION_PREIMAGE, CONDITION_SERVICES, Class, SUFFIX_CAPABILITIES, SUFFIX_VALID_UNTIL,
+    capability_list, check_capabilities, check_services, classify, service_entries, split,
 };
 use crate::{
-    CaveatError, CaveatKind, CaveatSatisfier, Credential, Identifier, IdentifierError, PaymentHash,
-    RootKey, RootKeyError, RootKeyStore, Service, TokenId, from_unix_seconds, unix_seconds,
+    CaveatError, CaveatSatisfier, Credential, Identifier, IdentifierError, PaymentHash, RootKey,
+    RootKeyError, RootKeyStore, Service, TokenId, from_unix_seconds, unix_seconds,
 };
 
 /// Why a credential failed verification. Each variant names the check that failed.
@@ -460,57 +461,69 @@ impl Verifier {
         credential: &Credential,
         ctx: &VerifyContext<'_>,
     ) -> Result<Checked, VerifyError> {
-        // Caveat counts are capped (64), so small vectors beat hash maps here.
-        let mut services: Option<Vec<Service>> = None;
-        let mut capabilities: Vec<(&str, Vec<&str>)> = Vec::new();
-        let mut valid_until: Vec<(&str, u64)> = Vec::new();
-        let mut custom: Vec<(&str, &str)> = Vec::new();
+        // Values are checked and compared as borrowed text; only what the receipt needs is
+        // copied at the end. Caveat counts are capped (64), so a small vector of the last
+        // value per condition beats a map.
+        let mut services: Option<&str> = None;
+        let mut last: Vec<Last<'_>> = Vec::new();
 
         for (index, raw) in raw.iter().enumerate() {
             let malformed = |error| VerifyError::MalformedCaveat { index, error };
             let (condition, value) = split(raw).map_err(malformed)?;
-            let kind = kind_of(condition, value).map_err(malformed)?;
             let widened = || VerifyError::Widened {
                 index,
                 condition: condition.to_owned(),
             };
-            match kind {
-                CaveatKind::Services(current) => {
-                    if let Some(prev) = &services {
-                        let narrower = current.iter().all(|c| {
-                            prev.iter()
-                                .any(|p| p.name() == c.name() && c.tier() <= p.tier())
+            match classify(condition) {
+                Class::Services => {
+                    check_services(value).map_err(malformed)?;
+                    if let Some(prev) = services {
+                        let narrower = service_entries(value).all(|(name, tier)| {
+                            service_entries(prev).any(|(p, pt)| p == name && tier <= pt)
                         });
                         if !narrower {
                             return Err(widened());
                         }
                     }
-                    services = Some(current);
+                    services = Some(value);
                 }
-                CaveatKind::Capabilities {
-                    service,
-                    capabilities: current,
-                } => match capabilities.iter_mut().find(|(s, _)| *s == service) {
-                    Some((_, prev)) => {
-                        if !current.iter().all(|c| prev.contains(c)) {
-                            return Err(widened());
+                Class::Capabilities(service) => {
+                    check_capabilities(value).map_err(malformed)?;
+                    match last.iter_mut().find_map(|l| match l {
+                        Last::Capabilities(s, v) if *s == service => Some(v),
+                        _ => None,
+                    }) {
+                        Some(prev) => {
+                            if !capability_list(value)
+                                .all(|c| capability_list(prev).any(|p| p == c))
+                            {
+                                return Err(widened());
+                            }
+                            *prev = value;
                         }
-                        *prev = current;
+                        None => last.push(Last::Capabilities(service, value)),
                     }
-                    None => capabilities.push((service, current)),
-                },
-                CaveatKind::ValidUntil { service, until } => {
-                    match valid_until.iter_mut().find(|(s, _)| *s == service) {
-                        Some((_, prev)) => {
+                }
+                Class::ValidUntil(service) => {
+                    let until = value
+                        .parse::<u64>()
+                        .map_err(|_| malformed(CaveatError::InvalidTimestamp(value.to_owned())))?;
+                    match last.iter_mut().find_map(|l| match l {
+                        Last::ValidUntil(s, v) if *s == service => Some(v),
+                        _ => None,
+                    }) {
+                        Some(prev) => {
                             if until > *prev {
                                 return Err(widened());
                             }
                             *prev = until;
                         }
-                        None => valid_until.push((service, until)),
+                        None => last.push(Last::ValidUntil(service, until)),
                     }
                 }
-                CaveatKind::Preimage(p) => {
+                Class::Preimage => {
+                    let p = crate::Preimage::from_hex(value)
+                        .map_err(|_| malformed(CaveatError::InvalidPreimage))?;
                     if !bool::from(
                         p.expose_secret()
                             .ct_eq(credential.preimage().expose_secret()),
@@ -518,13 +531,16 @@ impl Verifier {
                         return Err(VerifyError::PreimageCaveatMismatch(index));
                     }
                 }
-                CaveatKind::Other => match self.satisfiers.get(condition) {
-                    Some(s) => match custom.iter_mut().find(|(c, _)| *c == condition) {
-                        Some((_, prev)) => {
+                Class::Other => match self.satisfiers.get(condition) {
+                    Some(s) => match last.iter_mut().find_map(|l| match l {
+                        Last::Custom(c, v) if *c == condition => Some(v),
+                        _ => None,
+                    }) {
+                        Some(prev) => {
                             s.satisfy_previous(prev, value).map_err(|_| widened())?;
                             *prev = value;
                         }
-                        None => custom.push((condition, value)),
+                        None => last.push(Last::Custom(condition, value)),
                     },
                     None if self.unknown == UnknownCaveats::Ignore => {}
                     None => {
@@ -539,12 +555,12 @@ impl Verifier {
 
         // Final checks against the request.
         let service = ctx.service;
-        let services = services.ok_or_else(|| VerifyError::WrongService(service.to_owned()))?;
-        let tier = services
-            .iter()
-            .find(|s| s.name() == service)
-            .map(Service::tier)
-            .ok_or_else(|| VerifyError::WrongService(service.to_owned()))?;
+        let wrong_service = || VerifyError::WrongService(service.to_owned());
+        let services = services.ok_or_else(wrong_service)?;
+        let tier = service_entries(services)
+            .find(|(name, _)| *name == service)
+            .map(|(_, tier)| tier)
+            .ok_or_else(wrong_service)?;
         if let Some(required) = ctx.min_tier
             && tier < required
         {
@@ -554,23 +570,23 @@ impl Verifier {
                 required,
             });
         }
-        let caps = capabilities
-            .iter()
-            .find(|(s, _)| *s == service)
-            .map(|(_, c)| c);
+        let caps = last.iter().find_map(|l| match l {
+            Last::Capabilities(s, v) if *s == service => Some(*v),
+            _ => None,
+        });
         if let Some(required) = ctx.capability
             && let Some(allowed) = caps
-            && !allowed.contains(&required)
+            && !capability_list(allowed).any(|c| c == required)
         {
             return Err(VerifyError::CapabilityNotAllowed {
                 service: service.to_owned(),
                 capability: required.to_owned(),
             });
         }
-        let until = valid_until
-            .iter()
-            .find(|(s, _)| *s == service)
-            .map(|(_, u)| *u);
+        let until = last.iter().find_map(|l| match l {
+            Last::ValidUntil(s, u) if *s == service => Some(*u),
+            _ => None,
+        });
         if let Some(until) = until
             && ctx.now >= until
         {
@@ -579,8 +595,10 @@ impl Verifier {
                 valid_until: until,
             });
         }
-        for (condition, value) in &custom {
-            if let Some(s) = self.satisfiers.get(*condition) {
+        for l in &last {
+            if let Last::Custom(condition, value) = l
+                && let Some(s) = self.satisfiers.get(*condition)
+            {
                 s.satisfy_final(value, ctx)
                     .map_err(|reason| VerifyError::NotSatisfied {
                         condition: (*condition).to_owned(),
@@ -589,10 +607,19 @@ impl Verifier {
             }
         }
         Ok(Checked {
-            services,
+            services: service_entries(services)
+                .filter_map(|(name, tier)| Service::with_tier(name, tier).ok())
+                .collect(),
             tier,
-            capabilities: caps.map(|c| c.iter().map(|s| (*s).to_owned()).collect()),
+            capabilities: caps.map(|c| capability_list(c).map(str::to_owned).collect()),
             valid_until: until,
         })
     }
+}
+
+/// The last value seen for a per-service or custom condition.
+enum Last<'a> {
+    Capabilities(&'a str, &'a str),
+    ValidUntil(&'a str, u64),
+    Custom(&'a str, &'a str),
 }
