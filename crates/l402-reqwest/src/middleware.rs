@@ -291,6 +291,16 @@ fn challenge_of(res: &Response) -> Option<Challenge> {
     }
 }
 
+/// How a lookup's "the node has no record of this payment" is read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum UnknownIs {
+    /// Final: the payment never started (a pending record found later).
+    Final,
+    /// Not yet final: the answer to a payment was just lost, and the node may not have
+    /// recorded it yet; keep asking until the wait is over.
+    NotYet,
+}
+
 /// How a pending payment turned out.
 enum Resolution {
     Paid(Arc<Cached>),
@@ -505,7 +515,10 @@ impl<P: PaymentBackend + 'static> Inner<P> {
                 }
                 self.drop_token(key, &t.payment_hash).await;
             }
-            Some(TokenRecord::Pending(p)) => match self.resolve_pending(key, &p, deadline).await? {
+            Some(TokenRecord::Pending(p)) => match self
+                .resolve_pending(key, &p, deadline, UnknownIs::Final)
+                .await?
+            {
                 Resolution::Paid(c) if Some(c.payment_hash) != sent => return Ok((c, false)),
                 Resolution::Paid(c) => self.drop_token(key, &c.payment_hash).await,
                 Resolution::Dropped(_) => {}
@@ -623,7 +636,12 @@ impl<P: PaymentBackend + 'static> Inner<P> {
             Err(PayError::OutcomeUnknown(e)) => {
                 tracing::warn!(key = %key, payment_hash = %hash, error = %e, "payment outcome unknown, looking it up");
                 let deadline = Instant::now() + self.policy.in_flight_wait;
-                match self.resolve_pending(key, &pending, deadline).await? {
+                // Right after a lost answer the node may not have recorded the payment
+                // yet: "unknown" is not final until the wait is over.
+                match self
+                    .resolve_pending(key, &pending, deadline, UnknownIs::NotYet)
+                    .await?
+                {
                     Resolution::Paid(c) => Ok(c),
                     Resolution::Dropped(e) => Err(L402Error::PaymentFailed(e)),
                 }
@@ -700,6 +718,7 @@ impl<P: PaymentBackend + 'static> Inner<P> {
         key: &str,
         pending: &PendingPayment,
         deadline: Instant,
+        unknown_is: UnknownIs,
     ) -> Result<Resolution, L402Error> {
         let hash = pending.payment_hash;
         loop {
@@ -714,6 +733,11 @@ impl<P: PaymentBackend + 'static> Inner<P> {
                     return self
                         .drop_pending(key, &hash, PayError::Failed(reason))
                         .await;
+                }
+                Ok(PaymentStatus::Unknown)
+                    if unknown_is == UnknownIs::NotYet && Instant::now() < deadline =>
+                {
+                    None
                 }
                 Ok(PaymentStatus::Unknown) => {
                     let reason =
@@ -770,7 +794,7 @@ impl<P: PaymentBackend + 'static> Inner<P> {
                         Ok(Some(TokenRecord::Pending(p)))
                             if p.payment_hash == pending.payment_hash =>
                         {
-                            self.resolve_pending(&key, &p, Instant::now())
+                            self.resolve_pending(&key, &p, Instant::now(), UnknownIs::Final)
                                 .await
                                 .map(Some)
                         }

@@ -395,3 +395,30 @@ async fn requests_queued_behind_a_stuck_payment_time_out_together() {
     assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
     assert_eq!(net.payments(), 1);
 }
+
+#[tokio::test]
+async fn a_payment_the_node_has_not_recorded_yet_is_not_paid_twice() {
+    // The answer to the payment is lost, and the node's first lookups do not know the
+    // payment yet (it was still being set up when the connection dropped). Taking that
+    // first "unknown" as final would let the next request pay a second invoice.
+    let net = Net::new();
+    let base = net.paywall().await;
+    net.payer
+        .faults()
+        .next_payment(PaymentFault::CutAfterSettle);
+    let flaky = FlakyPayer::new(&net.payer);
+    flaky
+        .unknown_lookups
+        .store(3, std::sync::atomic::Ordering::SeqCst);
+    let mw = L402Middleware::builder(flaky.clone())
+        .policy(policy())
+        .build()
+        .unwrap();
+    let http = client(&mw);
+    let res = http.get(format!("{base}/paid")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = http.get(format!("{base}/paid")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(net.payments(), 1, "paid exactly once");
+    assert_eq!(mw.spending().payments, 1);
+}

@@ -251,6 +251,9 @@ async fn custom_handler(
 pub struct FlakyPayer {
     pub node: MockNode,
     pub lookups_down: Arc<std::sync::atomic::AtomicBool>,
+    /// The next this-many lookups answer `Unknown`, as a node does for a payment it has
+    /// not recorded yet.
+    pub unknown_lookups: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl FlakyPayer {
@@ -258,6 +261,7 @@ impl FlakyPayer {
         FlakyPayer {
             node: node.clone(),
             lookups_down: Arc::default(),
+            unknown_lookups: Arc::default(),
         }
     }
 }
@@ -274,6 +278,14 @@ impl PaymentBackend for FlakyPayer {
     async fn lookup_payment(&self, hash: &PaymentHash) -> Result<PaymentStatus, BackendError> {
         if self.lookups_down.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(BackendError::transient("lookups are down"));
+        }
+        let unknown = self.unknown_lookups.fetch_update(
+            std::sync::atomic::Ordering::SeqCst,
+            std::sync::atomic::Ordering::SeqCst,
+            |n| n.checked_sub(1),
+        );
+        if unknown.is_ok() {
+            return Ok(PaymentStatus::Unknown);
         }
         self.node.lookup_payment(hash).await
     }
