@@ -1,0 +1,350 @@
+//! Runes as the fake understands them: opaque tokens in the rune format (URL-safe base64
+//! of 32 bytes and the restriction text) mapped to their restrictions, checked the way
+//! `checkrune` answers (ccan/rune's messages, codes 1501/1502).
+//!
+//! The 32-byte part is random, not a SHA-256 chain from a master secret: the fake knows
+//! its runes by their exact string, so appending a restriction to one (which a real node
+//! accepts) makes an unknown rune here.
+
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE;
+use serde_json::{Map, Value};
+
+use crate::json::ClnError;
+
+/// Runes a fake node creates when it starts, named after the recipes in
+/// `shared/backends/cln-rest.json` → `runes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FakeRune {
+    /// No restrictions: every method (what `lightning-cli createrune` without arguments
+    /// makes). Never give this to an L402 server or agent.
+    Admin,
+    /// The L402 server's rune:
+    /// `[["method=invoice","method=listinvoices","method=waitinvoice","method=getinfo"]]`.
+    InvoiceOnly,
+    /// The L402 agent's rune:
+    /// `[["method=xpay","method=listpays","method=listsendpays","method=decode","method=getinfo"],["method/xpay","pnamemaxfee<10001"]]`
+    /// (for `xpay`, an integer `maxfee` below 10001 msat is required).
+    Payer,
+    /// `restrictions=readonly`:
+    /// `[["method^list","method^get","method=summary"],["method/listdatastore"]]`.
+    Readonly,
+}
+
+impl FakeRune {
+    /// Every preset.
+    pub const ALL: [FakeRune; 4] = [
+        FakeRune::Admin,
+        FakeRune::InvoiceOnly,
+        FakeRune::Payer,
+        FakeRune::Readonly,
+    ];
+
+    /// The restrictions, as `createrune` takes them.
+    #[must_use]
+    pub fn restrictions(self) -> Vec<Vec<&'static str>> {
+        match self {
+            FakeRune::Admin => Vec::new(),
+            FakeRune::InvoiceOnly => vec![vec![
+                "method=invoice",
+                "method=listinvoices",
+                "method=waitinvoice",
+                "method=getinfo",
+            ]],
+            FakeRune::Payer => vec![
+                vec![
+                    "method=xpay",
+                    "method=listpays",
+                    "method=listsendpays",
+                    "method=decode",
+                    "method=getinfo",
+                ],
+                vec!["method/xpay", "pnamemaxfee<10001"],
+            ],
+            FakeRune::Readonly => vec![
+                vec!["method^list", "method^get", "method=summary"],
+                vec!["method/listdatastore"],
+            ],
+        }
+    }
+}
+
+/// One alternative: `<field><condition><value>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Alternative {
+    field: String,
+    condition: char,
+    value: String,
+}
+
+/// The conditions of `createrune`'s restriction format.
+const CONDITIONS: &str = "!=/^$~<>{}#";
+
+impl Alternative {
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+        let at = text
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .ok_or_else(|| format!("{text:?} has no condition"))?;
+        let field = text.get(..at).unwrap_or_default().to_owned();
+        let rest = text.get(at..).unwrap_or_default();
+        let mut chars = rest.chars();
+        let condition = chars.next().unwrap_or('?');
+        if !CONDITIONS.contains(condition) {
+            return Err(format!("{text:?}: unknown condition {condition:?}"));
+        }
+        Ok(Alternative {
+            field,
+            condition,
+            value: chars.as_str().to_owned(),
+        })
+    }
+
+    fn text(&self) -> String {
+        format!("{}{}{}", self.field, self.condition, self.value)
+    }
+
+    /// `None` if the alternative passes, else ccan/rune's complaint.
+    fn check(&self, field: Option<&Field>) -> Option<String> {
+        let (name, value) = (&self.field, &self.value);
+        let Some(field) = field else {
+            return match self.condition {
+                '!' | '#' => None,
+                _ => Some(format!("{name} not present")),
+            };
+        };
+        let text = match field {
+            Field::Str(s) => s.clone(),
+            Field::Int(i) => i.to_string(),
+        };
+        let fails =
+            |complaint: &str, ok: bool| (!ok).then(|| format!("{name} {complaint} {value}"));
+        match self.condition {
+            '!' => Some(format!("{name} is present")),
+            '=' => fails("is not equal to", text == *value),
+            '/' => fails("is equal to", text != *value),
+            '^' => fails("does not start with", text.starts_with(value.as_str())),
+            '$' => fails("does not end with", text.ends_with(value.as_str())),
+            '~' => fails("does not contain", text.contains(value.as_str())),
+            '<' | '>' => {
+                let Field::Int(have) = field else {
+                    return Some(format!("{name} is not an integer field"));
+                };
+                let Ok(want) = value.parse::<i64>() else {
+                    return Some(format!("{value} is not a valid integer"));
+                };
+                if self.condition == '<' {
+                    fails("is greater or equal to", *have < want)
+                } else {
+                    fails("is less or equal to", *have > want)
+                }
+            }
+            '{' => fails(
+                "is equal to or ordered after",
+                text.as_str() < value.as_str(),
+            ),
+            '}' => fails(
+                "is equal to or ordered before",
+                text.as_str() > value.as_str(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// A field's value for the checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Field {
+    Str(String),
+    Int(i64),
+}
+
+/// The value of `field` for a call of `method` with `params`.
+fn field(name: &str, method: &str, params: &Map<String, Value>) -> Option<Field> {
+    match name {
+        "method" => Some(Field::Str(method.to_owned())),
+        "pnum" => i64::try_from(params.len()).ok().map(Field::Int),
+        "time" => SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .ok()
+            .and_then(|d| i64::try_from(d.as_secs()).ok())
+            .map(Field::Int),
+        _ => {
+            let param = name.strip_prefix("pname")?;
+            match params.get(param)? {
+                Value::Number(n) => n.as_i64().map(Field::Int),
+                Value::String(s) => Some(Field::Str(s.clone())),
+                other => Some(Field::Str(other.to_string())),
+            }
+        }
+    }
+}
+
+type Restriction = Vec<Alternative>;
+
+/// The runes a fake node accepts.
+#[derive(Debug, Default)]
+pub(crate) struct RuneStore {
+    runes: HashMap<String, Vec<Restriction>>,
+    next_id: u64,
+}
+
+impl RuneStore {
+    /// Creates a rune with these restrictions (as `createrune restrictions=…`).
+    pub(crate) fn create(&mut self, restrictions: &[Vec<&str>]) -> Result<String, CreateError> {
+        let parsed = restrictions
+            .iter()
+            .map(|alternatives| {
+                if alternatives.is_empty() {
+                    return Err(CreateError::Restriction("empty restriction".to_owned()));
+                }
+                alternatives
+                    .iter()
+                    .map(|a| Alternative::parse(a).map_err(CreateError::Restriction))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.next_id += 1;
+        let mut text = format!("={}", self.next_id - 1);
+        for restriction in &parsed {
+            text.push('&');
+            let alternatives: Vec<String> = restriction.iter().map(Alternative::text).collect();
+            text.push_str(&alternatives.join("|"));
+        }
+        let mut bytes = vec![0u8; 32];
+        getrandom::fill(&mut bytes).map_err(CreateError::Randomness)?;
+        bytes.extend_from_slice(text.as_bytes());
+        let rune = URL_SAFE.encode(bytes);
+        self.runes.insert(rune.clone(), parsed);
+        Ok(rune)
+    }
+
+    /// Checks a `Rune` header value for a call, as clnrest (through `checkrune`) does.
+    /// `Err` carries the HTTP status and the error body.
+    pub(crate) fn check(
+        &self,
+        rune: Option<&str>,
+        method: &str,
+        params: &Map<String, Value>,
+    ) -> Result<(), (u16, ClnError)> {
+        let Some(rune) = rune else {
+            return Err((403, ClnError::new(1501, "Not authorized: Missing rune")));
+        };
+        let Some(restrictions) = self.runes.get(rune) else {
+            if URL_SAFE.decode(rune).is_err() {
+                return Err((401, ClnError::new(-32602, "rune: should be base64 string")));
+            }
+            return Err((
+                401,
+                ClnError::new(1501, "Not authorized: Not derived from master"),
+            ));
+        };
+        for restriction in restrictions {
+            let mut complaints = Vec::new();
+            let mut passed = false;
+            for alternative in restriction {
+                match alternative.check(field(&alternative.field, method, params).as_ref()) {
+                    None => {
+                        passed = true;
+                        break;
+                    }
+                    Some(complaint) => complaints.push(complaint),
+                }
+            }
+            if !passed {
+                return Err((
+                    401,
+                    ClnError::new(1502, format!("Not permitted: {}", complaints.join(" AND "))),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a rune could not be created.
+#[derive(Debug)]
+pub(crate) enum CreateError {
+    Restriction(String),
+    Randomness(getrandom::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    fn params(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn recipes_allow_and_refuse_with_clns_messages() {
+        let mut store = RuneStore::default();
+        let invoice_only = store.create(&FakeRune::InvoiceOnly.restrictions()).unwrap();
+        let payer = store.create(&FakeRune::Payer.restrictions()).unwrap();
+        assert!(
+            store
+                .check(Some(&invoice_only), "invoice", &Map::new())
+                .is_ok()
+        );
+        let (status, err) = store
+            .check(Some(&invoice_only), "xpay", &Map::new())
+            .unwrap_err();
+        assert_eq!(status, 401);
+        assert_eq!(err.code, Some(1502));
+        assert_eq!(
+            err.message,
+            "Not permitted: method is not equal to invoice AND method is not equal to listinvoices AND method is not equal to waitinvoice AND method is not equal to getinfo"
+        );
+        assert!(
+            store
+                .check(Some(&payer), "xpay", &params(json!({"maxfee": 10000})))
+                .is_ok()
+        );
+        let (_, err) = store
+            .check(Some(&payer), "xpay", &params(json!({"maxfee": 10001})))
+            .unwrap_err();
+        assert_eq!(
+            err.message,
+            "Not permitted: method is equal to xpay AND pnamemaxfee is greater or equal to 10001"
+        );
+        let (_, err) = store
+            .check(Some(&payer), "xpay", &params(json!({"maxfee": "10msat"})))
+            .unwrap_err();
+        assert!(err.message.ends_with("pnamemaxfee is not an integer field"));
+        let (_, err) = store.check(Some(&payer), "xpay", &Map::new()).unwrap_err();
+        assert!(err.message.ends_with("pnamemaxfee not present"));
+        assert!(store.check(Some(&payer), "listpays", &Map::new()).is_ok());
+        assert_eq!(
+            store.check(None, "getinfo", &Map::new()).unwrap_err().0,
+            403
+        );
+        assert_eq!(
+            store
+                .check(Some("bm90IG91cnM="), "getinfo", &Map::new())
+                .unwrap_err()
+                .1
+                .code,
+            Some(1501)
+        );
+    }
+
+    #[test]
+    fn rune_text_is_in_clns_format() {
+        let mut store = RuneStore::default();
+        let _admin = store.create(&[]).unwrap();
+        let rune = store.create(&FakeRune::InvoiceOnly.restrictions()).unwrap();
+        let bytes = URL_SAFE.decode(&rune).unwrap();
+        assert_eq!(
+            std::str::from_utf8(bytes.get(32..).unwrap()).unwrap(),
+            "=1&method=invoice|method=listinvoices|method=waitinvoice|method=getinfo"
+        );
+        assert!(Alternative::parse("method").is_err());
+        assert!(store.create(&[vec![]]).is_err());
+    }
+}

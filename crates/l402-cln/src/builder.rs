@@ -1,0 +1,327 @@
+//! [`ClnBackendBuilder`]: where the node is, how to trust it, and the rune.
+
+use core::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::Url;
+use rustls::RootCertStore;
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, ServerName};
+use zeroize::Zeroizing;
+
+use crate::backend::{ClnBackend, Inner};
+use crate::rune::RuneSecret;
+use crate::tls::{self, TlsError};
+
+/// Default bound on opening a connection.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default bound on a whole call other than `xpay` (invoices, node info, lookups).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default time an `xpay` call may take beyond
+/// [`PayParams::timeout`](l402_core::backend::PayParams::timeout) (sent as `retry_for`)
+/// before the backend stops waiting and answers
+/// [`PayError::OutcomeUnknown`](l402_core::PayError::OutcomeUnknown): `retry_for` bounds
+/// xpay's search for routes, not parts already in flight.
+pub const DEFAULT_PAY_TIMEOUT_MARGIN: Duration = Duration::from_secs(15);
+
+/// Why [`ClnBackendBuilder::build`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The base URL does not parse.
+    #[error("invalid clnrest url: {0}")]
+    InvalidUrl(String),
+    /// The base URL is neither `https` nor `http`.
+    #[error("unsupported url scheme {0:?} (want https or http)")]
+    UnsupportedScheme(String),
+    /// No rune was given.
+    #[error("no rune given")]
+    MissingRune,
+    /// The rune is empty or not URL-safe base64.
+    #[error("invalid rune: {0}")]
+    InvalidRune(&'static str),
+    /// A rune or certificate file could not be read.
+    #[error("cannot read {}", path.display())]
+    ReadFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A certificate is not PEM or DER, or not acceptable as a trust anchor.
+    #[error("invalid certificate: {0}")]
+    InvalidCertificate(String),
+    /// The TLS server name is neither a DNS name nor an IP address.
+    #[error("invalid tls server name {0:?}")]
+    InvalidServerName(String),
+    /// TLS settings were given for an `http://` URL.
+    #[error("tls settings need an https url")]
+    TlsWithoutHttps,
+    /// A timeout of zero.
+    #[error("timeouts must be greater than zero")]
+    ZeroTimeout,
+    /// rustls refused the configuration.
+    #[error("tls configuration failed")]
+    Tls(#[source] rustls::Error),
+    /// The HTTP client could not be built.
+    #[error("http client could not be built")]
+    HttpClient(#[source] reqwest::Error),
+}
+
+enum RuneSource {
+    Text(Zeroizing<String>),
+    File(PathBuf),
+}
+
+#[derive(Debug)]
+enum TlsSource {
+    /// Verify against these CA certificates (PEM or DER bytes).
+    Ca(Vec<u8>),
+    CaFile(PathBuf),
+    WebpkiRoots,
+}
+
+/// Builds a [`ClnBackend`]; from [`ClnBackend::builder`].
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use l402_cln::ClnBackend;
+///
+/// let cln = ClnBackend::builder("https://127.0.0.1:3010")
+///     .rune_file("/run/secrets/cln-server.rune")
+///     .ca_cert_file("/home/cln/.lightning/bitcoin/ca.pem")
+///     .tls_server_name("cln")
+///     .request_timeout(Duration::from_secs(10))
+///     .build()?;
+/// # Ok::<(), l402_cln::BuildError>(())
+/// ```
+#[must_use]
+pub struct ClnBackendBuilder {
+    url: String,
+    rune: Option<RuneSource>,
+    tls: Option<TlsSource>,
+    server_name: Option<String>,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+    pay_timeout_margin: Duration,
+}
+
+impl ClnBackendBuilder {
+    pub(crate) fn new(url: String) -> Self {
+        ClnBackendBuilder {
+            url,
+            rune: None,
+            tls: None,
+            server_name: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            pay_timeout_margin: DEFAULT_PAY_TIMEOUT_MARGIN,
+        }
+    }
+
+    /// The rune, as `lightning-cli createrune` printed it (its `rune` field).
+    pub fn rune(mut self, rune: impl Into<String>) -> Self {
+        self.rune = Some(RuneSource::Text(Zeroizing::new(rune.into())));
+        self
+    }
+
+    /// A file holding the rune (surrounding whitespace is ignored), read by
+    /// [`build`](Self::build).
+    pub fn rune_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.rune = Some(RuneSource::File(path.into()));
+        self
+    }
+
+    /// Trusts these CA certificates (PEM, possibly several, or one DER): CLN's `ca.pem`
+    /// from `<lightning-dir>/<network>/`. The server's own `server.pem` is a leaf, not a
+    /// root: give `ca.pem`.
+    pub fn ca_cert(mut self, ca: impl Into<Vec<u8>>) -> Self {
+        self.tls = Some(TlsSource::Ca(ca.into()));
+        self
+    }
+
+    /// [`ca_cert`](Self::ca_cert) from a file, read by [`build`](Self::build).
+    pub fn ca_cert_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls = Some(TlsSource::CaFile(path.into()));
+        self
+    }
+
+    /// Verifies the server against the public web PKI roots (Mozilla's, from
+    /// `webpki-roots`): for CLN behind a proxy with a public certificate. The default for
+    /// an `https` URL when no CA is given.
+    pub fn webpki_roots(mut self) -> Self {
+        self.tls = Some(TlsSource::WebpkiRoots);
+        self
+    }
+
+    /// The name the server certificate must carry, instead of the URL's host. CLN's
+    /// generated certificate names only `cln` and `localhost`: when connecting by IP
+    /// address (`https://10.0.0.5:3010`), set `"cln"` or `"localhost"` here. The chain,
+    /// validity and key usage are still checked in full.
+    pub fn tls_server_name(mut self, name: impl Into<String>) -> Self {
+        self.server_name = Some(name.into());
+        self
+    }
+
+    /// Bound on opening a connection (TCP and TLS); default [`DEFAULT_CONNECT_TIMEOUT`].
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Bound on each call other than `xpay`, connection included; default
+    /// [`DEFAULT_REQUEST_TIMEOUT`].
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// How long an `xpay` call may run beyond its
+    /// [`PayParams::timeout`](l402_core::backend::PayParams::timeout); default
+    /// [`DEFAULT_PAY_TIMEOUT_MARGIN`].
+    pub fn pay_timeout_margin(mut self, margin: Duration) -> Self {
+        self.pay_timeout_margin = margin;
+        self
+    }
+
+    /// Reads the files, checks every setting and builds the HTTP client.
+    ///
+    /// # Errors
+    /// [`BuildError`]: a bad URL or scheme, a missing, empty or malformed rune, an
+    /// unreadable file, a certificate that is neither PEM nor DER, a bad server name, TLS
+    /// settings with an `http` URL, a zero timeout, or a TLS or HTTP client failure.
+    pub fn build(self) -> Result<ClnBackend, BuildError> {
+        let mut base = Url::parse(&self.url).map_err(|e| BuildError::InvalidUrl(e.to_string()))?;
+        if base.cannot_be_a_base() || base.host_str().is_none() {
+            return Err(BuildError::InvalidUrl("not a base url".to_owned()));
+        }
+        let https = match base.scheme() {
+            "https" => true,
+            "http" => false,
+            other => return Err(BuildError::UnsupportedScheme(other.to_owned())),
+        };
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        base.set_query(None);
+        base.set_fragment(None);
+        if self.connect_timeout.is_zero()
+            || self.request_timeout.is_zero()
+            || self.pay_timeout_margin.is_zero()
+        {
+            return Err(BuildError::ZeroTimeout);
+        }
+
+        let rune_text = match self.rune.ok_or(BuildError::MissingRune)? {
+            RuneSource::Text(text) => text,
+            RuneSource::File(path) => Zeroizing::new(
+                String::from_utf8(read(path)?).map_err(|_| BuildError::InvalidRune("not utf-8"))?,
+            ),
+        };
+        let rune = RuneSecret::new(&rune_text).map_err(BuildError::InvalidRune)?;
+
+        let server_name = self
+            .server_name
+            .map(|name| {
+                ServerName::try_from(name.clone()).map_err(|_| BuildError::InvalidServerName(name))
+            })
+            .transpose()?;
+
+        let mut client = reqwest::Client::builder()
+            .connect_timeout(self.connect_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("l402-cln/", env!("CARGO_PKG_VERSION")));
+        if https {
+            let roots = match self.tls.unwrap_or(TlsSource::WebpkiRoots) {
+                TlsSource::Ca(bytes) => root_store(&bytes)?,
+                TlsSource::CaFile(path) => root_store(&read(path)?)?,
+                TlsSource::WebpkiRoots => tls::webpki_roots(),
+            };
+            let tls_config = tls::roots_config(roots, server_name).map_err(|e| match e {
+                TlsError::Rustls(e) => BuildError::Tls(e),
+                TlsError::Verifier(e) => BuildError::InvalidCertificate(e),
+            })?;
+            client = client.use_preconfigured_tls(tls_config).https_only(true);
+        } else {
+            if self.tls.is_some() || server_name.is_some() {
+                return Err(BuildError::TlsWithoutHttps);
+            }
+            let host = base.host_str().unwrap_or_default();
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let loopback = host == "localhost"
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            if !loopback {
+                tracing::warn!(url = %base, "clnrest over plain http: the rune travels unencrypted");
+            }
+        }
+        let http = client.build().map_err(BuildError::HttpClient)?;
+        Ok(ClnBackend::from_inner(Arc::new(Inner {
+            http,
+            base,
+            rune,
+            request_timeout: self.request_timeout,
+            pay_timeout_margin: self.pay_timeout_margin,
+        })))
+    }
+}
+
+impl fmt::Debug for ClnBackendBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClnBackendBuilder")
+            .field("url", &self.url)
+            .field("rune", &self.rune.as_ref().map(|_| "<redacted>"))
+            .field("tls", &self.tls)
+            .field("server_name", &self.server_name)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("pay_timeout_margin", &self.pay_timeout_margin)
+            .finish()
+    }
+}
+
+fn read(path: PathBuf) -> Result<Vec<u8>, BuildError> {
+    std::fs::read(&path).map_err(|source| BuildError::ReadFile { path, source })
+}
+
+fn is_pem(bytes: &[u8]) -> bool {
+    bytes
+        .windows(b"-----BEGIN".len())
+        .any(|w| w == b"-----BEGIN")
+}
+
+/// Every certificate in PEM bytes, or the one DER certificate.
+fn certs(bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>, BuildError> {
+    if is_pem(bytes) {
+        let certs = CertificateDer::pem_slice_iter(bytes)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| BuildError::InvalidCertificate(e.to_string()))?;
+        if certs.is_empty() {
+            return Err(BuildError::InvalidCertificate(
+                "no certificate in pem".to_owned(),
+            ));
+        }
+        Ok(certs)
+    } else if bytes.first() == Some(&0x30) {
+        Ok(vec![CertificateDer::from(bytes.to_vec())])
+    } else {
+        Err(BuildError::InvalidCertificate(
+            "neither pem nor der".to_owned(),
+        ))
+    }
+}
+
+fn root_store(bytes: &[u8]) -> Result<RootCertStore, BuildError> {
+    let mut roots = RootCertStore::empty();
+    for cert in certs(bytes)? {
+        roots
+            .add(cert)
+            .map_err(|e| BuildError::InvalidCertificate(e.to_string()))?;
+    }
+    Ok(roots)
+}

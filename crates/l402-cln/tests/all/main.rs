@@ -1,0 +1,8 @@
+//! Integration tests: the CLN backend against the fake clnrest server.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod full_loop;
+mod invoices;
+mod payments;
+mod support;
+mod tls;
