@@ -1,0 +1,362 @@
+//! `l402 get`: a curl for L402 APIs, like Lightning Labs' lnget.
+
+mod nopay;
+mod report;
+mod request;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use l402_core::lightning_invoice::Currency;
+use l402_core::{Amount, BoxPaymentBackend, Challenge};
+use l402_reqwest::{
+    Event, FileTokenStore, L402Error, L402Middleware, PaymentOptions, SpendingPolicy,
+};
+
+use crate::backend::{NodeArgs, NodeSettings};
+use crate::budget::Ledger;
+use crate::exit::{self, CliError, CmdResult, chain};
+use crate::fsutil::create_private_dir;
+use report::{Reporter, Summary};
+
+/// Fetch a URL, paying its L402 challenge within a spending policy (like lnget).
+///
+/// On `402 Payment Required` with an L402 (or LSAT) challenge, the invoice is checked
+/// before anything is paid: it must carry an amount of at most --max-cost, be for
+/// --network, not be expired, pay for the token's payment hash, and fit the --budget left.
+/// It is then paid through the node (routing fee at most --max-fee), the token is stored
+/// in --token-dir, and the request is sent again with it. Later calls to the same origin
+/// reuse the token without paying.
+///
+/// The body goes to stdout (or -o FILE); progress and a payment summary go to stderr
+/// (nothing with -q, one JSON object with --json).
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  l402 get https://api.example.com/forecast
+  l402 get --no-pay https://api.example.com/forecast        # show the price, pay nothing
+  l402 get -X POST -H 'Content-Type: application/json' -d '{\"q\":1}' --max-cost 50 URL
+  l402 get --budget 500 --json URL                          # at most 500 sat over all calls
+
+Node (flags or environment): --backend lnd (L402_BACKEND), --node-url (L402_NODE_URL),
+--macaroon-file (L402_MACAROON_FILE), --tls-cert-file (L402_TLS_CERT_FILE).
+`l402 dev-node` prints ready-made values for local development.
+
+Exit codes:
+  0   success (or --no-pay printed the challenge)
+  1   other failure (I/O, network, token store)
+  2   configuration or usage error: nothing was attempted
+  3   refused by a spending rule (price, budget, network, expiry): nothing paid
+  4   payment failed, or its outcome is unknown
+  7   could not connect to the server
+  22  the server answered with HTTP status 400 or above (the body is still written)")]
+pub(crate) struct GetArgs {
+    /// The URL to fetch.
+    url: String,
+    /// HTTP method (default GET, or POST with -d / --data-file).
+    #[arg(short = 'X', long = "request", value_name = "METHOD")]
+    method: Option<String>,
+    /// Extra request header, `Name: value`; repeatable.
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    headers: Vec<String>,
+    /// Request body.
+    #[arg(
+        short = 'd',
+        long = "data",
+        value_name = "DATA",
+        conflicts_with = "data_file"
+    )]
+    data: Option<String>,
+    /// Request body from a file.
+    #[arg(long, value_name = "FILE")]
+    data_file: Option<PathBuf>,
+    /// Write the body to FILE instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Include the status line and response headers in the output.
+    #[arg(short = 'i', long = "include")]
+    include: bool,
+    /// Most to pay for one request, in satoshis (fees excluded).
+    #[arg(
+        long,
+        default_value_t = 1000,
+        value_name = "SATS",
+        env = "L402_MAX_COST"
+    )]
+    max_cost: u64,
+    /// Most routing fee for one payment, in satoshis.
+    #[arg(long, default_value_t = 10, value_name = "SATS", env = "L402_MAX_FEE")]
+    max_fee: u64,
+    /// Most to spend over all calls using this token directory, in satoshis, fees
+    /// included; persisted in `<token-dir>/spent.json` (delete it to start again).
+    #[arg(long, value_name = "SATS", env = "L402_BUDGET")]
+    budget: Option<u64>,
+    /// Do not pay: print the challenge (price, invoice, expiry) and exit 0. Stored tokens
+    /// are still used, and no node is needed.
+    #[arg(long)]
+    no_pay: bool,
+    /// Where tokens are stored and reused across runs (default: `<data dir>/l402/tokens`).
+    #[arg(long, value_name = "DIR", env = "L402_TOKEN_DIR")]
+    token_dir: Option<PathBuf>,
+    /// Keep one token per first N path segments instead of one per origin (for servers
+    /// that sell several services under one host, by path).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    path_scope: usize,
+    /// The network invoices must be for; anything else is refused (nothing paid). The
+    /// default is mainnet, for real APIs; `l402 dev-node`'s get.env sets regtest.
+    #[arg(long, value_enum, default_value = "mainnet", env = "L402_NETWORK")]
+    network: Network,
+    /// How long the node may try to pay, in seconds.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pay_timeout: u64,
+    /// Print nothing on stderr but errors.
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// Print the summary on stderr as one JSON object (and --no-pay's challenge as JSON).
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
+/// A Lightning network, as `--network` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Network {
+    /// Bitcoin mainnet (`lnbc` invoices).
+    #[value(alias = "bitcoin")]
+    Mainnet,
+    /// Testnet (`lntb`).
+    Testnet,
+    /// Signet (`lntbs`).
+    Signet,
+    /// Regtest (`lnbcrt`), e.g. `l402 dev-node`.
+    Regtest,
+    /// Simnet (`lnsb`).
+    Simnet,
+}
+
+impl From<Network> for Currency {
+    fn from(n: Network) -> Currency {
+        match n {
+            Network::Mainnet => Currency::Bitcoin,
+            Network::Testnet => Currency::BitcoinTestnet,
+            Network::Signet => Currency::Signet,
+            Network::Regtest => Currency::Regtest,
+            Network::Simnet => Currency::Simnet,
+        }
+    }
+}
+
+fn sat(sats: u64, flag: &str) -> Result<Amount, CliError> {
+    Amount::from_sat(sats).ok_or_else(|| CliError::config(format!("{flag} is too large")))
+}
+
+fn default_token_dir() -> Result<PathBuf, CliError> {
+    dirs::data_dir()
+        .map(|d| d.join("l402").join("tokens"))
+        .ok_or_else(|| {
+            CliError::config("no user data directory: give --token-dir DIR or set L402_TOKEN_DIR")
+        })
+}
+
+pub(crate) async fn run(args: GetArgs) -> CmdResult {
+    let reporter = Reporter::new(args.quiet, args.json, args.url.clone());
+    match fetch(&args, &reporter).await {
+        Ok(code) => Ok(code),
+        Err(e) => Err(reporter.finish_error(e)),
+    }
+}
+
+async fn fetch(args: &GetArgs, reporter: &Reporter) -> CmdResult {
+    let prepared = request::prepare(args)?;
+    if args.max_cost == 0 {
+        return Err(CliError::config(
+            "--max-cost must be above zero (use --no-pay to never pay)",
+        ));
+    }
+    let max_cost = sat(args.max_cost, "--max-cost")?;
+    let max_fee = sat(args.max_fee, "--max-fee")?;
+    let budget = args.budget.map(|b| sat(b, "--budget")).transpose()?;
+    if args.pay_timeout == 0 {
+        return Err(CliError::config("--pay-timeout must be above zero"));
+    }
+
+    let token_dir = match &args.token_dir {
+        Some(d) => d.clone(),
+        None => default_token_dir()?,
+    };
+    create_private_dir(&token_dir)
+        .map_err(|e| CliError::config(format!("cannot create {}: {e}", token_dir.display())))?;
+    let store = FileTokenStore::open(&token_dir).map_err(|e| {
+        CliError::config(format!(
+            "cannot open token store {}: {e}",
+            token_dir.display()
+        ))
+    })?;
+
+    // With a budget, hold the ledger from before reading it until the payment is recorded.
+    let held = if budget.is_some() {
+        Some(Ledger::lock(&token_dir)?)
+    } else {
+        None
+    };
+    let spent_before = match &held {
+        Some(l) => Amount::from_msat(l.read()?.spent_msat),
+        None => Amount::ZERO,
+    };
+    let remaining = budget.map(|b| b.saturating_sub(spent_before));
+    reporter.set_budget(budget, spent_before);
+    let budget_exhausted = remaining.is_some_and(Amount::is_zero);
+
+    let mut policy = SpendingPolicy::new()
+        .max_price(max_cost)
+        .max_fee_base(max_fee)
+        .max_fee_ppm(0)
+        .network(args.network.into())
+        .pay_timeout(Duration::from_secs(args.pay_timeout));
+    if let Some(r) = remaining
+        && !r.is_zero()
+    {
+        policy = policy.budget(r);
+    }
+    let never_pay = args.no_pay || budget_exhausted;
+    let backend: BoxPaymentBackend = if never_pay {
+        BoxPaymentBackend::new(nopay::NoPayment)
+    } else {
+        NodeSettings::from(&args.node).payment_backend()?
+    };
+    let events: Arc<Mutex<Vec<Event>>> = Arc::default();
+    let sink = Arc::clone(&events);
+    let progress = reporter.progress_printer();
+    let mut builder = L402Middleware::builder(backend);
+    if args.path_scope > 0 {
+        builder = builder.key_by_path_prefix(args.path_scope);
+    }
+    let middleware = builder
+        .store(store)
+        .policy(policy)
+        .recover_on_first_request(!never_pay)
+        .events(move |e: &Event| {
+            progress(e);
+            sink.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(e.clone());
+        })
+        .build()
+        .map_err(|e| CliError::config(format!("spending policy: {e}")))?;
+    let client = reqwest::Client::builder()
+        .user_agent(concat!("l402/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| CliError::failure(format!("cannot build the http client: {e}")))?;
+    let http = reqwest_middleware::ClientBuilder::new(client)
+        .with(middleware.clone())
+        .build();
+
+    let mut builder = http
+        .request(prepared.method, prepared.url)
+        .headers(prepared.headers);
+    if let Some(body) = prepared.body {
+        builder = builder.body(body);
+    }
+    if never_pay {
+        builder = builder.with_extension(PaymentOptions::never_pay());
+    }
+    let sent = builder.send().await;
+
+    // Record what was paid, whatever happened next.
+    let spending = middleware.spending();
+    let cost = spending.total.saturating_add(spending.fees);
+    let ledger = match held {
+        Some(l) => l,
+        None => Ledger::lock(&token_dir)?,
+    };
+    let after = ledger.add(cost.msat(), spending.payments)?;
+    drop(ledger);
+    let events = std::mem::take(&mut *events.lock().unwrap_or_else(PoisonError::into_inner));
+    let mut summary = Summary::new(&spending, &events, Amount::from_msat(after.spent_msat));
+
+    let response = match sent {
+        Ok(r) => r,
+        Err(e) => {
+            let err = classify(&e);
+            summary.error = Some(err.message.clone());
+            summary.exit_code = err.code;
+            return Err(reporter.finish_with(&summary, err));
+        }
+    };
+    summary.status = Some(response.status().as_u16());
+    if let Some(challenge) = response.extensions().get::<Challenge>().cloned() {
+        // Only with never_pay does a challenge come back to us.
+        if budget_exhausted && !args.no_pay {
+            let err = CliError::with_code(
+                exit::REFUSED,
+                format!(
+                    "refused, nothing paid: the budget of {} is spent ({} spent)",
+                    report::fmt_msat(budget.unwrap_or(Amount::ZERO)),
+                    report::fmt_msat(spent_before)
+                ),
+            );
+            summary.error = Some(err.message.clone());
+            summary.exit_code = err.code;
+            return Err(reporter.finish_with(&summary, err));
+        }
+        summary.exit_code = exit::OK;
+        report::print_challenge(&challenge, args.json, &mut summary)?;
+        reporter.finish(&summary);
+        return Ok(exit::OK);
+    }
+    let status = response.status();
+    let written = request::write_response(response, args).await;
+    let code = match written {
+        Ok(()) if status.as_u16() >= 400 => exit::HTTP_ERROR,
+        Ok(()) => exit::OK,
+        Err(e) => {
+            summary.error = Some(e.message.clone());
+            summary.exit_code = e.code;
+            return Err(reporter.finish_with(&summary, e));
+        }
+    };
+    summary.exit_code = code;
+    reporter.finish(&summary);
+    Ok(code)
+}
+
+/// Maps a failed request to an exit code and message.
+fn classify(error: &reqwest_middleware::Error) -> CliError {
+    if let Some(e) = L402Error::from_middleware_error(error) {
+        let code = match e {
+            L402Error::NoAmount
+            | L402Error::PriceTooHigh { .. }
+            | L402Error::BudgetExceeded { .. }
+            | L402Error::InvoiceExpired
+            | L402Error::WrongNetwork { .. }
+            | L402Error::PaymentHashMismatch
+            | L402Error::InvalidInvoice(_)
+            | L402Error::InvalidIdentifier(_)
+            | L402Error::BodyNotReplayable => exit::REFUSED,
+            L402Error::PaymentFailed(_)
+            | L402Error::PaymentInFlight { .. }
+            | L402Error::Lookup { .. }
+            | L402Error::BadPreimage { .. }
+            | L402Error::StillPaymentRequired => exit::PAYMENT_FAILED,
+            L402Error::NoHost => exit::CONFIG,
+            _ => exit::FAILURE,
+        };
+        let prefix = match code {
+            exit::REFUSED => "refused, nothing paid",
+            exit::PAYMENT_FAILED if e.nothing_paid() => "payment failed, nothing paid",
+            exit::PAYMENT_FAILED => "payment failed or unknown",
+            _ => "error",
+        };
+        return CliError::with_code(code, format!("{prefix}: {}", chain(e)));
+    }
+    match error {
+        reqwest_middleware::Error::Reqwest(e) if e.is_connect() => {
+            CliError::with_code(exit::CONNECT, format!("cannot connect: {}", chain(e)))
+        }
+        other => CliError::failure(format!("request failed: {}", chain(other))),
+    }
+}

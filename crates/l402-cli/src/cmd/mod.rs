@@ -1,0 +1,7 @@
+//! One module per command.
+
+pub(crate) mod dev_node;
+pub(crate) mod echo;
+pub(crate) mod get;
+pub(crate) mod proxy;
+pub(crate) mod token;

@@ -1,0 +1,153 @@
+//! `l402 proxy`: an Aperture-style reverse proxy built on `l402-tower`.
+
+mod forward;
+mod route;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use l402_core::{BoxInvoiceBackend, DerivedRootKeyStore};
+use l402_tower::L402Layer;
+use tower::Layer;
+use tower::util::BoxCloneSyncService;
+
+use crate::config::{DEFAULT_MASTER_SECRET_ENV, ProxyConfig, ServiceConfig};
+use crate::exit::{CliError, CmdResult, OK};
+use crate::keys;
+use crate::logging::{self, LogArgs};
+use crate::shutdown;
+use forward::Forward;
+use route::{Entry, Matcher, Table};
+
+/// Run an Aperture-style reverse proxy that sells access to upstream services.
+///
+/// Each request is matched against the configured services (host and/or path prefix,
+/// first match wins; no match: 404). A priced service answers unpaid requests with 402
+/// and an L402 challenge (an invoice from the node in the `[backend]` table and a token whose root key
+/// is derived from the master secret in `[root_keys]`); a request with a valid token is
+/// forwarded upstream, bodies streamed both ways, with `Authorization` removed and the
+/// receipt added as `X-L402-Token-Id`, `X-L402-Service` (and `X-L402-Capabilities`).
+/// An unreachable upstream gives 502. Serves HTTP/1.1 and HTTP/2 over cleartext (h2c);
+/// stops gracefully on Ctrl-C or SIGTERM.
+///
+/// The configuration file format is documented in crates/l402-cli/examples/proxy.toml.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Example:
+  l402 proxy --config crates/l402-cli/examples/proxy.toml --log-format json
+
+Exit codes: 0 stopped by a signal, 1 server failure, 2 configuration error.")]
+pub(crate) struct ProxyArgs {
+    /// The TOML configuration file.
+    #[arg(long, value_name = "FILE", env = "L402_PROXY_CONFIG")]
+    config: PathBuf,
+    /// Check the configuration (files, keys, node settings) and exit.
+    #[arg(long)]
+    check: bool,
+    #[command(flatten)]
+    log: LogArgs,
+}
+
+type Store = Arc<DerivedRootKeyStore>;
+
+pub(crate) async fn run(args: ProxyArgs) -> CmdResult {
+    logging::init(&args.log);
+    let config = ProxyConfig::load(&args.config)?;
+    let backend = config.node().invoice_backend()?;
+    let store = Arc::new(root_key_store(&config)?);
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("l402-proxy/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| CliError::failure(format!("cannot build the http client: {e}")))?;
+    let mut entries = Vec::new();
+    for service in &config.services {
+        entries.push(entry(service, &backend, &store, &client)?);
+    }
+    if args.check {
+        crate::output::print_line(&format!(
+            "{}: ok, {} services",
+            args.config.display(),
+            entries.len()
+        ))?;
+        return Ok(OK);
+    }
+    let table = Table::new(entries);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| CliError::config(format!("cannot listen on {}: {e}", config.listen)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| CliError::failure(format!("no local address: {e}")))?;
+    tracing::info!(%addr, services = config.services.len(), "l402 proxy listening");
+    let app = axum::Router::new().fallback_service(table.into_service());
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown::signal())
+        .await
+        .map_err(|e| CliError::failure(format!("proxy server failed: {e}")))?;
+    tracing::info!("l402 proxy stopped");
+    Ok(OK)
+}
+
+fn root_key_store(config: &ProxyConfig) -> Result<DerivedRootKeyStore, CliError> {
+    let rk = &config.root_keys;
+    let secret = match (&rk.master_secret_file, &rk.master_secret_env) {
+        (Some(_), Some(_)) => {
+            return Err(CliError::config(
+                "[root_keys]: give master_secret_file or master_secret_env, not both",
+            ));
+        }
+        (Some(file), None) => keys::master_secret_from_file(file)?,
+        (None, Some(var)) => keys::master_secret_from_env(var)?,
+        (None, None) => keys::master_secret_from_env(DEFAULT_MASTER_SECRET_ENV)?,
+    };
+    let mut store = DerivedRootKeyStore::new(secret);
+    if let Some(prev) = &rk.previous_master_secret_file {
+        store = store.with_previous_secret(keys::master_secret_from_file(prev)?);
+    }
+    Ok(store)
+}
+
+fn entry(
+    service: &ServiceConfig,
+    backend: &BoxInvoiceBackend,
+    store: &Store,
+    client: &reqwest::Client,
+) -> Result<Entry, CliError> {
+    let forward = Forward::new(service, client.clone())?;
+    let matcher = Matcher::new(service.host.as_deref(), service.path.as_deref());
+    let service_err = |e: &dyn std::error::Error| {
+        CliError::config(format!(
+            "service {:?}: {}",
+            service.name,
+            crate::exit::chain(e)
+        ))
+    };
+    let svc = match service.price()? {
+        None => BoxCloneSyncService::new(forward.into_service()),
+        Some(price) => {
+            let mut builder = L402Layer::builder(backend.clone(), Arc::clone(store))
+                .service(service.name.clone())
+                .price(price);
+            if !service.capabilities.is_empty() {
+                builder = builder.capabilities(&service.capabilities);
+            }
+            if let Some(secs) = service.validity_secs {
+                builder = builder.validity(Duration::from_secs(secs));
+            }
+            if let Some(memo) = &service.memo {
+                builder = builder.memo(memo.clone());
+            }
+            let layer = builder.build().map_err(|e| service_err(&e))?;
+            BoxCloneSyncService::new(layer.layer(forward.into_service()))
+        }
+    };
+    Ok(Entry {
+        name: service.name.clone(),
+        matcher,
+        service: svc,
+    })
+}

@@ -1,0 +1,102 @@
+//! Exit codes and the error type every command returns.
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | success |
+//! | 1 | any other failure (I/O, network, token store); `token verify`: the token is invalid |
+//! | 2 | configuration or usage error (bad flag, file, key, URL, config): nothing was attempted |
+//! | 3 | `get`: refused by a spending rule (price, budget, network, expiry...): nothing was paid |
+//! | 4 | `get`: the payment failed, or its outcome is unknown (see the message) |
+//! | 7 | `get`: could not connect to the server (as curl) |
+//! | 22 | `get`: the server answered with an HTTP error status, 400 or above (as `curl --fail`) |
+
+use core::fmt;
+
+/// Success.
+pub(crate) const OK: u8 = 0;
+/// Any other failure.
+pub(crate) const FAILURE: u8 = 1;
+/// Bad configuration or usage.
+pub(crate) const CONFIG: u8 = 2;
+/// Refused by a spending rule, nothing paid.
+pub(crate) const REFUSED: u8 = 3;
+/// The payment failed or its outcome is unknown.
+pub(crate) const PAYMENT_FAILED: u8 = 4;
+/// Could not connect.
+pub(crate) const CONNECT: u8 = 7;
+/// HTTP status 400 or above.
+pub(crate) const HTTP_ERROR: u8 = 22;
+
+/// The exit code table, for `--help`.
+pub(crate) const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0   success
+  1   other failure (I/O, network, token store); `token verify`: token invalid
+  2   configuration or usage error: nothing was attempted
+  3   refused by a spending rule (price, budget, network, expiry): nothing paid
+  4   payment failed, or its outcome is unknown
+  7   could not connect to the server
+  22  the server answered with HTTP status 400 or above";
+
+/// A failure with its exit code and a message for stderr.
+#[derive(Debug)]
+pub(crate) struct CliError {
+    pub(crate) code: u8,
+    pub(crate) message: String,
+    /// Already reported (in a JSON summary): `main` prints nothing more.
+    pub(crate) reported: bool,
+}
+
+impl CliError {
+    /// A configuration or usage error (exit code 2).
+    pub(crate) fn config(message: impl Into<String>) -> Self {
+        CliError {
+            code: CONFIG,
+            message: message.into(),
+            reported: false,
+        }
+    }
+
+    /// Any other failure (exit code 1).
+    pub(crate) fn failure(message: impl Into<String>) -> Self {
+        CliError {
+            code: FAILURE,
+            message: message.into(),
+            reported: false,
+        }
+    }
+
+    /// A failure with a given code.
+    pub(crate) fn with_code(code: u8, message: impl Into<String>) -> Self {
+        CliError {
+            code,
+            message: message.into(),
+            reported: false,
+        }
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Formats an error with its whole `source()` chain: `a: b: c`.
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        let text = e.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = e.source();
+    }
+    out
+}
+
+/// The result of a command: an exit code on success too (a `get` that printed a 404 body
+/// exits 22 without being an error of the tool).
+pub(crate) type CmdResult = Result<u8, CliError>;
