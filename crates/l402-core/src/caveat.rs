@@ -57,17 +57,41 @@ fn is_name_char_ok(c: char) -> bool {
     !(c == ',' || c == ':' || c == '=' || c.is_whitespace() || c.is_control())
 }
 
-/// Whether `name` is a valid condition or service name: non-empty, without `,`, `:`, `=`,
-/// white space or control characters. ASCII names (all real ones) are checked bytewise.
-fn is_valid_name(name: &str) -> bool {
-    if name.is_ascii() {
-        !name.is_empty()
-            && name
-                .bytes()
-                .all(|b| !(b == b',' || b == b':' || b == b'=' || b <= b' ' || b == 0x7f))
-    } else {
-        !name.is_empty() && name.chars().all(is_name_char_ok)
+/// Per byte: [`NAME_BAD`] for ASCII a name cannot hold (`,`, `:`, `=`, space, control),
+/// [`NAME_NON_ASCII`] for bytes of multi-byte characters, 0 otherwise.
+static NAME_BYTES: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = if b >= 0x80 {
+            NAME_NON_ASCII
+        } else if b <= 0x20
+            || b == 0x7f
+            || b == b',' as usize
+            || b == b':' as usize
+            || b == b'=' as usize
+        {
+            NAME_BAD
+        } else {
+            0
+        };
+        b += 1;
     }
+    t
+};
+const NAME_BAD: u8 = 1;
+const NAME_NON_ASCII: u8 = 2;
+
+/// Whether `name` is a valid condition or service name: non-empty, without `,`, `:`, `=`,
+/// white space or control characters. One table-driven pass over the bytes; only names
+/// with non-ASCII characters are checked again character by character.
+fn is_valid_name(name: &str) -> bool {
+    let flags = name.bytes().fold(0u8, |acc, b| {
+        acc | NAME_BYTES.get(usize::from(b)).copied().unwrap_or(NAME_BAD)
+    });
+    !name.is_empty()
+        && flags & NAME_BAD == 0
+        && (flags & NAME_NON_ASCII == 0 || name.chars().all(is_name_char_ok))
 }
 
 /// A service a token grants access to, with its tier (a privilege level; higher is more).
@@ -239,7 +263,7 @@ impl Caveat {
 
 /// Splits `condition=value` at the first `=` and trims both parts, without allocating.
 pub(crate) fn split(s: &str) -> Result<(&str, &str), CaveatError> {
-    let (condition, value) = s.split_once('=').ok_or(CaveatError::MissingEquals)?;
+    let (condition, value) = split_once_ascii(s, b'=').ok_or(CaveatError::MissingEquals)?;
     let condition = condition.trim_ascii();
     if condition.is_empty() {
         return Err(CaveatError::EmptyCondition);
@@ -248,6 +272,43 @@ pub(crate) fn split(s: &str) -> Result<(&str, &str), CaveatError> {
         return Err(CaveatError::InvalidCondition(condition.to_owned()));
     }
     Ok((condition, value.trim_ascii()))
+}
+
+/// `s.split_once(sep)` for an ASCII separator, scanning bytes (short caveat text is faster
+/// scanned directly than through the generic pattern searcher).
+fn split_once_ascii(s: &str, sep: u8) -> Option<(&str, &str)> {
+    let i = s.bytes().position(|b| b == sep)?;
+    // An ASCII byte is always a character boundary, so both halves are valid.
+    Some((s.get(..i)?, s.get(i + 1..)?))
+}
+
+/// `s.split(sep)` for an ASCII separator, scanning bytes.
+#[derive(Clone)]
+struct SplitAscii<'a> {
+    rest: Option<&'a str>,
+    sep: u8,
+}
+
+impl<'a> Iterator for SplitAscii<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let rest = self.rest?;
+        match split_once_ascii(rest, self.sep) {
+            Some((item, tail)) => {
+                self.rest = Some(tail);
+                Some(item)
+            }
+            None => {
+                self.rest = None;
+                Some(rest)
+            }
+        }
+    }
+}
+
+fn split_ascii(s: &str, sep: u8) -> SplitAscii<'_> {
+    SplitAscii { rest: Some(s), sep }
 }
 
 /// What a condition is, by name alone.
@@ -280,9 +341,9 @@ pub(crate) fn classify(c: &str) -> Class<'_> {
 }
 
 /// The `(name, tier)` entries of a services value that [`check_services`] accepted.
-pub(crate) fn service_entries(value: &str) -> impl Iterator<Item = (&str, u8)> {
-    value.split(',').filter_map(|part| {
-        let (name, tier) = part.trim_ascii().split_once(':')?;
+pub(crate) fn service_entries(value: &str) -> impl Iterator<Item = (&str, u8)> + Clone {
+    split_ascii(value, b',').filter_map(|part| {
+        let (name, tier) = split_once_ascii(part.trim_ascii(), b':')?;
         Some((name.trim_ascii(), tier.trim_ascii().parse::<u8>().ok()?))
     })
 }
@@ -290,12 +351,10 @@ pub(crate) fn service_entries(value: &str) -> impl Iterator<Item = (&str, u8)> {
 /// Checks a services value without allocating.
 pub(crate) fn check_services(value: &str) -> Result<(), CaveatError> {
     let ok = !value.trim_ascii().is_empty()
-        && value.split(',').all(|part| {
-            part.trim_ascii()
-                .split_once(':')
-                .is_some_and(|(name, tier)| {
-                    is_valid_name(name.trim_ascii()) && tier.trim_ascii().parse::<u8>().is_ok()
-                })
+        && split_ascii(value, b',').all(|part| {
+            split_once_ascii(part.trim_ascii(), b':').is_some_and(|(name, tier)| {
+                is_valid_name(name.trim_ascii()) && tier.trim_ascii().parse::<u8>().is_ok()
+            })
         });
     if ok {
         Ok(())
@@ -305,9 +364,8 @@ pub(crate) fn check_services(value: &str) -> Result<(), CaveatError> {
 }
 
 /// The capabilities of a value that [`check_capabilities`] accepted (empty items skipped).
-pub(crate) fn capability_list(value: &str) -> impl Iterator<Item = &str> {
-    value
-        .split(',')
+pub(crate) fn capability_list(value: &str) -> impl Iterator<Item = &str> + Clone {
+    split_ascii(value, b',')
         .map(str::trim_ascii)
         .filter(|c| !c.is_empty())
 }

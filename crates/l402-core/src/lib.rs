@@ -60,7 +60,8 @@
 //! let presented = Credential::parse_authorization(&header)?.ok_or("no L402 credential")?;
 //! let ctx = VerifyContext::new("weather", SystemTime::now()).capability("forecast");
 //! let receipt = Verifier::new().verify_with_store(&presented, &ctx, &store).await?;
-//! assert_eq!(receipt.capabilities, Some(vec!["forecast".to_string()]));
+//! assert_eq!(receipt.service(), "weather");
+//! assert!(receipt.allows("forecast"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # }).unwrap();
 //! ```

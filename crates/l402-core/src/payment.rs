@@ -45,7 +45,7 @@ impl PaymentHash {
     /// Whether `preimage` hashes to this payment hash, compared in constant time.
     #[must_use]
     pub fn matches(&self, preimage: &Preimage) -> bool {
-        preimage.payment_hash().0.ct_eq(&self.0).into()
+        crate::macaroon::ct_eq_32(&preimage.payment_hash().0, &self.0)
     }
 }
 

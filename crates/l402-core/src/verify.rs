@@ -16,15 +16,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use subtle::ConstantTimeEq;
-
 use crate::caveat::{
     CONDITION_PREIMAGE, CONDITION_SERVICES, Class, SUFFIX_CAPABILITIES, SUFFIX_VALID_UNTIL,
     capability_list, check_capabilities, check_services, classify, service_entries, split,
 };
+use crate::macaroon::ct_eq_32;
 use crate::{
     CaveatError, CaveatSatisfier, Credential, Identifier, IdentifierError, PaymentHash, RootKey,
-    RootKeyError, RootKeyStore, Service, TokenId, from_unix_seconds, unix_seconds,
+    RootKeyError, RootKeyStore, TokenId, from_unix_seconds, unix_seconds,
 };
 
 /// Why a credential failed verification. Each variant names the check that failed.
@@ -199,38 +198,174 @@ impl<'a> VerifyContext<'a> {
 }
 
 /// What a verified token grants, for the request that presented it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+///
+/// Built on every verified request, so it holds its text in one small buffer and hands out
+/// borrowed views.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Receipt {
-    /// The token id.
-    pub token_id: TokenId,
-    /// The payment hash of the invoice that paid for the token.
-    pub payment_hash: PaymentHash,
-    /// The services the token is valid for (last `services` caveat).
-    pub services: Vec<Service>,
-    /// The service this request was for.
-    pub service: String,
-    /// The token's tier for that service.
-    pub tier: u8,
-    /// The capabilities allowed for that service; `None` when the token does not restrict
-    /// them.
-    pub capabilities: Option<Vec<String>>,
-    /// When the token expires for that service, if it does.
-    #[cfg_attr(feature = "serde", serde(with = "unix_opt"))]
-    pub valid_until: Option<SystemTime>,
+    token_id: TokenId,
+    payment_hash: PaymentHash,
+    tier: u8,
+    valid_until: Option<u64>,
+    /// The request's service, then the deciding `services` value, then the deciding
+    /// capabilities value (if any).
+    text: Box<str>,
+    service_len: usize,
+    services_len: usize,
+    restricts_capabilities: bool,
 }
 
-#[cfg(feature = "serde")]
-mod unix_opt {
-    use std::time::SystemTime;
-    pub(super) fn serialize<S: serde::Serializer>(
-        t: &Option<SystemTime>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        match t {
-            Some(t) => s.serialize_some(&crate::unix_seconds(*t)),
-            None => s.serialize_none(),
+impl Receipt {
+    fn new(
+        identifier: &Identifier,
+        service: &str,
+        services: &str,
+        tier: u8,
+        capabilities: Option<&str>,
+        valid_until: Option<u64>,
+    ) -> Self {
+        let caps = capabilities.unwrap_or_default();
+        let mut text = String::with_capacity(service.len() + services.len() + caps.len());
+        text.push_str(service);
+        text.push_str(services);
+        text.push_str(caps);
+        Receipt {
+            token_id: *identifier.token_id(),
+            payment_hash: *identifier.payment_hash(),
+            tier,
+            valid_until,
+            text: text.into_boxed_str(),
+            service_len: service.len(),
+            services_len: services.len(),
+            restricts_capabilities: capabilities.is_some(),
         }
+    }
+
+    /// The token id.
+    #[must_use]
+    pub fn token_id(&self) -> &TokenId {
+        &self.token_id
+    }
+
+    /// The payment hash of the invoice that paid for the token.
+    #[must_use]
+    pub fn payment_hash(&self) -> &PaymentHash {
+        &self.payment_hash
+    }
+
+    /// The service this request was for.
+    #[must_use]
+    pub fn service(&self) -> &str {
+        self.text.get(..self.service_len).unwrap_or_default()
+    }
+
+    /// The token's tier for that service.
+    #[must_use]
+    pub fn tier(&self) -> u8 {
+        self.tier
+    }
+
+    /// The services the token is valid for (from its last `services` caveat), as
+    /// `(name, tier)`.
+    pub fn services(&self) -> impl Iterator<Item = (&str, u8)> + Clone + '_ {
+        let services = self
+            .text
+            .get(self.service_len..self.service_len + self.services_len)
+            .unwrap_or_default();
+        service_entries(services)
+    }
+
+    /// The capabilities allowed for the service; `None` when the token does not restrict
+    /// them.
+    #[must_use]
+    pub fn capabilities(&self) -> Option<impl Iterator<Item = &str> + Clone + '_> {
+        self.restricts_capabilities.then(|| {
+            capability_list(
+                self.text
+                    .get(self.service_len + self.services_len..)
+                    .unwrap_or_default(),
+            )
+        })
+    }
+
+    /// Whether the token allows `capability` for the service: it does when the token
+    /// restricts no capabilities or lists this one.
+    #[must_use]
+    pub fn allows(&self, capability: &str) -> bool {
+        self.capabilities()
+            .is_none_or(|mut caps| caps.any(|c| c == capability))
+    }
+
+    /// When the token expires for the service, if it does.
+    #[must_use]
+    pub fn valid_until(&self) -> Option<SystemTime> {
+        self.valid_until.map(from_unix_seconds)
+    }
+}
+
+impl core::fmt::Debug for Receipt {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        struct List<I>(I);
+        impl<I: Iterator<Item = T> + Clone, T: core::fmt::Debug> core::fmt::Debug for List<I> {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.debug_list().entries(self.0.clone()).finish()
+            }
+        }
+        f.debug_struct("Receipt")
+            .field("token_id", &self.token_id)
+            .field("payment_hash", &self.payment_hash)
+            .field("services", &List(self.services()))
+            .field("service", &self.service())
+            .field("tier", &self.tier)
+            .field("capabilities", &self.capabilities().map(List))
+            .field("valid_until", &self.valid_until)
+            .finish()
+    }
+}
+
+/// Serializes as an object: `token_id`, `payment_hash`, `services` (objects with `name`
+/// and `tier`), `service`, `tier`, `capabilities` (a list, or null when unrestricted) and
+/// `valid_until` (unix seconds or null).
+#[cfg(feature = "serde")]
+impl serde::Serialize for Receipt {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeStruct};
+        struct Services<'a>(&'a Receipt);
+        impl serde::Serialize for Services<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_seq(self.0.services().map(|(name, tier)| Entry { name, tier }))
+            }
+        }
+        struct Entry<'a> {
+            name: &'a str,
+            tier: u8,
+        }
+        impl serde::Serialize for Entry<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut m = s.serialize_map(Some(2))?;
+                m.serialize_entry("name", self.name)?;
+                m.serialize_entry("tier", &self.tier)?;
+                m.end()
+            }
+        }
+        struct Capabilities<'a>(&'a Receipt);
+        impl serde::Serialize for Capabilities<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                match self.0.capabilities() {
+                    Some(caps) => s.collect_seq(caps),
+                    None => s.serialize_none(),
+                }
+            }
+        }
+        let mut st = s.serialize_struct("Receipt", 7)?;
+        st.serialize_field("token_id", &self.token_id)?;
+        st.serialize_field("payment_hash", &self.payment_hash)?;
+        st.serialize_field("services", &Services(self))?;
+        st.serialize_field("service", self.service())?;
+        st.serialize_field("tier", &self.tier)?;
+        st.serialize_field("capabilities", &Capabilities(self))?;
+        st.serialize_field("valid_until", &self.valid_until)?;
+        st.end()
     }
 }
 
@@ -432,42 +567,24 @@ impl PaidCredential<'_> {
         if !bool::from(valid) {
             return Err(VerifyError::InvalidSignature);
         }
-        let checked = self
-            .verifier
-            .check_caveats(macaroon.caveats(), self.credential, ctx)?;
-        Ok(Receipt {
-            token_id: *self.identifier.token_id(),
-            payment_hash: *self.identifier.payment_hash(),
-            services: checked.services,
-            service: ctx.service.to_owned(),
-            tier: checked.tier,
-            capabilities: checked.capabilities,
-            valid_until: checked.valid_until.map(from_unix_seconds),
-        })
+        self.verifier
+            .check_caveats(macaroon.caveats(), &self.identifier, self.credential, ctx)
     }
 }
 
-struct Checked {
-    services: Vec<Service>,
-    tier: u8,
-    capabilities: Option<Vec<String>>,
-    valid_until: Option<u64>,
-}
-
 impl Verifier {
-    fn check_caveats(
+    fn check_caveats<'m>(
         &self,
-        raw: &[String],
+        raw: impl Iterator<Item = &'m str>,
+        identifier: &Identifier,
         credential: &Credential,
         ctx: &VerifyContext<'_>,
-    ) -> Result<Checked, VerifyError> {
-        // Values are checked and compared as borrowed text; only what the receipt needs is
-        // copied at the end. Caveat counts are capped (64), so a small vector of the last
-        // value per condition beats a map.
+    ) -> Result<Receipt, VerifyError> {
+        // Values are checked and compared as borrowed text; only the receipt allocates.
         let mut services: Option<&str> = None;
-        let mut last: Vec<Last<'_>> = Vec::new();
+        let mut last = LastSeen::new();
 
-        for (index, raw) in raw.iter().enumerate() {
+        for (index, raw) in raw.enumerate() {
             let malformed = |error| VerifyError::MalformedCaveat { index, error };
             let (condition, value) = split(raw).map_err(malformed)?;
             let widened = || VerifyError::Widened {
@@ -489,7 +606,7 @@ impl Verifier {
                 }
                 Class::Capabilities(service) => {
                     check_capabilities(value).map_err(malformed)?;
-                    match last.iter_mut().find_map(|l| match l {
+                    match last.find_mut(|l| match l {
                         Last::Capabilities(s, v) if *s == service => Some(v),
                         _ => None,
                     }) {
@@ -508,7 +625,7 @@ impl Verifier {
                     let until = value
                         .parse::<u64>()
                         .map_err(|_| malformed(CaveatError::InvalidTimestamp(value.to_owned())))?;
-                    match last.iter_mut().find_map(|l| match l {
+                    match last.find_mut(|l| match l {
                         Last::ValidUntil(s, v) if *s == service => Some(v),
                         _ => None,
                     }) {
@@ -524,15 +641,12 @@ impl Verifier {
                 Class::Preimage => {
                     let p = crate::Preimage::from_hex(value)
                         .map_err(|_| malformed(CaveatError::InvalidPreimage))?;
-                    if !bool::from(
-                        p.expose_secret()
-                            .ct_eq(credential.preimage().expose_secret()),
-                    ) {
+                    if !ct_eq_32(p.expose_secret(), credential.preimage().expose_secret()) {
                         return Err(VerifyError::PreimageCaveatMismatch(index));
                     }
                 }
                 Class::Other => match self.satisfiers.get(condition) {
-                    Some(s) => match last.iter_mut().find_map(|l| match l {
+                    Some(s) => match last.find_mut(|l| match l {
                         Last::Custom(c, v) if *c == condition => Some(v),
                         _ => None,
                     }) {
@@ -595,7 +709,7 @@ impl Verifier {
                 valid_until: until,
             });
         }
-        for l in &last {
+        for l in last.iter() {
             if let Last::Custom(condition, value) = l
                 && let Some(s) = self.satisfiers.get(*condition)
             {
@@ -606,18 +720,62 @@ impl Verifier {
                     })?;
             }
         }
-        Ok(Checked {
-            services: service_entries(services)
-                .filter_map(|(name, tier)| Service::with_tier(name, tier).ok())
-                .collect(),
-            tier,
-            capabilities: caps.map(|c| capability_list(c).map(str::to_owned).collect()),
-            valid_until: until,
-        })
+        Ok(Receipt::new(
+            identifier, service, services, tier, caps, until,
+        ))
+    }
+}
+
+/// The last values seen per condition: inline for the usual handful, spilling to the heap
+/// only for tokens with many distinct conditions.
+struct LastSeen<'a> {
+    inline: [Last<'a>; 8],
+    len: usize,
+    spill: Vec<Last<'a>>,
+}
+
+impl<'a> LastSeen<'a> {
+    fn new() -> Self {
+        LastSeen {
+            inline: [Last::ValidUntil("", 0); 8],
+            len: 0,
+            spill: Vec::new(),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Last<'a>> {
+        self.inline
+            .get(..self.len)
+            .unwrap_or_default()
+            .iter()
+            .chain(&self.spill)
+    }
+
+    fn find_mut<'s, T>(
+        &'s mut self,
+        f: impl FnMut(&'s mut Last<'a>) -> Option<&'s mut T>,
+    ) -> Option<&'s mut T> {
+        self.inline
+            .get_mut(..self.len)
+            .unwrap_or_default()
+            .iter_mut()
+            .chain(&mut self.spill)
+            .find_map(f)
+    }
+
+    fn push(&mut self, last: Last<'a>) {
+        match self.inline.get_mut(self.len) {
+            Some(slot) => {
+                *slot = last;
+                self.len += 1;
+            }
+            None => self.spill.push(last),
+        }
     }
 }
 
 /// The last value seen for a per-service or custom condition.
+#[derive(Clone, Copy)]
 enum Last<'a> {
     Capabilities(&'a str, &'a str),
     ValidUntil(&'a str, u64),

@@ -18,7 +18,7 @@ use l402_core::Receipt;
 /// use l402_tower::L402Receipt;
 ///
 /// async fn handler(L402Receipt(receipt): L402Receipt) -> String {
-///     format!("token {}", receipt.token_id)
+///     format!("token {}", receipt.token_id())
 /// }
 ///
 /// async fn maybe(receipt: Option<L402Receipt>) -> &'static str {

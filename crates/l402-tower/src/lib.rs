@@ -31,7 +31,7 @@
 //!
 //! // With the `axum` feature, `l402_tower::L402Receipt` extracts the receipt too.
 //! async fn forecast(Extension(receipt): Extension<Receipt>) -> String {
-//!     format!("sunny, paid by token {}", receipt.token_id)
+//!     format!("sunny, paid by token {}", receipt.token_id())
 //! }
 //!
 //! let paywall = L402Layer::builder(node, MemoryRootKeyStore::new())

@@ -105,12 +105,15 @@ fn app(node: MockNode) -> BoxResult<Router> {
 async fn joke(L402Receipt(receipt): L402Receipt) -> String {
     format!(
         "Why do Lightning nodes never get lost? They always find a route. (token {})\n",
-        receipt.token_id
+        receipt.token_id()
     )
 }
 
 async fn translate_handler(L402Receipt(receipt): L402Receipt) -> String {
-    format!("bonjour le monde (paid with token {})\n", receipt.token_id)
+    format!(
+        "bonjour le monde (paid with token {})\n",
+        receipt.token_id()
+    )
 }
 
 /// The scripted client: request, get 402, pay, retry with the credential.

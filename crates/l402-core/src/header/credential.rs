@@ -148,10 +148,8 @@ impl Credential {
             .position(|b| !is_blank(&b))
             .unwrap_or(rest.len());
         let rest = rest.get(rest_start..).unwrap_or_default();
-        let colon = rest
-            .bytes()
-            .rposition(|b| b == b':')
-            .ok_or(ParseCredentialError::Malformed)?;
+        // `rfind` searches a word at a time; the colon is 65 bytes from the end.
+        let colon = rest.rfind(':').ok_or(ParseCredentialError::Malformed)?;
         let (mac, preimage) = rest.split_at(colon);
         let preimage = preimage.get(1..).unwrap_or_default();
         if mac.is_empty() {
@@ -243,11 +241,17 @@ fn merge(found: &mut Option<Credential>, c: Credential) -> Result<(), ParseCrede
 /// The preimage in the macaroon's `preimage=` caveats; all of them must agree.
 fn preimage_caveat(m: &Macaroon) -> Result<Option<Preimage>, ParseCredentialError> {
     let mut found: Option<Preimage> = None;
-    for raw in m.caveats() {
-        // Cheap filter first: most caveats are not preimage caveats.
-        if !raw.trim_start().starts_with(CONDITION_PREIMAGE) {
+    for raw in m.caveat_bytes() {
+        // Cheap filter on the bytes first: most caveats are not preimage caveats.
+        if !raw
+            .trim_ascii_start()
+            .starts_with(CONDITION_PREIMAGE.as_bytes())
+        {
             continue;
         }
+        let Ok(raw) = core::str::from_utf8(raw) else {
+            continue;
+        };
         let Ok((condition, value)) = crate::caveat::split(raw) else {
             continue;
         };

@@ -15,7 +15,6 @@
 //! no empty fields, no caveat locations, no verification ids (third-party caveats), a
 //! 32-byte signature and nothing after it. Sizes are bounded before any work is done.
 
-use super::Macaroon;
 use crate::encoding::{Base64Error, HexError};
 
 /// Maximum size of an encoded macaroon in bytes. An Aperture token with its usual caveats
@@ -38,6 +37,7 @@ const VERSION_2: u8 = 0x02;
 const EOS: u64 = 0;
 const FIELD_LOCATION: u64 = 1;
 const FIELD_IDENTIFIER: u64 = 2;
+const FIELD_IDENTIFIER_BYTE: u8 = 2;
 const FIELD_VERIFICATION_ID: u64 = 4;
 const FIELD_SIGNATURE: u64 = 6;
 const SIGNATURE_LEN: usize = 32;
@@ -147,16 +147,25 @@ pub(super) fn field_len(field_type: u64, len: usize) -> usize {
     varint_len(field_type) + varint_len(len as u64) + len
 }
 
-pub(super) fn encoded_len(m: &Macaroon) -> usize {
-    let mut n = 1;
-    if let Some(loc) = &m.location {
-        n += field_len(FIELD_LOCATION, loc.len());
-    }
-    n += field_len(FIELD_IDENTIFIER, m.identifier.len()) + 1;
-    for c in &m.caveats {
-        n += field_len(FIELD_IDENTIFIER, c.len()) + 1;
-    }
-    n + 1 + field_len(FIELD_SIGNATURE, SIGNATURE_LEN)
+/// Bytes after the caveats: end-of-caveats, the signature field type and length, and the
+/// 32-byte signature.
+pub(super) const TAIL_LEN: usize = 3 + SIGNATURE_LEN;
+
+/// A byte range of the encoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Span {
+    pub(super) start: usize,
+    pub(super) end: usize,
+}
+
+/// Where the parts of a canonical encoding are. The caveats run from `caveats_start` to
+/// `len - TAIL_LEN`, each as `02 len bytes 00`; the signature is the last 32 bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Layout {
+    pub(super) location: Option<Span>,
+    pub(super) identifier: Span,
+    pub(super) caveats_start: usize,
+    pub(super) caveat_count: usize,
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
@@ -168,27 +177,78 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-fn put_field(out: &mut Vec<u8>, field_type: u64, data: &[u8]) {
+fn put_field(out: &mut Vec<u8>, field_type: u64, data: &[u8]) -> Span {
     put_varint(out, field_type);
     put_varint(out, data.len() as u64);
+    let start = out.len();
     out.extend_from_slice(data);
+    Span {
+        start,
+        end: out.len(),
+    }
 }
 
-pub(super) fn encode(m: &Macaroon) -> Vec<u8> {
-    let mut out = Vec::with_capacity(encoded_len(m));
+/// The encoding of a macaroon without caveats.
+pub(super) fn encode_header(
+    location: Option<&[u8]>,
+    identifier: &[u8],
+    signature: &[u8; 32],
+) -> (Vec<u8>, Layout) {
+    let len = 1
+        + location.map_or(0, |l| field_len(FIELD_LOCATION, l.len()))
+        + field_len(FIELD_IDENTIFIER, identifier.len())
+        + 1
+        + TAIL_LEN;
+    let mut out = Vec::with_capacity(len);
     out.push(VERSION_2);
-    if let Some(loc) = &m.location {
-        put_field(&mut out, FIELD_LOCATION, loc.as_bytes());
-    }
-    put_field(&mut out, FIELD_IDENTIFIER, &m.identifier);
-    put_varint(&mut out, EOS);
-    for c in &m.caveats {
-        put_field(&mut out, FIELD_IDENTIFIER, c.as_bytes());
-        put_varint(&mut out, EOS);
-    }
-    put_varint(&mut out, EOS);
-    put_field(&mut out, FIELD_SIGNATURE, &m.signature);
-    out
+    let location = location.map(|l| put_field(&mut out, FIELD_LOCATION, l));
+    let identifier = put_field(&mut out, FIELD_IDENTIFIER, identifier);
+    out.push(EOS as u8);
+    let caveats_start = out.len();
+    put_tail(&mut out, signature);
+    (
+        out,
+        Layout {
+            location,
+            identifier,
+            caveats_start,
+            caveat_count: 0,
+        },
+    )
+}
+
+fn put_tail(out: &mut Vec<u8>, signature: &[u8; 32]) {
+    out.push(EOS as u8);
+    put_field(out, FIELD_SIGNATURE, signature);
+}
+
+/// Appends a caveat to a canonical encoding and replaces its signature.
+pub(super) fn push_caveat(buf: &mut Vec<u8>, caveat: &[u8], signature: &[u8; 32]) {
+    buf.truncate(buf.len().saturating_sub(TAIL_LEN));
+    buf.reserve(field_len(FIELD_IDENTIFIER, caveat.len()) + 1 + TAIL_LEN);
+    put_field(buf, FIELD_IDENTIFIER, caveat);
+    buf.push(EOS as u8);
+    put_tail(buf, signature);
+}
+
+/// The next caveat of a caveat region that [`parse`] accepted: `02 len bytes 00`.
+pub(super) fn next_caveat<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let (len, body) = match **rest {
+        // A one-byte length: every caveat shorter than 128 bytes.
+        [2, len, ref body @ ..] if len < 0x80 => (usize::from(len), body),
+        _ => {
+            let mut r = Reader { buf: rest, pos: 0 };
+            if r.varint(Section::Header).ok()? != FIELD_IDENTIFIER {
+                return None;
+            }
+            let len = usize::try_from(r.varint(Section::Header).ok()?).ok()?;
+            (len, r.buf.get(r.pos..)?)
+        }
+    };
+    let (caveat, tail) = body.split_at_checked(len)?;
+    // Skip the end-of-section byte.
+    *rest = tail.get(1..)?;
+    Some(caveat)
 }
 
 struct Reader<'a> {
@@ -203,6 +263,13 @@ impl<'a> Reader<'a> {
 
     /// Minimal unsigned LEB128, at most 64 bits.
     fn varint(&mut self, section: Section) -> Result<u64, DecodeError> {
+        // One-byte fast path: every field type and most lengths.
+        if let Some(b) = self.peek()
+            && b < 0x80
+        {
+            self.pos += 1;
+            return Ok(u64::from(b));
+        }
         let mut value: u64 = 0;
         for i in 0..10u32 {
             let b = self.peek().ok_or(DecodeError::Truncated(section))?;
@@ -222,7 +289,7 @@ impl<'a> Reader<'a> {
         Err(DecodeError::InvalidVarint(section))
     }
 
-    fn bytes(&mut self, len: u64, section: Section, max: usize) -> Result<&'a [u8], DecodeError> {
+    fn field(&mut self, len: u64, section: Section, max: usize) -> Result<Span, DecodeError> {
         let n = usize::try_from(len)
             .ok()
             .filter(|&n| n <= max)
@@ -233,29 +300,30 @@ impl<'a> Reader<'a> {
         let end = self
             .pos
             .checked_add(n)
+            .filter(|&end| end <= self.buf.len())
             .ok_or(DecodeError::Truncated(section))?;
-        let out = self
-            .buf
-            .get(self.pos..end)
-            .ok_or(DecodeError::Truncated(section))?;
+        let span = Span {
+            start: self.pos,
+            end,
+        };
         self.pos = end;
-        Ok(out)
+        Ok(span)
     }
 }
 
 /// One section's fields, in strictly increasing type order.
 #[derive(Default)]
-struct RawSection<'a> {
-    location: Option<&'a [u8]>,
-    identifier: Option<&'a [u8]>,
-    verification_id: Option<&'a [u8]>,
+struct RawSection {
+    location: Option<Span>,
+    identifier: Option<Span>,
+    verification_id: Option<Span>,
 }
 
-fn read_section<'a>(
-    r: &mut Reader<'a>,
+fn read_section(
+    r: &mut Reader<'_>,
     section: Section,
     id_max: usize,
-) -> Result<RawSection<'a>, DecodeError> {
+) -> Result<RawSection, DecodeError> {
     let mut out = RawSection::default();
     let mut last_type = 0u64;
     loop {
@@ -272,10 +340,10 @@ fn read_section<'a>(
         last_type = field_type;
         let len = r.varint(section)?;
         match field_type {
-            FIELD_LOCATION => out.location = Some(r.bytes(len, section, MAX_LOCATION_LEN)?),
-            FIELD_IDENTIFIER => out.identifier = Some(r.bytes(len, section, id_max)?),
+            FIELD_LOCATION => out.location = Some(r.field(len, section, MAX_LOCATION_LEN)?),
+            FIELD_IDENTIFIER => out.identifier = Some(r.field(len, section, id_max)?),
             FIELD_VERIFICATION_ID if matches!(section, Section::Caveat(_)) => {
-                out.verification_id = Some(r.bytes(len, section, MAX_CAVEAT_LEN)?);
+                out.verification_id = Some(r.field(len, section, MAX_CAVEAT_LEN)?);
             }
             _ => {
                 return Err(DecodeError::UnexpectedField {
@@ -287,13 +355,16 @@ fn read_section<'a>(
     }
 }
 
-fn utf8(bytes: &[u8], section: Section) -> Result<String, DecodeError> {
-    core::str::from_utf8(bytes)
-        .map(str::to_owned)
-        .map_err(|_| DecodeError::NotUtf8(section))
+fn check_utf8(buf: &[u8], span: Span, section: Section) -> Result<(), DecodeError> {
+    match buf.get(span.start..span.end) {
+        Some(text) if text.is_ascii() || core::str::from_utf8(text).is_ok() => Ok(()),
+        _ => Err(DecodeError::NotUtf8(section)),
+    }
 }
 
-pub(super) fn decode(buf: &[u8]) -> Result<Macaroon, DecodeError> {
+/// Checks that `buf` is a canonical first-party V2 macaroon within the limits and says
+/// where its parts are. Allocates nothing.
+pub(super) fn parse(buf: &[u8]) -> Result<Layout, DecodeError> {
     if buf.len() > MAX_MACAROON_LEN {
         return Err(DecodeError::TooLong(buf.len()));
     }
@@ -307,14 +378,13 @@ pub(super) fn decode(buf: &[u8]) -> Result<Macaroon, DecodeError> {
     let header = read_section(&mut r, Section::Header, MAX_IDENTIFIER_LEN)?;
     let identifier = header
         .identifier
-        .ok_or(DecodeError::MissingIdentifier(Section::Header))?
-        .to_vec();
-    let location = header
-        .location
-        .map(|l| utf8(l, Section::Header))
-        .transpose()?;
+        .ok_or(DecodeError::MissingIdentifier(Section::Header))?;
+    if let Some(location) = header.location {
+        check_utf8(buf, location, Section::Header)?;
+    }
 
-    let mut caveats = Vec::new();
+    let caveats_start = r.pos;
+    let mut caveat_count = 0;
     loop {
         match r.peek() {
             None => return Err(DecodeError::Truncated(Section::Signature)),
@@ -324,11 +394,25 @@ pub(super) fn decode(buf: &[u8]) -> Result<Macaroon, DecodeError> {
             }
             Some(_) => {}
         }
-        let index = caveats.len();
+        let index = caveat_count;
         if index >= MAX_CAVEATS {
             return Err(DecodeError::TooManyCaveats);
         }
         let section = Section::Caveat(index);
+        // Fast path for the usual caveat, `02 len bytes 00` with a one-byte length; the
+        // general reader below accepts exactly the same and explains everything else.
+        if let Some(&[FIELD_IDENTIFIER_BYTE, len, ..]) = buf.get(r.pos..r.pos + 2)
+            && (1..0x80).contains(&len)
+        {
+            let start = r.pos + 2;
+            let end = start + usize::from(len);
+            if buf.get(end) == Some(&0) {
+                check_utf8(buf, Span { start, end }, section)?;
+                r.pos = end + 1;
+                caveat_count += 1;
+                continue;
+            }
+        }
         let raw = read_section(&mut r, section, MAX_CAVEAT_LEN)?;
         if raw.verification_id.is_some() {
             return Err(DecodeError::ThirdPartyCaveat(index));
@@ -339,7 +423,8 @@ pub(super) fn decode(buf: &[u8]) -> Result<Macaroon, DecodeError> {
         let id = raw
             .identifier
             .ok_or(DecodeError::MissingIdentifier(section))?;
-        caveats.push(utf8(id, section)?);
+        check_utf8(buf, id, section)?;
+        caveat_count += 1;
     }
 
     let field_type = r.varint(Section::Signature)?;
@@ -353,25 +438,22 @@ pub(super) fn decode(buf: &[u8]) -> Result<Macaroon, DecodeError> {
     if len != SIGNATURE_LEN as u64 {
         return Err(DecodeError::SignatureLength(len));
     }
-    let sig = r.bytes(len, Section::Signature, SIGNATURE_LEN)?;
-    let signature: [u8; 32] = sig
-        .try_into()
-        .map_err(|_| DecodeError::SignatureLength(len))?;
+    r.field(len, Section::Signature, SIGNATURE_LEN)?;
     if r.pos != buf.len() {
         return Err(DecodeError::TrailingBytes(buf.len() - r.pos));
     }
-    Ok(Macaroon {
-        location,
+    Ok(Layout {
+        location: header.location,
         identifier,
-        caveats,
-        signature,
+        caveats_start,
+        caveat_count,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::RootKey;
+    use crate::{Macaroon, RootKey};
     use proptest::prelude::*;
 
     fn sample() -> Macaroon {
@@ -502,8 +584,7 @@ mod tests {
         #[test]
         fn binary_and_text_forms_round_trip(m in arb_macaroon()) {
             let bytes = m.encode();
-            prop_assert_eq!(bytes.len(), encoded_len(&m));
-            prop_assert_eq!(&Macaroon::decode(&bytes).unwrap(), &m);
+                        prop_assert_eq!(&Macaroon::decode(&bytes).unwrap(), &m);
             prop_assert_eq!(&Macaroon::from_base64(&m.to_base64()).unwrap(), &m);
             prop_assert_eq!(&Macaroon::from_hex(&m.to_hex()).unwrap(), &m);
         }

@@ -29,7 +29,9 @@ pub use codec::{
     DecodeError, MAX_CAVEAT_LEN, MAX_CAVEATS, MAX_IDENTIFIER_LEN, MAX_LOCATION_LEN,
     MAX_MACAROON_LEN, Section,
 };
-pub(crate) use crypto::{Chain, derive_key};
+pub(crate) use crypto::{Chain, ct_eq_32, derive_key};
+
+use codec::{Layout, Span};
 
 use core::fmt;
 
@@ -59,6 +61,9 @@ pub enum BuildError {
 
 /// A macaroon with first-party caveats only, as L402 uses them.
 ///
+/// Held as its canonical V2 encoding in one buffer plus the positions of its parts, so
+/// decoding allocates once and encoding is a copy.
+///
 /// Invariants (checked by [`Macaroon::new`], [`Macaroon::add_first_party_caveat`] and the
 /// decoder): the identifier and every caveat are non-empty and within the size limits, the
 /// location is non-empty when present, and the whole encoding fits in
@@ -66,10 +71,8 @@ pub enum BuildError {
 /// decodes back to an equal value.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Macaroon {
-    location: Option<String>,
-    identifier: Vec<u8>,
-    caveats: Vec<String>,
-    signature: [u8; 32],
+    bytes: Vec<u8>,
+    layout: Layout,
 }
 
 impl Macaroon {
@@ -94,16 +97,15 @@ impl Macaroon {
             return Err(BuildError::LocationLength(loc.len()));
         }
         let signature = Chain::start(&derive_key(root_key), &identifier).finish();
-        let mac = Macaroon {
-            location,
-            identifier,
-            caveats: Vec::new(),
-            signature,
-        };
-        if mac.encoded_len() > MAX_MACAROON_LEN {
+        let (bytes, layout) = codec::encode_header(
+            location.as_deref().map(str::as_bytes),
+            &identifier,
+            &signature,
+        );
+        if bytes.len() > MAX_MACAROON_LEN {
             return Err(BuildError::TooLong);
         }
-        Ok(mac)
+        Ok(Macaroon { bytes, layout })
     }
 
     /// Appends a first-party caveat and advances the signature. Anyone holding the
@@ -111,47 +113,66 @@ impl Macaroon {
     ///
     /// # Errors
     /// [`BuildError`] if the caveat breaks the size limits.
-    pub fn add_first_party_caveat(&mut self, caveat: impl Into<String>) -> Result<(), BuildError> {
-        let caveat = caveat.into();
+    pub fn add_first_party_caveat(&mut self, caveat: impl AsRef<str>) -> Result<(), BuildError> {
+        let caveat = caveat.as_ref().as_bytes();
         if caveat.is_empty() || caveat.len() > MAX_CAVEAT_LEN {
             return Err(BuildError::CaveatLength(caveat.len()));
         }
-        if self.caveats.len() >= MAX_CAVEATS {
+        if self.layout.caveat_count >= MAX_CAVEATS {
             return Err(BuildError::TooManyCaveats);
         }
         let added = codec::field_len(2, caveat.len()) + 1;
-        if self.encoded_len() + added > MAX_MACAROON_LEN {
+        if self.bytes.len() + added > MAX_MACAROON_LEN {
             return Err(BuildError::TooLong);
         }
-        self.signature = Chain::resume(self.signature)
-            .caveat(caveat.as_bytes())
-            .finish();
-        self.caveats.push(caveat);
+        let signature = Chain::resume(*self.signature()).caveat(caveat).finish();
+        codec::push_caveat(&mut self.bytes, caveat, &signature);
+        self.layout.caveat_count += 1;
         Ok(())
+    }
+
+    fn span(&self, span: Span) -> &[u8] {
+        self.bytes.get(span.start..span.end).unwrap_or_default()
     }
 
     /// The location hint; not covered by the signature.
     #[must_use]
     pub fn location(&self) -> Option<&str> {
-        self.location.as_deref()
+        self.layout
+            .location
+            .map(|span| core::str::from_utf8(self.span(span)).unwrap_or_default())
     }
 
     /// The identifier bytes (for L402, a 66-byte [`Identifier`](crate::Identifier)).
     #[must_use]
     pub fn identifier(&self) -> &[u8] {
-        &self.identifier
+        self.span(self.layout.identifier)
     }
 
     /// The first-party caveats, in order.
     #[must_use]
-    pub fn caveats(&self) -> &[String] {
-        &self.caveats
+    pub fn caveats(&self) -> Caveats<'_> {
+        Caveats {
+            raw: self.caveat_bytes(),
+        }
+    }
+
+    /// The caveats as bytes, skipping the UTF-8 check (the decoder has made it).
+    pub(crate) fn caveat_bytes(&self) -> CaveatBytes<'_> {
+        let end = self.bytes.len().saturating_sub(codec::TAIL_LEN);
+        CaveatBytes {
+            rest: self
+                .bytes
+                .get(self.layout.caveats_start..end)
+                .unwrap_or_default(),
+            remaining: self.layout.caveat_count,
+        }
     }
 
     /// The 32-byte signature.
     #[must_use]
-    pub const fn signature(&self) -> &[u8; 32] {
-        &self.signature
+    pub fn signature(&self) -> &[u8; 32] {
+        self.bytes.last_chunk::<32>().unwrap_or(&[0; 32])
     }
 
     /// Recomputes the signature chain from `root_key` and compares it with the stored
@@ -162,17 +183,23 @@ impl Macaroon {
     }
 
     pub(crate) fn verify_signature_with_derived(&self, derived: &[u8; 32]) -> bool {
-        let mut chain = Chain::start(derived, &self.identifier);
-        for c in &self.caveats {
-            chain = chain.caveat(c.as_bytes());
+        let mut chain = Chain::start(derived, self.identifier());
+        for c in self.caveat_bytes() {
+            chain = chain.caveat(c);
         }
-        chain.ct_eq(&self.signature)
+        chain.ct_eq(self.signature())
+    }
+
+    /// The V2 binary encoding, borrowed.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
     }
 
     /// The V2 binary encoding.
     #[must_use]
     pub fn encode(&self) -> Vec<u8> {
-        codec::encode(self)
+        self.bytes.clone()
     }
 
     /// Decodes the V2 binary encoding, strictly. See [`DecodeError`] for what is rejected.
@@ -181,13 +208,23 @@ impl Macaroon {
     /// [`DecodeError`] for anything that is not a canonical first-party V2 macaroon within
     /// the size limits.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        codec::decode(bytes)
+        let layout = codec::parse(bytes)?;
+        Ok(Macaroon {
+            bytes: bytes.to_vec(),
+            layout,
+        })
+    }
+
+    /// Like [`Macaroon::decode`], keeping `bytes` as the macaroon's buffer.
+    fn decode_owned(bytes: Vec<u8>) -> Result<Self, DecodeError> {
+        let layout = codec::parse(&bytes)?;
+        Ok(Macaroon { bytes, layout })
     }
 
     /// Standard base64 with padding, the form Aperture emits and accepts.
     #[must_use]
     pub fn to_base64(&self) -> String {
-        base64_encode(&self.encode())
+        base64_encode(&self.bytes)
     }
 
     /// Decodes base64 in either alphabet, padded or not, then the V2 binary.
@@ -200,7 +237,7 @@ impl Macaroon {
             return Err(DecodeError::TooLong(s.len()));
         }
         let bytes = crate::encoding::base64_decode(s).map_err(DecodeError::Base64)?;
-        codec::decode(&bytes)
+        Self::decode_owned(bytes)
     }
 
     /// Decodes hex of either case, then the V2 binary (the form of the `Macaroon` and
@@ -214,27 +251,89 @@ impl Macaroon {
             return Err(DecodeError::TooLong(s.len()));
         }
         let bytes = crate::encoding::hex_decode(s).map_err(DecodeError::Hex)?;
-        codec::decode(&bytes)
+        Self::decode_owned(bytes)
     }
 
     /// Lower-case hex of the V2 binary encoding.
     #[must_use]
     pub fn to_hex(&self) -> String {
-        hex_encode(&self.encode())
-    }
-
-    fn encoded_len(&self) -> usize {
-        codec::encoded_len(self)
+        hex_encode(&self.bytes)
     }
 }
 
 impl fmt::Debug for Macaroon {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Macaroon")
-            .field("location", &self.location)
-            .field("identifier", &hex_encode(&self.identifier))
-            .field("caveats", &self.caveats)
-            .field("signature", &hex_encode(&self.signature))
+            .field("location", &self.location())
+            .field("identifier", &hex_encode(self.identifier()))
+            .field("caveats", &self.caveats())
+            .field("signature", &hex_encode(self.signature()))
             .finish()
+    }
+}
+
+/// The caveats of a [`Macaroon`], in order: see [`Macaroon::caveats`].
+#[derive(Clone)]
+pub struct Caveats<'a> {
+    raw: CaveatBytes<'a>,
+}
+
+impl<'a> Iterator for Caveats<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        // The decoder and the builder only admit UTF-8 caveats.
+        self.raw
+            .next()
+            .map(|c| core::str::from_utf8(c).unwrap_or_default())
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.raw.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Caveats<'_> {}
+impl core::iter::FusedIterator for Caveats<'_> {}
+
+impl fmt::Debug for Caveats<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.clone()).finish()
+    }
+}
+
+/// Serializes as a list of strings.
+#[cfg(feature = "serde")]
+impl serde::Serialize for Caveats<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.clone())
+    }
+}
+
+/// The caveats of a [`Macaroon`] as bytes.
+#[derive(Clone)]
+pub(crate) struct CaveatBytes<'a> {
+    rest: &'a [u8],
+    remaining: usize,
+}
+
+impl<'a> Iterator for CaveatBytes<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.remaining == 0 {
+            return None;
+        }
+        let next = codec::next_caveat(&mut self.rest);
+        self.remaining = if next.is_some() {
+            self.remaining - 1
+        } else {
+            0
+        };
+        next
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
     }
 }

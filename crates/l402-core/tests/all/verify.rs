@@ -74,16 +74,20 @@ fn a_valid_token_yields_a_full_receipt() {
             vec![f.key.clone()]
         })
         .unwrap();
-    assert_eq!(r.token_id, f.token_id);
-    assert_eq!(r.payment_hash, f.preimage.payment_hash());
-    assert_eq!(r.service, "api");
-    assert_eq!(r.tier, 1);
-    assert_eq!(r.services.len(), 2);
-    assert_eq!(r.capabilities, Some(vec!["read".into(), "write".into()]));
-    assert_eq!(r.valid_until, Some(from_unix_seconds(NOW + 3600)));
+    assert_eq!(r.token_id(), &f.token_id);
+    assert_eq!(r.payment_hash(), &f.preimage.payment_hash());
+    assert_eq!(r.service(), "api");
+    assert_eq!(r.tier(), 1);
+    assert_eq!(r.services().collect::<Vec<_>>(), [("api", 1), ("other", 0)]);
     assert_eq!(
-        f.macaroon.caveats(),
-        &[
+        r.capabilities().map(Iterator::collect::<Vec<_>>),
+        Some(vec!["read", "write"])
+    );
+    assert!(r.allows("read") && r.allows("write") && !r.allows("delete"));
+    assert_eq!(r.valid_until(), Some(from_unix_seconds(NOW + 3600)));
+    assert_eq!(
+        f.macaroon.caveats().collect::<Vec<_>>(),
+        [
             "services=api:1,other:0",
             "api_capabilities=read,write",
             "api_valid_until=1800003600",
@@ -146,8 +150,8 @@ fn tampered_caveat_breaks_the_signature() {
     );
     // Dropping the last caveat (keeping the signature) also fails.
     let mut shorter = Macaroon::new(&f.key, f.macaroon.identifier().to_vec(), None).unwrap();
-    for c in &f.macaroon.caveats()[..3] {
-        shorter.add_first_party_caveat(c.clone()).unwrap();
+    for c in f.macaroon.caveats().take(3) {
+        shorter.add_first_party_caveat(c).unwrap();
     }
     assert_ne!(shorter.signature(), f.macaroon.signature());
 }
@@ -466,7 +470,7 @@ fn minted_tokens_verify_against_their_store_and_revocation_sticks() {
             .build()
             .unwrap();
         let receipt = block_on(parity.verify_with_store(&cred, &ctx, store)).unwrap();
-        block_on(store.revoke(&receipt.token_id)).unwrap();
+        block_on(store.revoke(receipt.token_id())).unwrap();
         assert!(matches!(
             block_on(parity.verify_with_store(&cred, &ctx, store)),
             Err(VerifyWithStoreError::Invalid(VerifyError::UnknownToken(_)))

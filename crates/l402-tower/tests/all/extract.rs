@@ -13,7 +13,7 @@ use tower::ServiceExt;
 use crate::support::*;
 
 async fn paid(L402Receipt(receipt): L402Receipt) -> String {
-    format!("paid {}", receipt.service)
+    format!("paid {}", receipt.service())
 }
 
 async fn maybe(receipt: Option<L402Receipt>) -> &'static str {

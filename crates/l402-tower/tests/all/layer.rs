@@ -74,7 +74,7 @@ async fn no_credential_gets_an_exact_402_challenge() {
     );
     let mac = challenge.macaroon();
     assert_eq!(mac.location(), Some("lsat"));
-    let caveats = mac.caveats();
+    let caveats: Vec<&str> = mac.caveats().collect();
     assert_eq!(caveats[0], "services=weather:2");
     assert_eq!(caveats[1], "weather_capabilities=basic");
     assert!(caveats[2].starts_with("weather_valid_until="));

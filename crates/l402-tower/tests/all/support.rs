@@ -115,7 +115,10 @@ pub async fn echo_receipt(receipt: Option<axum::Extension<Receipt>>) -> String {
     match receipt {
         Some(axum::Extension(r)) => format!(
             "paid {} {} tier={} caps={:?}",
-            r.token_id, r.service, r.tier, r.capabilities
+            r.token_id(),
+            r.service(),
+            r.tier(),
+            r.capabilities().map(Iterator::collect::<Vec<_>>)
         ),
         None => "free".to_owned(),
     }

@@ -146,14 +146,14 @@ impl Inner {
             HeaderValue::from_static("http"),
         );
         if let Some(receipt) = parts.extensions.get::<Receipt>() {
-            if let Ok(v) = HeaderValue::from_str(&receipt.token_id.to_hex()) {
+            if let Ok(v) = HeaderValue::from_str(&receipt.token_id().to_hex()) {
                 headers.insert(TOKEN_ID, v);
             }
-            if let Ok(v) = HeaderValue::from_str(&receipt.service) {
+            if let Ok(v) = HeaderValue::from_str(receipt.service()) {
                 headers.insert(SERVICE, v);
             }
-            if let Some(caps) = &receipt.capabilities
-                && let Ok(v) = HeaderValue::from_str(&caps.join(","))
+            if let Some(caps) = receipt.capabilities()
+                && let Ok(v) = HeaderValue::from_str(&caps.collect::<Vec<_>>().join(","))
             {
                 headers.insert(CAPABILITIES, v);
             }

@@ -125,7 +125,7 @@ fn credential(args: &VerifyArgs) -> Result<Credential, CliError> {
             }
         })
         .map_err(|e| CliError::config(format!("invalid macaroon: {e}")))?;
-    let embedded = macaroon.caveats().iter().find_map(|c| {
+    let embedded = macaroon.caveats().find_map(|c| {
         Caveat::parse(c).ok().and_then(|c| match c.kind() {
             Ok(CaveatKind::Preimage(p)) => Some(p),
             _ => None,
@@ -145,13 +145,16 @@ fn credential(args: &VerifyArgs) -> Result<Credential, CliError> {
 
 /// The first service named by the token's last `services` caveat.
 fn first_service(macaroon: &Macaroon) -> Option<String> {
-    macaroon.caveats().iter().rev().find_map(|c| {
-        let caveat = Caveat::parse(c).ok()?;
-        match caveat.kind() {
-            Ok(CaveatKind::Services(services)) => services.first().map(|s| s.name().to_owned()),
-            _ => None,
-        }
-    })
+    macaroon
+        .caveats()
+        .filter_map(|c| {
+            let caveat = Caveat::parse(c).ok()?;
+            match caveat.kind() {
+                Ok(CaveatKind::Services(services)) => services.first().map(|s| s.name().to_owned()),
+                _ => None,
+            }
+        })
+        .last()
 }
 
 /// A short, stable name for the check that failed.
