@@ -2,13 +2,24 @@
 //! the raw crypto floor that verification cannot go below.
 //!
 //! Run: `cargo bench -p l402-benches --bench core`
+//!
+//! After criterion's runs, `verify/ratio` times full verification and the floor in
+//! alternating rounds (so drifts in machine load hit both alike) and prints the median of
+//! the per-round ratios: `cargo bench -p l402-benches --bench core -- verify/ratio`. It also
+//! prints the ratio to the bare SHA-256 compressions verification performs, a stricter
+//! reference that no HMAC implementation can beat.
 
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout
+)]
 
 use std::hint::black_box;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use hmac::{Hmac, Mac};
 use l402_core::{
     Caveat, Challenge, Credential, MemoryRootKeyStore, MintRequest, Preimage, RootKey, Scheme,
@@ -74,52 +85,148 @@ fn crypto_floor(
     sig
 }
 
-fn bench_verify(c: &mut Criterion) {
-    let mut g = c.benchmark_group("verify");
-    let verifier = Verifier::builder()
-        .unknown_caveats(UnknownCaveats::Ignore)
-        .build()
-        .unwrap();
-    for n in [0usize, 3, 20] {
+/// One verification benchmark: a token with `n` caveats, its header, and the floor's inputs.
+struct Case {
+    n: usize,
+    verifier: Verifier,
+    header: String,
+    keys: Vec<RootKey>,
+    key: RootKey,
+    preimage: Preimage,
+    identifier: Vec<u8>,
+    caveats: Vec<Vec<u8>>,
+}
+
+impl Case {
+    fn new(n: usize) -> Self {
         let (key, preimage, mac) = token(n);
         let header = Credential::new(mac.clone(), preimage.clone())
             .to_header_string(Scheme::L402)
             .to_string();
-        let now = from_unix_seconds(NOW);
-        let keys = vec![key.clone()];
-        let ctx = VerifyContext::new("api", now);
-        let verify = |h: &str| {
-            let cred = Credential::parse_authorization(h).unwrap().unwrap();
-            let paid = verifier.check_payment(&cred).unwrap();
-            match n {
-                0 => {
-                    // No services caveat: the signature and preimage are what is measured.
-                    let _ = paid.verify(&keys, &ctx);
-                }
-                _ => {
-                    paid.verify(&keys, &ctx).unwrap();
-                }
-            }
+        let case = Case {
+            n,
+            verifier: Verifier::builder()
+                .unknown_caveats(UnknownCaveats::Ignore)
+                .build()
+                .unwrap(),
+            header,
+            keys: vec![key.clone()],
+            key,
+            preimage,
+            identifier: mac.identifier().to_vec(),
+            caveats: mac.caveats().map(|c| c.as_bytes().to_vec()).collect(),
         };
-        verify(&header);
-        g.bench_function(format!("full_{n}_caveats"), |b| {
-            b.iter(|| verify(black_box(&header)))
-        });
+        case.full(&case.header);
+        case
+    }
 
-        let caveats: Vec<&[u8]> = mac.caveats().iter().map(|c| c.as_bytes()).collect();
-        let ident = mac.identifier().to_vec();
+    /// Everything a server does per request, header parsing included.
+    fn full(&self, header: &str) {
+        let ctx = VerifyContext::new("api", from_unix_seconds(NOW));
+        let cred = Credential::parse_authorization(header).unwrap().unwrap();
+        let paid = self.verifier.check_payment(&cred).unwrap();
+        match self.n {
+            // No services caveat: the signature and preimage are what is measured.
+            0 => drop(black_box(paid.verify(&self.keys, &ctx))),
+            _ => drop(black_box(paid.verify(&self.keys, &ctx).unwrap())),
+        }
+    }
+
+    fn floor(&self) -> [u8; 32] {
+        let caveats: Vec<&[u8]> = self.caveats.iter().map(Vec::as_slice).collect();
+        crypto_floor(
+            black_box(self.key.expose_secret()),
+            black_box(&self.identifier),
+            black_box(&caveats),
+            black_box(self.preimage.expose_secret()),
+        )
+    }
+}
+
+fn bench_verify(c: &mut Criterion) {
+    let mut g = c.benchmark_group("verify");
+    for n in [0usize, 3, 20] {
+        let case = Case::new(n);
+        g.bench_function(format!("full_{n}_caveats"), |b| {
+            b.iter(|| case.full(black_box(&case.header)))
+        });
+        let caveats: Vec<&[u8]> = case.caveats.iter().map(Vec::as_slice).collect();
         g.bench_function(format!("crypto_floor_{n}_caveats"), |b| {
             b.iter(|| {
                 crypto_floor(
-                    black_box(key.expose_secret()),
-                    black_box(&ident),
+                    black_box(case.key.expose_secret()),
+                    black_box(&case.identifier),
                     black_box(&caveats),
-                    black_box(preimage.expose_secret()),
+                    black_box(case.preimage.expose_secret()),
                 )
             })
         });
     }
     g.finish();
+}
+
+/// The stricter reference: the SHA-256 compressions verification performs, with nothing
+/// else: two for the key derivation (the generator key's states are cached), five for the
+/// 66-byte identifier, four per short caveat and one for the preimage.
+fn compressions(n: usize) -> usize {
+    2 + 5 + 4 * n + 1
+}
+
+fn compress_only(count: usize) -> [u32; 8] {
+    let mut state = [0x6a09_e667u32; 8];
+    let block = sha2::digest::generic_array::GenericArray::from([7u8; 64]);
+    for _ in 0..count {
+        sha2::compress256(black_box(&mut state), core::slice::from_ref(&block));
+    }
+    state
+}
+
+/// Full verification against the floor in alternating rounds; prints the median ratio.
+fn ratio_report() {
+    const ROUNDS: usize = 21;
+    println!("verify/ratio: full verification / crypto floor, {ROUNDS} alternating rounds");
+    for n in [0usize, 3, 20] {
+        let case = Case::new(n);
+        // About 20 ms per side per round.
+        let iterations = (20_000_000 / (700 + 250 * n as u64)).max(1);
+        let time = |f: &dyn Fn()| {
+            let start = Instant::now();
+            for _ in 0..iterations {
+                f();
+            }
+            start.elapsed().as_nanos() as f64 / iterations as f64
+        };
+        let (mut ratios, mut fulls, mut floors) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut strict, mut bare) = (Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            let full = time(&|| case.full(black_box(&case.header)));
+            let floor = time(&|| {
+                black_box(case.floor());
+            });
+            let compress = time(&|| {
+                black_box(compress_only(compressions(n)));
+            });
+            ratios.push(full / floor);
+            strict.push(full / compress);
+            fulls.push(full);
+            floors.push(floor);
+            bare.push(compress);
+        }
+        let median = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        println!(
+            "  {n:2} caveats: full {:6.0} ns   floor {:6.0} ns   ratio {:.2}   \
+             ({} bare compressions {:6.0} ns, ratio {:.2})",
+            median(&mut fulls),
+            median(&mut floors),
+            median(&mut ratios),
+            compressions(n),
+            median(&mut bare),
+            median(&mut strict),
+        );
+    }
 }
 
 fn bench_codecs(c: &mut Criterion) {
@@ -151,4 +258,13 @@ fn bench_mint(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench_verify, bench_codecs, bench_mint);
-criterion_main!(benches);
+
+fn main() {
+    benches();
+    // Criterion's positional argument is a filter; run the ratio report when it matches.
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    if filter.is_none_or(|f| "verify/ratio".contains(f.as_str())) {
+        ratio_report();
+    }
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -2,7 +2,6 @@
 
 use core::fmt;
 
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
@@ -132,7 +131,7 @@ impl Preimage {
     /// SHA-256 of the preimage.
     #[must_use]
     pub fn payment_hash(&self) -> PaymentHash {
-        PaymentHash(Sha256::digest(self.0).into())
+        PaymentHash(crate::macaroon::sha256_32(&self.0))
     }
 }
 

@@ -173,7 +173,9 @@ pub(crate) struct Chain {
 impl Chain {
     /// `sig_0 = HMAC(k, identifier)`.
     pub(crate) fn start(derived_key: &[u8; 32], identifier: &[u8]) -> Self {
-        Chain::resume(*derived_key).caveat(identifier)
+        let mut chain = Chain::resume(*derived_key);
+        chain.add(identifier);
+        chain
     }
 
     /// Continues from a published signature (attenuation by a holder).
@@ -184,11 +186,11 @@ impl Chain {
         }
     }
 
-    /// `sig_i = HMAC(sig_{i-1}, caveat_i)`.
-    pub(crate) fn caveat(mut self, caveat: &[u8]) -> Self {
+    /// `sig_i = HMAC(sig_{i-1}, caveat_i)`, in place (the chain is too big to move per
+    /// caveat on the hot path).
+    pub(crate) fn add(&mut self, caveat: &[u8]) {
         self.scratch.key(&*self.signature);
         *self.signature = self.scratch.mac(caveat);
-        self
     }
 
     pub(crate) fn finish(self) -> [u8; 32] {
@@ -199,6 +201,18 @@ impl Chain {
     pub(crate) fn ct_eq(&self, signature: &[u8; 32]) -> bool {
         ct_eq_32(&self.signature, signature)
     }
+}
+
+/// SHA-256 of 32 bytes (a preimage): one compression, no buffering. The block that held
+/// the input is zeroized.
+pub(crate) fn sha256_32(data: &[u8; 32]) -> [u8; 32] {
+    let mut block = Zeroizing::new([0u8; BLOCK]);
+    if let Some(head) = block.first_chunk_mut::<32>() {
+        *head = *data;
+    }
+    let mut state = IV;
+    finish_in_block(&mut state, 0, 32, &mut block);
+    state_bytes(&state)
 }
 
 /// Compares two 32-byte secrets in constant time: the differences are OR-ed together with
@@ -247,6 +261,16 @@ mod tests {
     }
 
     #[test]
+    fn hashes_32_bytes_like_sha2() {
+        use sha2::Digest;
+        for seed in 0..=255u8 {
+            let data = [seed; 32];
+            let expected: [u8; 32] = sha2::Sha256::digest(data).into();
+            assert_eq!(sha256_32(&data), expected);
+        }
+    }
+
+    #[test]
     fn constant_time_comparison_compares() {
         let a = [1u8; 32];
         let mut b = a;
@@ -269,7 +293,7 @@ mod tests {
             let mut chain = Chain::start(&key, &id);
             for c in &caveats {
                 expected = reference(&expected, c);
-                chain = chain.caveat(c);
+                chain.add(c);
             }
             prop_assert_eq!(chain.finish(), expected);
         }

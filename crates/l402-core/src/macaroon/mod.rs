@@ -29,7 +29,7 @@ pub use codec::{
     DecodeError, MAX_CAVEAT_LEN, MAX_CAVEATS, MAX_IDENTIFIER_LEN, MAX_LOCATION_LEN,
     MAX_MACAROON_LEN, Section,
 };
-pub(crate) use crypto::{Chain, ct_eq_32, derive_key};
+pub(crate) use crypto::{Chain, ct_eq_32, derive_key, sha256_32};
 
 use codec::{Layout, Span};
 
@@ -125,7 +125,9 @@ impl Macaroon {
         if self.bytes.len() + added > MAX_MACAROON_LEN {
             return Err(BuildError::TooLong);
         }
-        let signature = Chain::resume(*self.signature()).caveat(caveat).finish();
+        let mut chain = Chain::resume(*self.signature());
+        chain.add(caveat);
+        let signature = chain.finish();
         codec::push_caveat(&mut self.bytes, caveat, &signature);
         self.layout.caveat_count += 1;
         Ok(())
@@ -185,7 +187,7 @@ impl Macaroon {
     pub(crate) fn verify_signature_with_derived(&self, derived: &[u8; 32]) -> bool {
         let mut chain = Chain::start(derived, self.identifier());
         for c in self.caveat_bytes() {
-            chain = chain.caveat(c);
+            chain.add(c);
         }
         chain.ct_eq(self.signature())
     }
