@@ -72,7 +72,8 @@ impl Scratch {
     /// `HMAC(key, msg)` for the loaded key.
     fn mac(&mut self, msg: &[u8]) -> [u8; 32] {
         finish(&mut self.inner, BLOCK, msg, &mut self.block);
-        // The outer hash's message is the inner hash: one block with its padding.
+        // The outer hash's message is the inner hash: one block with its padding. Written
+        // straight into the scratch block, so no copy of it is left outside zeroized memory.
         for (chunk, word) in self.block.chunks_exact_mut(4).zip(&self.inner) {
             chunk.copy_from_slice(&word.to_be_bytes());
         }
