@@ -102,6 +102,15 @@ pub fn hex_decode(s: &str) -> Result<Vec<u8>, HexError> {
     Ok(out)
 }
 
+/// A hex digit's value, or a value with a high bit set for any other byte. Branch-free.
+fn nibble(c: u8) -> u8 {
+    let digit = c.wrapping_sub(b'0');
+    let letter = (c | 0x20).wrapping_sub(b'a');
+    let is_digit = 0u8.wrapping_sub(u8::from(digit < 10));
+    let is_letter = 0u8.wrapping_sub(u8::from(letter < 6));
+    (digit & is_digit) | (letter.wrapping_add(10) & is_letter) | (0xf0 & !(is_digit | is_letter))
+}
+
 /// Decodes exactly `N` bytes of hex of either case, without allocating.
 ///
 /// # Errors
@@ -118,11 +127,32 @@ pub fn hex_decode_array<const N: usize>(s: &str) -> Result<[u8; N], HexError> {
         });
     }
     let mut out = [0u8; N];
-    let mut bad = 0u8;
-    for (slot, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+    // Sixteen characters at a time through arithmetic rather than table look-ups, so the
+    // compiler turns the loop into vector code; an invalid character sets a high bit in
+    // `bad`, located only on the error path.
+    let mut bad = [0u8; 16];
+    let mut src = bytes.chunks_exact(16);
+    let mut dst = out.chunks_exact_mut(8);
+    for (src, dst) in (&mut src).zip(&mut dst) {
+        let mut v = [0u8; 16];
+        for ((v, c), b) in v.iter_mut().zip(src).zip(&mut bad) {
+            *v = nibble(*c);
+            *b |= *v;
+        }
+        for (slot, pair) in dst.iter_mut().zip(v.chunks_exact(2)) {
+            if let [hi, lo] = *pair {
+                *slot = (hi << 4) | (lo & 0x0f);
+            }
+        }
+    }
+    let mut bad = bad.iter().fold(0, |acc, b| acc | b);
+    for (slot, pair) in dst
+        .into_remainder()
+        .iter_mut()
+        .zip(src.remainder().chunks_exact(2))
+    {
         if let [hi, lo] = *pair {
-            let hi = HEX_VALUES.get(usize::from(hi)).copied().unwrap_or(INVALID);
-            let lo = HEX_VALUES.get(usize::from(lo)).copied().unwrap_or(INVALID);
+            let (hi, lo) = (nibble(hi), nibble(lo));
             bad |= hi | lo;
             *slot = (hi << 4) | (lo & 0x0f);
         }
@@ -210,7 +240,18 @@ fn quad(a: u8, b: u8, c: u8, d: u8) -> u32 {
 /// [`Base64Error`] on a bad character, an impossible length, wrong padding or
 /// non-zero trailing bits.
 pub fn base64_decode(s: &str) -> Result<Vec<u8>, Base64Error> {
-    let input = s.as_bytes();
+    // Canonical padded standard base64, the form Aperture and this crate emit, goes through
+    // a SIMD decoder. It accepts a subset of what the general decoder accepts (it also
+    // requires zero trailing bits) and yields the same bytes; whatever it rejects goes to
+    // the general decoder, which decides and explains.
+    if let Ok(bytes) = base64_simd::STANDARD.decode_to_vec(s) {
+        return Ok(bytes);
+    }
+    base64_decode_general(s.as_bytes())
+}
+
+/// The decoder for every accepted form, with precise errors.
+fn base64_decode_general(input: &[u8]) -> Result<Vec<u8>, Base64Error> {
     let body_len = input.iter().rposition(|&c| c != b'=').map_or(0, |p| p + 1);
     let (body, padding) = input.split_at(body_len);
     if padding.len() > 2 {
@@ -346,7 +387,69 @@ mod tests {
         }
     }
 
+    #[test]
+    fn hex_digit_arithmetic_matches_the_table() {
+        for c in 0..=255u8 {
+            let v = nibble(c);
+            match hex_val(c) {
+                Some(expected) => assert_eq!(v, expected, "{c:#04x}"),
+                None => assert_ne!(v & 0xf0, 0, "{c:#04x}"),
+            }
+        }
+    }
+
     proptest! {
+        #[test]
+        fn fixed_hex_agrees_with_general_hex(
+            bytes in any::<[u8; 32]>(),
+            upper in any::<bool>(),
+            bad in proptest::option::of((0..64usize, proptest::sample::select(vec!['g', ':', ' ', '/', '@', 'G', '`', '\u{e9}']))),
+            cut in proptest::option::of(0..64usize),
+        ) {
+            let mut s = hex_encode(&bytes);
+            if upper {
+                s = s.to_uppercase();
+            }
+            if let Some((i, c)) = bad {
+                s.replace_range(i..=i, &c.to_string());
+            }
+            if let Some(mut n) = cut {
+                while !s.is_char_boundary(n) {
+                    n -= 1;
+                }
+                s.truncate(n);
+            }
+            let general = hex_decode(&s);
+            match hex_decode_array::<32>(&s) {
+                Err(HexError::WrongLength { actual, .. }) => {
+                    prop_assert!(s.len() != 64 && s.len().is_multiple_of(2) && actual == s.len() / 2);
+                }
+                fixed => prop_assert_eq!(fixed.map(|b| b.to_vec()), general),
+            }
+        }
+
+        #[test]
+        fn simd_path_agrees_with_the_general_decoder(
+            data in proptest::collection::vec(any::<u8>(), 0..60),
+            change in proptest::option::of((any::<usize>(), proptest::sample::select(b"AQgw+/-_=*".to_vec()))),
+        ) {
+            // Canonical encodings, and ones with a character changed (trailing bits, the
+            // other alphabet, padding in the wrong place, a bad character). The SIMD path
+            // decides only what it accepts; the general decoder must then agree.
+            let mut s = STANDARD.encode(&data).into_bytes();
+            if let Some((i, c)) = change
+                && !s.is_empty()
+            {
+                let i = i % s.len();
+                s[i] = c;
+            }
+            let s = String::from_utf8(s).unwrap();
+            match base64_simd::STANDARD.decode_to_vec(&s) {
+                Ok(fast) => prop_assert_eq!(base64_decode_general(s.as_bytes()), Ok(fast)),
+                Err(_) => prop_assert_eq!(base64_decode(&s), base64_decode_general(s.as_bytes())),
+            }
+        }
+
         #[test]
         fn base64_round_trips(data in proptest::collection::vec(any::<u8>(), 0..200)) {
             let std = base64_encode(&data);

@@ -14,6 +14,8 @@ use crate::{CaveatKind, Macaroon, Preimage};
 pub const MAX_AUTHORIZATION_VALUE_LEN: usize = 8 * 1024;
 /// Most values of one credential header examined in one request.
 pub const MAX_CREDENTIAL_VALUES: usize = 8;
+/// Characters of a preimage in hex.
+const PREIMAGE_HEX_LEN: usize = 64;
 
 /// `Macaroon:` header, hex-encoded macaroon carrying a `preimage=` caveat.
 const MACAROON: HeaderName = HeaderName::from_static("macaroon");
@@ -148,14 +150,32 @@ impl Credential {
             .position(|b| !is_blank(&b))
             .unwrap_or(rest.len());
         let rest = rest.get(rest_start..).unwrap_or_default();
-        // `rfind` searches a word at a time; the colon is 65 bytes from the end.
-        let colon = rest.rfind(':').ok_or(ParseCredentialError::Malformed)?;
-        let (mac, preimage) = rest.split_at(colon);
-        let preimage = preimage.get(1..).unwrap_or_default();
-        if mac.is_empty() {
-            return Err(ParseCredentialError::Malformed);
-        }
-        let preimage = Preimage::from_hex(preimage).map_err(ParseCredentialError::Preimage)?;
+        // The preimage is 64 hex digits, so the last colon is normally 65 bytes from the
+        // end: try there first. A preimage that decodes holds no colon, so the split is the
+        // one a search from the end finds; anything else takes that search, which also
+        // gives the precise error.
+        let fast = rest
+            .len()
+            .checked_sub(PREIMAGE_HEX_LEN + 1)
+            .filter(|&i| i > 0 && rest.as_bytes().get(i) == Some(&b':'))
+            .and_then(|i| {
+                let preimage = Preimage::from_hex(rest.get(i + 1..)?).ok()?;
+                Some((rest.get(..i)?, preimage))
+            });
+        let (mac, preimage) = match fast {
+            Some(split) => split,
+            None => {
+                let colon = rest.rfind(':').ok_or(ParseCredentialError::Malformed)?;
+                let (mac, preimage) = rest.split_at(colon);
+                let preimage = preimage.get(1..).unwrap_or_default();
+                if mac.is_empty() {
+                    return Err(ParseCredentialError::Malformed);
+                }
+                let preimage =
+                    Preimage::from_hex(preimage).map_err(ParseCredentialError::Preimage)?;
+                (mac, preimage)
+            }
+        };
         // Decode first and explain failures after, so the happy path scans the text once.
         let macaroon = Macaroon::from_base64(mac).map_err(|e| {
             if mac.as_bytes().contains(&b',') {
@@ -296,6 +316,39 @@ mod tests {
             assert_eq!(c, Credential::new(mac(), pre()), "{v}");
         }
         assert_eq!(Credential::parse_authorization("Bearer abc").unwrap(), None);
+    }
+
+    #[test]
+    fn a_colon_where_the_preimage_should_start_is_not_trusted_blindly() {
+        // The quick look 65 bytes from the end finds a colon, but the split that counts is
+        // at the last colon, as it always was.
+        let m = mac().to_base64();
+        let p = pre().expose_hex();
+        let p = p.as_str();
+        assert_eq!(
+            Credential::parse_authorization(&format!("L402 {m}:{}:", &p[..63])),
+            Err(ParseCredentialError::Preimage(HexError::WrongLength {
+                expected: 32,
+                actual: 0
+            }))
+        );
+        assert_eq!(
+            Credential::parse_authorization(&format!("L402 {m}:{}:{}", &p[..31], &p[32..])),
+            Err(ParseCredentialError::Preimage(HexError::WrongLength {
+                expected: 32,
+                actual: 16
+            }))
+        );
+        // Nothing before the colon.
+        assert_eq!(
+            Credential::parse_authorization(&format!("L402 :{p}")),
+            Err(ParseCredentialError::Malformed)
+        );
+        // A macaroon that itself ends in a colon: the last colon still decides.
+        assert!(matches!(
+            Credential::parse_authorization(&format!("L402 {m}::{p}")),
+            Err(ParseCredentialError::Malformed | ParseCredentialError::Macaroon(_))
+        ));
     }
 
     #[test]

@@ -362,6 +362,25 @@ fn check_utf8(buf: &[u8], span: Span, section: Section) -> Result<(), DecodeErro
     }
 }
 
+/// Checks that every caveat of a caveat region is UTF-8. The framing bytes of caveats
+/// shorter than 128 bytes are ASCII, so a region of such caveats is UTF-8 exactly when
+/// they all are: one pass over the region usually settles it. Otherwise each caveat is
+/// checked, to name the first one that is not.
+fn check_caveats_utf8(region: &[u8]) -> Result<(), DecodeError> {
+    if core::str::from_utf8(region).is_ok() {
+        return Ok(());
+    }
+    let mut rest = region;
+    let mut index = 0;
+    while let Some(caveat) = next_caveat(&mut rest) {
+        if core::str::from_utf8(caveat).is_err() {
+            return Err(DecodeError::NotUtf8(Section::Caveat(index)));
+        }
+        index += 1;
+    }
+    Ok(())
+}
+
 /// Checks that `buf` is a canonical first-party V2 macaroon within the limits and says
 /// where its parts are. Allocates nothing.
 pub(super) fn parse(buf: &[u8]) -> Result<Layout, DecodeError> {
@@ -407,7 +426,7 @@ pub(super) fn parse(buf: &[u8]) -> Result<Layout, DecodeError> {
             let start = r.pos + 2;
             let end = start + usize::from(len);
             if buf.get(end) == Some(&0) {
-                check_utf8(buf, Span { start, end }, section)?;
+                // UTF-8 is checked below, for the whole region at once.
                 r.pos = end + 1;
                 caveat_count += 1;
                 continue;
@@ -426,6 +445,8 @@ pub(super) fn parse(buf: &[u8]) -> Result<Layout, DecodeError> {
         check_utf8(buf, id, section)?;
         caveat_count += 1;
     }
+
+    check_caveats_utf8(buf.get(caveats_start..r.pos).unwrap_or_default())?;
 
     let field_type = r.varint(Section::Signature)?;
     if field_type != FIELD_SIGNATURE {
@@ -465,6 +486,60 @@ mod tests {
         .unwrap();
         m.add_first_party_caveat("services=a:0").unwrap();
         m
+    }
+
+    /// Replaces the first occurrence of `from` in `bytes` with `to`.
+    fn patch(bytes: &mut [u8], from: &[u8], to: &[u8]) {
+        let at = bytes.windows(from.len()).position(|w| w == from).unwrap();
+        bytes[at..at + to.len()].copy_from_slice(to);
+    }
+
+    #[test]
+    fn caveats_short_and_long_come_back_as_text() {
+        // A caveat of 128 bytes or more has a two-byte length, which makes the caveat region
+        // as a whole non-UTF-8: the per-caveat path must then decide.
+        let long = format!("note={}", "\u{e9}".repeat(100));
+        let caveats = [
+            "services=a:0",
+            long.as_str(),
+            "a_valid_until=9",
+            "\u{e9}t\u{e9}=x",
+        ];
+        let mut m = sample();
+        for c in &caveats[1..] {
+            m.add_first_party_caveat(c).unwrap();
+        }
+        for m in [m.clone(), Macaroon::decode(&m.encode()).unwrap()] {
+            assert_eq!(m.caveats().collect::<Vec<_>>(), caveats);
+        }
+    }
+
+    #[test]
+    fn names_the_first_caveat_that_is_not_utf8() {
+        let long = format!("note={}", "\u{e9}".repeat(100));
+        for (with_long, expected) in [(false, 1), (true, 2)] {
+            let mut m = sample();
+            if with_long {
+                m.add_first_party_caveat(&long).unwrap();
+            }
+            m.add_first_party_caveat("zz=1").unwrap();
+            m.add_first_party_caveat("zz=2").unwrap();
+            let mut bytes = m.encode();
+            patch(&mut bytes, b"zz=1", b"z\xff=1");
+            assert_eq!(
+                Macaroon::decode(&bytes),
+                Err(DecodeError::NotUtf8(Section::Caveat(expected)))
+            );
+            // A lone continuation byte inside the long caveat.
+            if with_long {
+                let mut bytes = m.encode();
+                patch(&mut bytes, "\u{e9}".as_bytes(), b"\xa9");
+                assert_eq!(
+                    Macaroon::decode(&bytes),
+                    Err(DecodeError::NotUtf8(Section::Caveat(1)))
+                );
+            }
+        }
     }
 
     #[test]

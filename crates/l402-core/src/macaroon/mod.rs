@@ -154,8 +154,11 @@ impl Macaroon {
     /// The first-party caveats, in order.
     #[must_use]
     pub fn caveats(&self) -> Caveats<'_> {
+        let raw = self.caveat_bytes();
         Caveats {
-            raw: self.caveat_bytes(),
+            // One UTF-8 pass over the whole region (see `Caveats::next`).
+            region: core::str::from_utf8(raw.rest).ok(),
+            raw,
         }
     }
 
@@ -278,16 +281,23 @@ impl fmt::Debug for Macaroon {
 #[derive(Clone)]
 pub struct Caveats<'a> {
     raw: CaveatBytes<'a>,
+    /// The caveat region as text, when it is UTF-8 as a whole: always, unless a caveat is
+    /// 128 bytes or longer (its length then takes a non-ASCII byte).
+    region: Option<&'a str>,
 }
 
 impl<'a> Iterator for Caveats<'a> {
     type Item = &'a str;
 
     fn next(&mut self) -> Option<&'a str> {
+        let caveat = self.raw.next()?;
+        // The caveat ends just before the end-of-section byte that precedes what is left.
+        let in_region = self.region.and_then(|region| {
+            let end = region.len().checked_sub(self.raw.rest.len() + 1)?;
+            region.get(end.checked_sub(caveat.len())?..end)
+        });
         // The decoder and the builder only admit UTF-8 caveats.
-        self.raw
-            .next()
-            .map(|c| core::str::from_utf8(c).unwrap_or_default())
+        Some(in_region.unwrap_or_else(|| core::str::from_utf8(caveat).unwrap_or_default()))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
