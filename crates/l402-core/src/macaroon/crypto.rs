@@ -42,8 +42,17 @@ fn compress(state: &mut [u32; 8], block: &Block) {
     compress256(state, core::slice::from_ref(block));
 }
 
+/// Bytes of every key in the chain (the derived key, then each signature).
+const KEY_LEN: usize = 32;
+
 /// Working memory for HMACs keyed with secrets: the block being hashed and the key's
 /// inner and outer states. Reused for a whole chain and zeroized once, on drop.
+///
+/// Secrets only ever occupy the first [`KEY_LEN`] bytes of the block: a padded key is the
+/// key (at most 32 bytes) followed by the pad constant, a hashed root key is 32 bytes
+/// followed by SHA-256 padding, and an outer hash's input is the 32-byte inner hash
+/// followed by padding. The rest of the block only ever holds those constants and public
+/// messages (identifiers and caveats), so only the first 32 bytes are zeroized.
 struct Scratch {
     block: Block,
     inner: [u32; 8],
@@ -59,8 +68,10 @@ impl Scratch {
         }
     }
 
-    /// Loads the states for `key` (at most one block; every key here is 23 or 32 bytes).
+    /// Loads the states for `key` (every key here is 23 or 32 bytes; see [`Scratch`] for
+    /// why it must not be longer).
     fn key(&mut self, key: &[u8]) {
+        debug_assert!(key.len() <= KEY_LEN);
         self.inner = IV;
         self.outer = IV;
         pad_key(&mut self.block, key, IPAD);
@@ -84,7 +95,9 @@ impl Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        self.block.zeroize();
+        if let Some(secret) = self.block.first_chunk_mut::<KEY_LEN>() {
+            secret.zeroize();
+        }
         self.inner.zeroize();
         self.outer.zeroize();
     }
@@ -156,13 +169,6 @@ static KEY_GENERATOR_STATES: LazyLock<([u32; 8], [u32; 8])> = LazyLock::new(|| {
     (s.inner, s.outer)
 });
 
-/// `k = HMAC-SHA256(key = "macaroons-key-generator", msg = root_key)`.
-pub(crate) fn derive_key(root_key: &RootKey) -> Zeroizing<[u8; 32]> {
-    let mut s = Scratch::new();
-    (s.inner, s.outer) = *KEY_GENERATOR_STATES;
-    Zeroizing::new(s.mac(root_key.expose_secret()))
-}
-
 /// A signature chain in progress. The running value is secret until the chain is
 /// finished (it would let anyone add caveats to a prefix), so it and the scratch memory
 /// that held key material are zeroized on drop.
@@ -172,9 +178,11 @@ pub(crate) struct Chain {
 }
 
 impl Chain {
-    /// `sig_0 = HMAC(k, identifier)`.
-    pub(crate) fn start(derived_key: &[u8; 32], identifier: &[u8]) -> Self {
-        let mut chain = Chain::resume(*derived_key);
+    /// `sig_0 = HMAC(k, identifier)` with `k` derived from `root_key`, in one scratch area.
+    pub(crate) fn start(root_key: &RootKey, identifier: &[u8]) -> Self {
+        let mut chain = Chain::resume([0; 32]);
+        (chain.scratch.inner, chain.scratch.outer) = *KEY_GENERATOR_STATES;
+        *chain.signature = chain.scratch.mac(root_key.expose_secret());
         chain.add(identifier);
         chain
     }
@@ -207,12 +215,16 @@ impl Chain {
 /// SHA-256 of 32 bytes (a preimage): one compression, no buffering. The block that held
 /// the input is zeroized.
 pub(crate) fn sha256_32(data: &[u8; 32]) -> [u8; 32] {
-    let mut block = Zeroizing::new([0u8; BLOCK]);
+    let mut block = [0u8; BLOCK];
+    let mut state = IV;
     if let Some(head) = block.first_chunk_mut::<32>() {
         *head = *data;
     }
-    let mut state = IV;
     finish_in_block(&mut state, 0, 32, &mut block);
+    // The rest of the block is padding.
+    if let Some(head) = block.first_chunk_mut::<32>() {
+        head.zeroize();
+    }
     state_bytes(&state)
 }
 
@@ -253,12 +265,14 @@ mod tests {
     }
 
     #[test]
-    fn derives_like_the_hmac_crate() {
-        let root = RootKey::from_bytes([3; 32]);
-        assert_eq!(
-            *derive_key(&root),
-            reference(KEY_GENERATOR, root.expose_secret())
-        );
+    fn starts_from_the_derived_key_like_the_hmac_crate() {
+        // k = HMAC("macaroons-key-generator", root key), then sig_0 = HMAC(k, identifier).
+        for seed in [0u8, 3, 0xff] {
+            let root = RootKey::from_bytes([seed; 32]);
+            let id = [seed ^ 0x5a; 66];
+            let derived = reference(KEY_GENERATOR, root.expose_secret());
+            assert_eq!(Chain::start(&root, &id).finish(), reference(&derived, &id));
+        }
     }
 
     #[test]
@@ -291,7 +305,8 @@ mod tests {
             caveats in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 1..150), 0..5),
         ) {
             let mut expected = reference(&key, &id);
-            let mut chain = Chain::start(&key, &id);
+            let mut chain = Chain::resume(key);
+            chain.add(&id);
             for c in &caveats {
                 expected = reference(&expected, c);
                 chain.add(c);

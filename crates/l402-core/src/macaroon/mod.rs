@@ -29,7 +29,7 @@ pub use codec::{
     DecodeError, MAX_CAVEAT_LEN, MAX_CAVEATS, MAX_IDENTIFIER_LEN, MAX_LOCATION_LEN,
     MAX_MACAROON_LEN, Section,
 };
-pub(crate) use crypto::{Chain, ct_eq_32, derive_key, sha256_32};
+pub(crate) use crypto::{Chain, ct_eq_32, sha256_32};
 
 use codec::{Layout, Span};
 
@@ -96,7 +96,7 @@ impl Macaroon {
         {
             return Err(BuildError::LocationLength(loc.len()));
         }
-        let signature = Chain::start(&derive_key(root_key), &identifier).finish();
+        let signature = Chain::start(root_key, &identifier).finish();
         let (bytes, layout) = codec::encode_header(
             location.as_deref().map(str::as_bytes),
             &identifier,
@@ -184,11 +184,7 @@ impl Macaroon {
     /// signature in constant time. Checks nothing else (caveats are the verifier's job).
     #[must_use]
     pub fn verify_signature(&self, root_key: &RootKey) -> bool {
-        self.verify_signature_with_derived(&derive_key(root_key))
-    }
-
-    pub(crate) fn verify_signature_with_derived(&self, derived: &[u8; 32]) -> bool {
-        let mut chain = Chain::start(derived, self.identifier());
+        let mut chain = Chain::start(root_key, self.identifier());
         for c in self.caveat_bytes() {
             chain.add(c);
         }
