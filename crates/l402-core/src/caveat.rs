@@ -263,6 +263,23 @@ impl Caveat {
 
 /// Splits `condition=value` at the first `=` and trims both parts, without allocating.
 pub(crate) fn split(s: &str) -> Result<(&str, &str), CaveatError> {
+    // Usually the condition is plain ASCII name characters up to the `=`: one scan then
+    // both finds the `=` and validates the condition (which has nothing to trim).
+    let plain = s
+        .bytes()
+        .position(|b| NAME_BYTES.get(usize::from(b)).copied().unwrap_or(NAME_BAD) != 0);
+    if let Some(i) = plain
+        && i > 0
+        && s.as_bytes().get(i) == Some(&b'=')
+        && let (Some(condition), Some(value)) = (s.get(..i), s.get(i + 1..))
+    {
+        return Ok((condition, value.trim_ascii()));
+    }
+    split_general(s)
+}
+
+/// [`split`] for any input, with the precise error.
+fn split_general(s: &str) -> Result<(&str, &str), CaveatError> {
     let (condition, value) = split_once_ascii(s, b'=').ok_or(CaveatError::MissingEquals)?;
     let condition = condition.trim_ascii();
     if condition.is_empty() {
@@ -614,5 +631,14 @@ mod tests {
             "foo_valid_until=1893456000"
         );
         assert!(Caveat::capabilities(&s, &["a b"]).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn quick_split_agrees_with_the_general_one(
+            s in "[ a-z_=:,\t\u{e9}\u{a0}\u{1}]{0,16}(=[ a-z:,=]{0,8})?",
+        ) {
+            proptest::prop_assert_eq!(split(&s), split_general(&s));
+        }
     }
 }

@@ -209,7 +209,7 @@ pub struct Receipt {
     valid_until: Option<u64>,
     /// The request's service, then the deciding `services` value, then the deciding
     /// capabilities value (if any).
-    text: Box<str>,
+    text: Text,
     service_len: usize,
     services_len: usize,
     restricts_capabilities: bool,
@@ -225,16 +225,12 @@ impl Receipt {
         valid_until: Option<u64>,
     ) -> Self {
         let caps = capabilities.unwrap_or_default();
-        let mut text = String::with_capacity(service.len() + services.len() + caps.len());
-        text.push_str(service);
-        text.push_str(services);
-        text.push_str(caps);
         Receipt {
             token_id: *identifier.token_id(),
             payment_hash: *identifier.payment_hash(),
             tier,
             valid_until,
-            text: text.into_boxed_str(),
+            text: Text::new([service, services, caps]),
             service_len: service.len(),
             services_len: services.len(),
             restricts_capabilities: capabilities.is_some(),
@@ -256,7 +252,10 @@ impl Receipt {
     /// The service this request was for.
     #[must_use]
     pub fn service(&self) -> &str {
-        self.text.get(..self.service_len).unwrap_or_default()
+        self.text
+            .as_str()
+            .get(..self.service_len)
+            .unwrap_or_default()
     }
 
     /// The token's tier for that service.
@@ -270,6 +269,7 @@ impl Receipt {
     pub fn services(&self) -> impl Iterator<Item = (&str, u8)> + Clone + '_ {
         let services = self
             .text
+            .as_str()
             .get(self.service_len..self.service_len + self.services_len)
             .unwrap_or_default();
         service_entries(services)
@@ -282,6 +282,7 @@ impl Receipt {
         self.restricts_capabilities.then(|| {
             capability_list(
                 self.text
+                    .as_str()
                     .get(self.service_len + self.services_len..)
                     .unwrap_or_default(),
             )
@@ -300,6 +301,48 @@ impl Receipt {
     #[must_use]
     pub fn valid_until(&self) -> Option<SystemTime> {
         self.valid_until.map(from_unix_seconds)
+    }
+}
+
+/// Bytes of receipt text kept inline; longer text goes to the heap.
+const INLINE_TEXT: usize = 46;
+
+/// A receipt's text: inline when short (a typical receipt's is under 30 bytes), so that
+/// verification does not allocate for it.
+#[derive(Clone, PartialEq, Eq)]
+enum Text {
+    Inline { len: u8, bytes: [u8; INLINE_TEXT] },
+    Heap(Box<str>),
+}
+
+impl Text {
+    fn new(parts: [&str; 3]) -> Self {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        let mut bytes = [0u8; INLINE_TEXT];
+        match u8::try_from(len) {
+            Ok(short) if len <= INLINE_TEXT => {
+                let mut at = 0;
+                for part in parts {
+                    if let Some(slot) = bytes.get_mut(at..at + part.len()) {
+                        slot.copy_from_slice(part.as_bytes());
+                    }
+                    at += part.len();
+                }
+                Text::Inline { len: short, bytes }
+            }
+            _ => Text::Heap(parts.concat().into_boxed_str()),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // Built from whole strings, so always UTF-8.
+            Text::Inline { len, bytes } => bytes
+                .get(..usize::from(*len))
+                .and_then(|b| core::str::from_utf8(b).ok())
+                .unwrap_or_default(),
+            Text::Heap(text) => text,
+        }
     }
 }
 

@@ -62,6 +62,42 @@ fn attenuated(f: &Fixture, caveat: &str) -> Macaroon {
 }
 
 #[test]
+fn receipts_hold_long_and_non_ascii_text() {
+    // Receipt text is kept inline up to a limit and on the heap past it: the accessors
+    // must read the same either way.
+    let key = RootKey::from_bytes([5; 32]);
+    let preimage = Preimage::from_bytes([6; 32]);
+    for extra in [0usize, 1, 2, 5, 12] {
+        let name = format!("caf\u{e9}{}", "x".repeat(extra));
+        let svc = Service::with_tier(name.as_str(), 2).unwrap();
+        let caps: Vec<String> = (0..extra).map(|i| format!("c\u{e9}{i}")).collect();
+        let mac = MintRequest::new(preimage.payment_hash())
+            .service(svc.clone())
+            .service(Service::new("b").unwrap())
+            .capabilities(&svc, &caps)
+            .unwrap()
+            .mint_with_key(TokenId::from_bytes([7; 32]), &key)
+            .unwrap();
+        let cred = Credential::new(mac, preimage.clone());
+        let ctx = VerifyContext::new(&name, now());
+        let r = Verifier::new()
+            .verify(&cred, &ctx, |_| vec![key.clone()])
+            .unwrap();
+        assert_eq!(r.service(), name);
+        assert_eq!(r.tier(), 2);
+        assert_eq!(
+            r.services().collect::<Vec<_>>(),
+            [(name.as_str(), 2), ("b", 0)]
+        );
+        assert_eq!(
+            r.capabilities().map(Iterator::collect::<Vec<_>>),
+            Some(caps.iter().map(String::as_str).collect())
+        );
+        assert_eq!(r.clone(), r);
+    }
+}
+
+#[test]
 fn a_valid_token_yields_a_full_receipt() {
     let f = fixture();
     let cred = Credential::new(f.macaroon.clone(), f.preimage.clone());
