@@ -14,6 +14,7 @@ use l402_core::{
     Amount, BackendError, ErrorKind, InvoiceBackend, PayError, PaymentBackend, PaymentHash,
     Preimage,
 };
+use l402_node_rest::call::{NodeError, unary};
 use reqwest::{RequestBuilder, StatusCode, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -74,90 +75,40 @@ impl fmt::Debug for ClnBackend {
     }
 }
 
-/// What went wrong in one call, before it becomes a trait error.
-#[derive(Debug)]
-enum CallError {
-    /// No answer: connection refused, reset, TLS failure.
-    Transport(reqwest::Error),
-    /// The call's own deadline passed.
-    Timeout,
-    /// clnrest answered with its error body.
-    Cln { http: StatusCode, error: ErrorBody },
-    /// A non-success status without a CLN error body (a proxy's, say).
-    Http(StatusCode),
-    /// A success status with a body that is not what CLN sends.
-    Decode(String),
-}
+/// What went wrong in one call, with CLN's JSON-RPC error as the node's error.
+type CallError = l402_node_rest::call::CallError<ErrorBody>;
 
-impl CallError {
-    fn cln_code(&self) -> Option<i64> {
-        match self {
-            CallError::Cln { error, .. } => error.code,
-            _ => None,
+/// The node name in error messages.
+const NODE: &str = "cln";
+
+impl NodeError for ErrorBody {
+    /// `{"code","message","data"}`.
+    fn from_body(body: &[u8]) -> Option<Self> {
+        serde_json::from_slice(body).ok()
+    }
+
+    fn kind(&self, http: StatusCode) -> ErrorKind {
+        // A 500 without a code: clnrest could not get an answer from lightningd.
+        if self.code.is_none() && http.as_u16() == 500 {
+            ErrorKind::Transient
+        } else {
+            ErrorKind::Permanent
         }
     }
 
-    fn kind(&self) -> ErrorKind {
-        match self {
-            CallError::Transport(_) | CallError::Timeout => ErrorKind::Transient,
-            // A 500 without a code: clnrest could not get an answer from lightningd.
-            CallError::Cln { http, error } if error.code.is_none() && http.as_u16() == 500 => {
-                ErrorKind::Transient
-            }
-            CallError::Cln { .. } | CallError::Decode(_) => ErrorKind::Permanent,
-            CallError::Http(http) => match http.as_u16() {
-                408 | 429 | 502 | 503 | 504 => ErrorKind::Transient,
-                _ => ErrorKind::Permanent,
-            },
-        }
+    fn message(&self) -> &str {
+        &self.message
     }
 
-    fn into_backend(self, op: &str) -> BackendError {
-        let kind = self.kind();
-        match self {
-            CallError::Transport(e) => {
-                BackendError::new(kind, format!("cln {op}: {}", transport_text(&e))).with_source(e)
-            }
-            CallError::Timeout => BackendError::new(kind, format!("cln {op}: timed out")),
-            CallError::Cln { http, error } => {
-                let code = error
-                    .code
-                    .map_or_else(|| "null".to_owned(), |c| c.to_string());
-                BackendError::new(
-                    kind,
-                    format!(
-                        "cln {op}: {} (code {code}, http {})",
-                        error.message,
-                        http.as_u16()
-                    ),
-                )
-            }
-            CallError::Http(http) => {
-                BackendError::new(kind, format!("cln {op}: http status {}", http.as_u16()))
-            }
-            CallError::Decode(what) => {
-                BackendError::new(kind, format!("cln {op}: unexpected response: {what}"))
-            }
-        }
+    fn code_text(&self) -> String {
+        self.code
+            .map_or_else(|| "null".to_owned(), |c| c.to_string())
     }
 }
 
-fn transport_text(e: &reqwest::Error) -> &'static str {
-    if e.is_connect() {
-        "cannot connect"
-    } else if e.is_timeout() {
-        "timed out"
-    } else {
-        "connection failed"
-    }
-}
-
-/// Reads an error body: `{"code","message","data"}`.
-fn error_from(http: StatusCode, body: &[u8]) -> CallError {
-    match serde_json::from_slice::<ErrorBody>(body) {
-        Ok(error) => CallError::Cln { http, error },
-        Err(_) => CallError::Http(http),
-    }
+/// CLN's JSON-RPC code, when CLN answered with an error that has one.
+fn cln_code(e: &CallError) -> Option<i64> {
+    e.node_error().and_then(|error| error.code)
 }
 
 /// A fresh invoice label: `l402-` and 16 random hex digits.
@@ -205,20 +156,7 @@ impl ClnBackend {
         method: &str,
         params: &impl Serialize,
     ) -> Result<T, CallError> {
-        let deadline = Instant::now() + self.inner.request_timeout;
-        let request = self.request(method, params)?;
-        let call = async {
-            let response = request.send().await.map_err(CallError::Transport)?;
-            let http = response.status();
-            let body = response.bytes().await.map_err(CallError::Transport)?;
-            if !http.is_success() {
-                return Err(error_from(http, &body));
-            }
-            serde_json::from_slice(&body).map_err(|e| CallError::Decode(e.to_string()))
-        };
-        timeout_at(deadline, call)
-            .await
-            .map_err(|_| CallError::Timeout)?
+        unary(self.request(method, params)?, self.inner.request_timeout).await
     }
 
     async fn invoice(&self, request: &InvoiceRequest) -> Result<CreatedInvoice, BackendError> {
@@ -249,26 +187,27 @@ impl ClnBackend {
             match self.call("invoice", &params).await {
                 Ok(created) => break created,
                 Err(e)
-                    if e.cln_code() == Some(code::INVOICE_LABEL_ALREADY_EXISTS) && attempt < 2 =>
+                    if cln_code(&e) == Some(code::INVOICE_LABEL_ALREADY_EXISTS) && attempt < 2 =>
                 {
                     tracing::debug!(%label, "cln invoice label taken, trying another");
                 }
-                Err(e) => return Err(e.into_backend(OP)),
+                Err(e) => return Err(e.into_backend(NODE, OP)),
             }
         };
         let hash = PaymentHash::from_hex(&created.payment_hash).map_err(|_| {
-            CallError::Decode("payment_hash is not 32 bytes of hex".to_owned()).into_backend(OP)
+            CallError::Decode("payment_hash is not 32 bytes of hex".to_owned())
+                .into_backend(NODE, OP)
         })?;
         let invoice: Bolt11Invoice = created
             .bolt11
             .parse()
-            .map_err(|e| CallError::Decode(format!("bolt11: {e}")).into_backend(OP))?;
+            .map_err(|e| CallError::Decode(format!("bolt11: {e}")).into_backend(NODE, OP))?;
         let created = CreatedInvoice::new(invoice);
         if created.payment_hash != hash {
             return Err(CallError::Decode(
                 "the invoice's payment hash differs from payment_hash".to_owned(),
             )
-            .into_backend(OP));
+            .into_backend(NODE, OP));
         }
         let amount = created.invoice.amount_milli_satoshis().unwrap_or(0);
         if amount != request.amount.msat() {
@@ -276,7 +215,7 @@ impl ClnBackend {
                 "invoice is for {amount} msat, asked for {}",
                 request.amount.msat()
             ))
-            .into_backend(OP));
+            .into_backend(NODE, OP));
         }
         tracing::debug!(payment_hash = %created.payment_hash, "cln invoice created");
         Ok(created)
@@ -288,7 +227,7 @@ impl ClnBackend {
         let listed: ListInvoices = self
             .call("listinvoices", &ByHash { payment_hash: &hex })
             .await
-            .map_err(|e| e.into_backend(OP))?;
+            .map_err(|e| e.into_backend(NODE, OP))?;
         let Some(invoice) = listed
             .invoices
             .iter()
@@ -298,7 +237,7 @@ impl ClnBackend {
         };
         invoice_state(invoice, hash, SystemTime::now())
             .map(Some)
-            .map_err(|what| CallError::Decode(what).into_backend(OP))
+            .map_err(|what| CallError::Decode(what).into_backend(NODE, OP))
     }
 
     async fn get_info(&self) -> Result<NodeInfo, BackendError> {
@@ -306,11 +245,12 @@ impl ClnBackend {
         let info: GetInfo = self
             .call("getinfo", &serde_json::json!({}))
             .await
-            .map_err(|e| e.into_backend(OP))?;
-        let node_id = NodeId::from_hex(&info.id)
-            .map_err(|_| CallError::Decode("id is not a public key".to_owned()).into_backend(OP))?;
+            .map_err(|e| e.into_backend(NODE, OP))?;
+        let node_id = NodeId::from_hex(&info.id).map_err(|_| {
+            CallError::Decode("id is not a public key".to_owned()).into_backend(NODE, OP)
+        })?;
         let currency = currency(&info.network).ok_or_else(|| {
-            CallError::Decode(format!("unknown network {:?}", info.network)).into_backend(OP)
+            CallError::Decode(format!("unknown network {:?}", info.network)).into_backend(NODE, OP)
         })?;
         Ok(NodeInfo::new(currency, node_id, info.alias))
     }
@@ -340,11 +280,11 @@ impl ClnBackend {
         let deadline = Instant::now() + params.timeout + self.inner.pay_timeout_margin;
         let request = self
             .request("xpay", &body)
-            .map_err(|e| PayError::NotAttempted(e.into_backend(OP)))?;
+            .map_err(|e| PayError::NotAttempted(e.into_backend(NODE, OP)))?;
         tracing::debug!(payment_hash = %hash, max_fee = %params.max_fee, "cln xpay sending");
 
         let unknown = |e: CallError| {
-            let e = e.into_backend(OP);
+            let e = e.into_backend(NODE, OP);
             tracing::warn!(payment_hash = %hash, error = %e, "cln payment outcome unknown");
             PayError::OutcomeUnknown(BackendError::new(
                 ErrorKind::Transient,
@@ -356,7 +296,7 @@ impl ClnBackend {
             // Refused before anything was sent (connection or TLS).
             Ok(Err(e)) if e.is_connect() || e.is_builder() => {
                 return Err(PayError::NotAttempted(
-                    CallError::Transport(e).into_backend(OP),
+                    CallError::Transport(e).into_backend(NODE, OP),
                 ));
             }
             Ok(Err(e)) => return Err(unknown(CallError::Transport(e))),
@@ -369,7 +309,11 @@ impl ClnBackend {
             Err(_) => return Err(unknown(CallError::Timeout)),
         };
         if !http.is_success() {
-            return Err(pay_error(http, error_from(http, &body), unknown));
+            return Err(pay_error(
+                http,
+                CallError::from_response(http, &body),
+                unknown,
+            ));
         }
         // No payment_hash and no status in xpay's answer: the 201 is the success, the
         // preimage its proof, checked against the invoice's hash.
@@ -407,18 +351,18 @@ impl ClnBackend {
             .await
         {
             Ok(listed) => pays_status(&listed, hash)
-                .map_err(|what| CallError::Decode(what).into_backend("listpays")),
+                .map_err(|what| CallError::Decode(what).into_backend(NODE, "listpays")),
             // The pay plugin (which provides listpays) is disabled: read the parts.
-            Err(e) if e.cln_code() == Some(code::METHOD_NOT_FOUND) => {
+            Err(e) if cln_code(&e) == Some(code::METHOD_NOT_FOUND) => {
                 tracing::debug!("cln listpays unavailable, using listsendpays");
                 let listed: ListSendPays = self
                     .call("listsendpays", &ByHash { payment_hash: &hex })
                     .await
-                    .map_err(|e| e.into_backend("listsendpays"))?;
+                    .map_err(|e| e.into_backend(NODE, "listsendpays"))?;
                 sendpays_status(&listed, hash)
-                    .map_err(|what| CallError::Decode(what).into_backend("listsendpays"))
+                    .map_err(|what| CallError::Decode(what).into_backend(NODE, "listsendpays"))
             }
-            Err(e) => Err(e.into_backend("listpays")),
+            Err(e) => Err(e.into_backend(NODE, "listpays")),
         }
     }
 }
@@ -429,19 +373,19 @@ fn pay_error(
     error: CallError,
     unknown: impl FnOnce(CallError) -> PayError,
 ) -> PayError {
-    let code = error.cln_code();
+    let code = cln_code(&error);
     match (http.as_u16(), code) {
         // Refused before the method ran: rune missing or not allowed, unknown method,
         // wrong HTTP method.
-        (401 | 403 | 404 | 405, _) => PayError::NotAttempted(error.into_backend("xpay")),
+        (401 | 403 | 404 | 405, _) => PayError::NotAttempted(error.into_backend(NODE, "xpay")),
         // An unsupported Accept is refused after the method ran.
         (406, _) => unknown(error),
         (_, Some(code::RUNE_NOT_AUTHORIZED..=code::RUNE_BLACKLISTED | code::METHOD_NOT_FOUND)) => {
-            PayError::NotAttempted(error.into_backend("xpay"))
+            PayError::NotAttempted(error.into_backend(NODE, "xpay"))
         }
         // Parameters refused: nothing was sent.
         (_, Some(code::INVALID_PARAMS)) => {
-            tracing::debug!(error = %error.into_backend("xpay"), "cln xpay refused the invoice");
+            tracing::debug!(error = %error.into_backend(NODE, "xpay"), "cln xpay refused the invoice");
             PayError::Failed(FailureReason::InvalidInvoice)
         }
         (_, Some(code::PAY_DESTINATION_PERM_FAIL)) => {
@@ -460,7 +404,7 @@ fn pay_error(
         ) => PayError::Failed(FailureReason::AlreadyPaid),
         (_, Some(code::PAY_UNSPECIFIED_ERROR)) => {
             let message = match &error {
-                CallError::Cln { error, .. } => error.message.clone(),
+                CallError::Node { error, .. } => error.message.clone(),
                 _ => String::new(),
             };
             PayError::Failed(FailureReason::Other(format!("cln: {message}")))
@@ -793,14 +737,14 @@ mod tests {
             let http = StatusCode::from_u16(http).unwrap();
             pay_error(
                 http,
-                CallError::Cln {
+                CallError::Node {
                     http,
                     error: ErrorBody {
                         code,
                         message: "m".into(),
                     },
                 },
-                |e| PayError::OutcomeUnknown(e.into_backend("xpay")),
+                |e| PayError::OutcomeUnknown(e.into_backend(NODE, "xpay")),
             )
         };
         assert!(matches!(
@@ -843,7 +787,7 @@ mod tests {
         assert_eq!(currency("testnet4"), Some(Currency::BitcoinTestnet));
         assert_eq!(currency("regtest"), Some(Currency::Regtest));
         assert_eq!(currency("mainnet"), None);
-        let cln = |http: u16, code| CallError::Cln {
+        let cln = |http: u16, code| CallError::Node {
             http: StatusCode::from_u16(http).unwrap(),
             error: ErrorBody {
                 code,

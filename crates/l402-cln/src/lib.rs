@@ -106,3 +106,6 @@ pub use builder::{
     BuildError, ClnBackendBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_PAY_TIMEOUT_MARGIN,
     DEFAULT_REQUEST_TIMEOUT,
 };
+/// Errors inside [`BuildError`], from the plumbing shared with the other REST node backend.
+pub use l402_node_rest::endpoint::UrlError;
+pub use l402_node_rest::trust::{CertificateError, ReadFileError};

@@ -8,9 +8,9 @@
 
 use std::sync::Arc;
 
+use l402_node_rest::trust::provider;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
@@ -58,10 +58,6 @@ impl ServerCertVerifier for FixedNameVerifier {
     }
 }
 
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
 /// Why a TLS configuration could not be made.
 #[derive(Debug)]
 pub(crate) enum TlsError {
@@ -93,11 +89,4 @@ pub(crate) fn roots_config(
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
-}
-
-/// The Mozilla roots shipped in `webpki-roots`.
-pub(crate) fn webpki_roots() -> RootCertStore {
-    RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    }
 }

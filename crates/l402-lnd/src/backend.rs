@@ -15,6 +15,7 @@ use l402_core::{
     Amount, BackendError, ErrorKind, InvoiceBackend, PayError, PaymentBackend, PaymentHash,
     Preimage,
 };
+use l402_node_rest::call::{NodeError, unary};
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 use serde::de::DeserializeOwned;
 use tokio::time::{Instant, timeout_at};
@@ -68,90 +69,46 @@ impl fmt::Debug for LndBackend {
     }
 }
 
-/// What went wrong in one call, before it becomes a trait error.
-#[derive(Debug)]
-enum CallError {
-    /// No answer: connection refused, reset, TLS failure, timeout.
-    Transport(reqwest::Error),
-    /// The call's own deadline passed.
-    Timeout,
-    /// LND answered with an error status.
-    Lnd { http: StatusCode, status: RpcStatus },
-    /// A non-success status without an LND error body (a proxy's, say).
-    Http(StatusCode),
-    /// A success status with a body that is not what LND sends.
-    Decode(String),
-}
+/// What went wrong in one call, with LND's `google.rpc.Status` as the node's error.
+type CallError = l402_node_rest::call::CallError<RpcStatus>;
 
-impl CallError {
-    fn lnd_code(&self) -> Option<i32> {
-        match self {
-            CallError::Lnd { status, .. } => Some(status.code),
-            _ => None,
+/// The node name in error messages.
+const NODE: &str = "lnd";
+
+impl NodeError for RpcStatus {
+    /// `{"code",…}` or `{"error":{…}}`, and not an empty status.
+    fn from_body(body: &[u8]) -> Option<Self> {
+        serde_json::from_slice::<ErrorBody>(body)
+            .ok()
+            .map(ErrorBody::into_status)
+            .filter(|status| status.code != 0 || !status.message.is_empty())
+    }
+
+    fn kind(&self, _http: StatusCode) -> ErrorKind {
+        match self.code {
+            code::DEADLINE_EXCEEDED | code::RESOURCE_EXHAUSTED | code::UNAVAILABLE => {
+                ErrorKind::Transient
+            }
+            _ => ErrorKind::Permanent,
         }
     }
 
-    fn kind(&self) -> ErrorKind {
-        match self {
-            CallError::Transport(_) | CallError::Timeout => ErrorKind::Transient,
-            CallError::Lnd { status, .. } => match status.code {
-                code::DEADLINE_EXCEEDED | code::RESOURCE_EXHAUSTED | code::UNAVAILABLE => {
-                    ErrorKind::Transient
-                }
-                _ => ErrorKind::Permanent,
-            },
-            CallError::Http(http) => match http.as_u16() {
-                408 | 429 | 502 | 503 | 504 => ErrorKind::Transient,
-                _ => ErrorKind::Permanent,
-            },
-            CallError::Decode(_) => ErrorKind::Permanent,
-        }
+    fn message(&self) -> &str {
+        &self.message
     }
 
-    fn into_backend(self, op: &str) -> BackendError {
-        let kind = self.kind();
-        match self {
-            CallError::Transport(e) => {
-                BackendError::new(kind, format!("lnd {op}: {}", transport_text(&e))).with_source(e)
-            }
-            CallError::Timeout => BackendError::new(kind, format!("lnd {op}: timed out")),
-            CallError::Lnd { http, status } => BackendError::new(
-                kind,
-                format!(
-                    "lnd {op}: {} (code {}, http {})",
-                    status.message,
-                    status.code,
-                    http.as_u16()
-                ),
-            ),
-            CallError::Http(http) => {
-                BackendError::new(kind, format!("lnd {op}: http status {}", http.as_u16()))
-            }
-            CallError::Decode(what) => {
-                BackendError::new(kind, format!("lnd {op}: unexpected response: {what}"))
-            }
-        }
+    fn code_text(&self) -> String {
+        self.code.to_string()
     }
 }
 
-fn transport_text(e: &reqwest::Error) -> &'static str {
-    if e.is_connect() {
-        "cannot connect"
-    } else if e.is_timeout() {
-        "timed out"
-    } else {
-        "connection failed"
-    }
+/// LND's gRPC code, when LND answered with an error.
+fn lnd_code(e: &CallError) -> Option<i32> {
+    e.node_error().map(|status| status.code)
 }
 
-/// Reads an error body: `{"code",…}` or `{"error":{…}}`.
 fn error_from(http: StatusCode, body: &[u8]) -> CallError {
-    match serde_json::from_slice::<ErrorBody>(body).map(ErrorBody::into_status) {
-        Ok(status) if status.code != 0 || !status.message.is_empty() => {
-            CallError::Lnd { http, status }
-        }
-        _ => CallError::Http(http),
-    }
+    CallError::from_response(http, body)
 }
 
 /// Newline-delimited JSON from a response body.
@@ -218,19 +175,7 @@ impl LndBackend {
 
     /// A unary call: the JSON answer, or the error.
     async fn unary<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T, CallError> {
-        let deadline = Instant::now() + self.inner.request_timeout;
-        let call = async {
-            let response = request.send().await.map_err(CallError::Transport)?;
-            let http = response.status();
-            let body = response.bytes().await.map_err(CallError::Transport)?;
-            if !http.is_success() {
-                return Err(error_from(http, &body));
-            }
-            serde_json::from_slice(&body).map_err(|e| CallError::Decode(e.to_string()))
-        };
-        timeout_at(deadline, call)
-            .await
-            .map_err(|_| CallError::Timeout)?
+        unary(request, self.inner.request_timeout).await
     }
 
     async fn add_invoice(&self, request: &InvoiceRequest) -> Result<CreatedInvoice, BackendError> {
@@ -247,26 +192,28 @@ impl LndBackend {
         };
         let http = self
             .request(Method::POST, "v1/invoices")
-            .map_err(|e| e.into_backend(OP))?
+            .map_err(|e| e.into_backend(NODE, OP))?
             .json(&body);
-        let added: AddInvoiceResponse = self.unary(http).await.map_err(|e| e.into_backend(OP))?;
+        let added: AddInvoiceResponse = self
+            .unary(http)
+            .await
+            .map_err(|e| e.into_backend(NODE, OP))?;
         let r_hash = STANDARD
             .decode(&added.r_hash)
             .ok()
             .and_then(|b| <[u8; 32]>::try_from(b).ok())
             .map(PaymentHash::from_bytes)
             .ok_or_else(|| CallError::Decode("r_hash is not 32 bytes of base64".to_owned()))
-            .map_err(|e| e.into_backend(OP))?;
-        let invoice: Bolt11Invoice = added
-            .payment_request
-            .parse()
-            .map_err(|e| CallError::Decode(format!("payment_request: {e}")).into_backend(OP))?;
+            .map_err(|e| e.into_backend(NODE, OP))?;
+        let invoice: Bolt11Invoice = added.payment_request.parse().map_err(|e| {
+            CallError::Decode(format!("payment_request: {e}")).into_backend(NODE, OP)
+        })?;
         let created = CreatedInvoice::new(invoice);
         if created.payment_hash != r_hash {
             return Err(CallError::Decode(
                 "the invoice's payment hash differs from r_hash".to_owned(),
             )
-            .into_backend(OP));
+            .into_backend(NODE, OP));
         }
         let amount = created.invoice.amount_milli_satoshis().unwrap_or(0);
         if amount != request.amount.msat() {
@@ -274,7 +221,7 @@ impl LndBackend {
                 "invoice is for {amount} msat, asked for {}",
                 request.amount.msat()
             ))
-            .into_backend(OP));
+            .into_backend(NODE, OP));
         }
         tracing::debug!(payment_hash = %created.payment_hash, "lnd invoice created");
         Ok(created)
@@ -284,31 +231,35 @@ impl LndBackend {
         const OP: &str = "lookup invoice";
         let http = self
             .request(Method::GET, &format!("v1/invoice/{}", hash.to_hex()))
-            .map_err(|e| e.into_backend(OP))?;
+            .map_err(|e| e.into_backend(NODE, OP))?;
         let invoice: Invoice = match self.unary(http).await {
             Ok(invoice) => invoice,
             // "unable to locate invoice" / "there are no existing invoices".
-            Err(e) if e.lnd_code() == Some(code::NOT_FOUND) => return Ok(None),
-            Err(e) => return Err(e.into_backend(OP)),
+            Err(e) if lnd_code(&e) == Some(code::NOT_FOUND) => return Ok(None),
+            Err(e) => return Err(e.into_backend(NODE, OP)),
         };
         if STANDARD.decode(&invoice.r_hash).ok().as_deref() != Some(hash.as_bytes().as_slice()) {
             return Err(
-                CallError::Decode("invoice for another payment hash".to_owned()).into_backend(OP),
+                CallError::Decode("invoice for another payment hash".to_owned())
+                    .into_backend(NODE, OP),
             );
         }
         invoice_state(&invoice, SystemTime::now())
             .map(Some)
-            .map_err(|what| CallError::Decode(what).into_backend(OP))
+            .map_err(|what| CallError::Decode(what).into_backend(NODE, OP))
     }
 
     async fn get_info(&self) -> Result<NodeInfo, BackendError> {
         const OP: &str = "get info";
         let http = self
             .request(Method::GET, "v1/getinfo")
-            .map_err(|e| e.into_backend(OP))?;
-        let info: GetInfo = self.unary(http).await.map_err(|e| e.into_backend(OP))?;
+            .map_err(|e| e.into_backend(NODE, OP))?;
+        let info: GetInfo = self
+            .unary(http)
+            .await
+            .map_err(|e| e.into_backend(NODE, OP))?;
         let node_id = NodeId::from_hex(&info.identity_pubkey)
-            .map_err(|_| CallError::Decode("identity_pubkey".to_owned()).into_backend(OP))?;
+            .map_err(|_| CallError::Decode("identity_pubkey".to_owned()).into_backend(NODE, OP))?;
         let network = info
             .chains
             .iter()
@@ -317,7 +268,7 @@ impl LndBackend {
             .map(|chain| chain.network.as_str())
             .unwrap_or_default();
         let currency = currency(network).ok_or_else(|| {
-            CallError::Decode(format!("unknown network {network:?}")).into_backend(OP)
+            CallError::Decode(format!("unknown network {network:?}")).into_backend(NODE, OP)
         })?;
         Ok(NodeInfo::new(currency, node_id, info.alias))
     }
@@ -350,12 +301,12 @@ impl LndBackend {
         let deadline = Instant::now() + params.timeout + self.inner.pay_timeout_margin;
         let request = self
             .request(Method::POST, "v2/router/send")
-            .map_err(|e| PayError::NotAttempted(e.into_backend("send payment")))?
+            .map_err(|e| PayError::NotAttempted(e.into_backend(NODE, "send payment")))?
             .json(&body);
         tracing::debug!(payment_hash = %hash, max_fee = %params.max_fee, "lnd payment sending");
 
         let unknown = |e: CallError| {
-            let e = e.into_backend("send payment");
+            let e = e.into_backend(NODE, "send payment");
             tracing::warn!(payment_hash = %hash, error = %e, "lnd payment outcome unknown");
             PayError::OutcomeUnknown(BackendError::new(
                 ErrorKind::Transient,
@@ -366,7 +317,7 @@ impl LndBackend {
             Err(_) => return Err(unknown(CallError::Timeout)),
             Ok(Err(e)) if e.is_connect() || e.is_builder() => {
                 return Err(PayError::NotAttempted(
-                    CallError::Transport(e).into_backend("send payment"),
+                    CallError::Transport(e).into_backend(NODE, "send payment"),
                 ));
             }
             Ok(Err(e)) => return Err(unknown(CallError::Transport(e))),
@@ -382,11 +333,11 @@ impl LndBackend {
                 Err(_) => return Err(unknown(CallError::Timeout)),
             };
             let error = error_from(http, &body);
-            return Err(match error.lnd_code() {
+            return Err(match lnd_code(&error) {
                 // "invoice is already paid", "payment is in transition", "payment already
                 // exists".
                 Some(code::ALREADY_EXISTS) => PayError::Failed(FailureReason::AlreadyPaid),
-                Some(_) => PayError::NotAttempted(error.into_backend("send payment")),
+                Some(_) => PayError::NotAttempted(error.into_backend(NODE, "send payment")),
                 // Not LND's answer (a proxy's?): it may have forwarded the request.
                 None => unknown(error),
             });
@@ -407,7 +358,10 @@ impl LndBackend {
             let line: StreamLine<Payment> = serde_json::from_slice(&line)
                 .map_err(|e| unknown(CallError::Decode(e.to_string())))?;
             if let Some(status) = line.error {
-                return Err(unknown(CallError::Lnd { http, status }));
+                return Err(unknown(CallError::Node {
+                    http,
+                    error: status,
+                }));
             }
             let Some(payment) = line.result else {
                 return Err(unknown(CallError::Decode(
@@ -441,7 +395,7 @@ impl LndBackend {
         );
         let request = self
             .request(Method::GET, &path)
-            .map_err(|e| e.into_backend(OP))?;
+            .map_err(|e| e.into_backend(NODE, OP))?;
         let deadline = Instant::now() + self.inner.request_timeout;
         let first = async {
             let response = request.send().await.map_err(CallError::Transport)?;
@@ -458,21 +412,25 @@ impl LndBackend {
             let line: StreamLine<Payment> =
                 serde_json::from_slice(&line).map_err(|e| CallError::Decode(e.to_string()))?;
             match (line.result, line.error) {
-                (_, Some(status)) => Err(CallError::Lnd { http, status }),
+                (_, Some(status)) => Err(CallError::Node {
+                    http,
+                    error: status,
+                }),
                 (Some(payment), None) => Ok(payment),
                 (None, None) => Err(CallError::Decode("empty stream message".to_owned())),
             }
         };
         let payment = match timeout_at(deadline, first).await {
-            Err(_) => return Err(CallError::Timeout.into_backend(OP)),
+            Err(_) => return Err(CallError::Timeout.into_backend(NODE, OP)),
             // "payment isn't initiated".
-            Ok(Err(e)) if e.lnd_code() == Some(code::NOT_FOUND) => {
+            Ok(Err(e)) if lnd_code(&e) == Some(code::NOT_FOUND) => {
                 return Ok(PaymentStatus::Unknown);
             }
-            Ok(Err(e)) => return Err(e.into_backend(OP)),
+            Ok(Err(e)) => return Err(e.into_backend(NODE, OP)),
             Ok(Ok(payment)) => payment,
         };
-        payment_status(&payment, hash).map_err(|what| CallError::Decode(what).into_backend(OP))
+        payment_status(&payment, hash)
+            .map_err(|what| CallError::Decode(what).into_backend(NODE, OP))
     }
 }
 
@@ -704,9 +662,9 @@ mod tests {
 
     #[test]
     fn errors_map_to_kinds() {
-        let lnd = |code| CallError::Lnd {
+        let lnd = |code| CallError::Node {
             http: StatusCode::INTERNAL_SERVER_ERROR,
-            status: RpcStatus {
+            error: RpcStatus {
                 code,
                 message: "x".into(),
             },
@@ -721,14 +679,25 @@ mod tests {
             CallError::Http(StatusCode::NOT_FOUND).kind(),
             ErrorKind::Permanent
         );
-        assert!(matches!(
-            error_from(
+        assert_eq!(
+            lnd_code(&error_from(
                 StatusCode::NOT_FOUND,
                 br#"{"error":{"code":5,"message":"payment isn't initiated","details":[]}}"#
-            )
-            .lnd_code(),
+            )),
             Some(5)
+        );
+        // An empty status is not LND's answer.
+        assert!(matches!(
+            error_from(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                br#"{"code":0,"message":""}"#
+            ),
+            CallError::Http(_)
         ));
+        assert_eq!(
+            lnd(2).into_backend(NODE, "op").message(),
+            "lnd op: x (code 2, http 500)"
+        );
         assert!(matches!(
             error_from(StatusCode::BAD_GATEWAY, b"<html>"),
             CallError::Http(_)

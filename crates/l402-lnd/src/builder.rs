@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::Url;
-use rustls::RootCertStore;
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject as _;
+use l402_node_rest::endpoint::{UrlError, base_url, client_builder, warn_if_plaintext};
+use l402_node_rest::trust::{
+    CertificateError, ReadFileError, first_certificate, read_file, root_store, webpki_roots,
+};
 use zeroize::Zeroizing;
 
 use crate::backend::{Inner, LndBackend};
@@ -29,12 +29,9 @@ pub const DEFAULT_PAY_TIMEOUT_MARGIN: Duration = Duration::from_secs(15);
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {
-    /// The base URL does not parse.
+    /// The base URL does not parse, is not a base URL, or is neither `https` nor `http`.
     #[error("invalid lnd url: {0}")]
-    InvalidUrl(String),
-    /// The base URL is neither `https` nor `http`.
-    #[error("unsupported url scheme {0:?} (want https or http)")]
-    UnsupportedScheme(String),
+    InvalidUrl(#[from] UrlError),
     /// No macaroon was given.
     #[error("no macaroon given")]
     MissingMacaroon,
@@ -42,17 +39,11 @@ pub enum BuildError {
     #[error("invalid macaroon: {0}")]
     InvalidMacaroon(&'static str),
     /// A macaroon or certificate file could not be read.
-    #[error("cannot read {}", path.display())]
-    ReadFile {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    ReadFile(#[from] ReadFileError),
     /// A certificate is not PEM or DER, or not acceptable as a trust anchor.
     #[error("invalid certificate: {0}")]
-    InvalidCertificate(String),
+    InvalidCertificate(#[from] CertificateError),
     /// TLS settings were given for an `http://` URL.
     #[error("tls settings need an https url")]
     TlsWithoutHttps,
@@ -200,21 +191,7 @@ impl LndBackendBuilder {
     /// unreadable file, a certificate that is neither PEM nor DER, TLS settings with an
     /// `http` URL, a zero timeout, or a TLS or HTTP client failure.
     pub fn build(self) -> Result<LndBackend, BuildError> {
-        let mut base = Url::parse(&self.url).map_err(|e| BuildError::InvalidUrl(e.to_string()))?;
-        if base.cannot_be_a_base() || base.host_str().is_none() {
-            return Err(BuildError::InvalidUrl("not a base url".to_owned()));
-        }
-        let https = match base.scheme() {
-            "https" => true,
-            "http" => false,
-            other => return Err(BuildError::UnsupportedScheme(other.to_owned())),
-        };
-        if !base.path().ends_with('/') {
-            let path = format!("{}/", base.path());
-            base.set_path(&path);
-        }
-        base.set_query(None);
-        base.set_fragment(None);
+        let (base, https) = base_url(&self.url)?;
         if self.connect_timeout.is_zero()
             || self.request_timeout.is_zero()
             || self.pay_timeout_margin.is_zero()
@@ -228,24 +205,26 @@ impl LndBackendBuilder {
                 l402_core::encoding::hex_decode(hex.trim())
                     .map_err(|_| BuildError::InvalidMacaroon("not hex"))?,
             ),
-            MacaroonSource::File(path) => Zeroizing::new(read(path)?),
+            MacaroonSource::File(path) => Zeroizing::new(read_file(path)?),
         };
         if macaroon.is_empty() {
             return Err(BuildError::InvalidMacaroon("empty"));
         }
         let macaroon = MacaroonSecret::from_bytes(&macaroon);
 
-        let mut client = reqwest::Client::builder()
-            .connect_timeout(self.connect_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("l402-lnd/", env!("CARGO_PKG_VERSION")));
+        let mut client = client_builder(
+            concat!("l402-lnd/", env!("CARGO_PKG_VERSION")),
+            self.connect_timeout,
+        );
         if https {
             let tls_config = match self.tls.unwrap_or(TlsSource::WebpkiRoots) {
-                TlsSource::Pinned(bytes) => tls::pinned_config(first_cert(&bytes)?),
-                TlsSource::PinnedFile(path) => tls::pinned_config(first_cert(&read(path)?)?),
+                TlsSource::Pinned(bytes) => tls::pinned_config(first_certificate(&bytes)?),
+                TlsSource::PinnedFile(path) => {
+                    tls::pinned_config(first_certificate(&read_file(path)?)?)
+                }
                 TlsSource::Ca(bytes) => tls::roots_config(root_store(&bytes)?),
-                TlsSource::CaFile(path) => tls::roots_config(root_store(&read(path)?)?),
-                TlsSource::WebpkiRoots => tls::roots_config(tls::webpki_roots()),
+                TlsSource::CaFile(path) => tls::roots_config(root_store(&read_file(path)?)?),
+                TlsSource::WebpkiRoots => tls::roots_config(webpki_roots()),
             }
             .map_err(BuildError::Tls)?;
             client = client.use_preconfigured_tls(tls_config).https_only(true);
@@ -253,15 +232,7 @@ impl LndBackendBuilder {
             if self.tls.is_some() {
                 return Err(BuildError::TlsWithoutHttps);
             }
-            let host = base.host_str().unwrap_or_default();
-            let host = host.trim_start_matches('[').trim_end_matches(']');
-            let loopback = host == "localhost"
-                || host
-                    .parse::<std::net::IpAddr>()
-                    .is_ok_and(|ip| ip.is_loopback());
-            if !loopback {
-                tracing::warn!(url = %base, "lnd over plain http: the macaroon travels unencrypted");
-            }
+            warn_if_plaintext(&base, "lnd", "macaroon");
         }
         let http = client.build().map_err(BuildError::HttpClient)?;
         Ok(LndBackend::from_inner(Arc::new(Inner {
@@ -285,52 +256,4 @@ impl fmt::Debug for LndBackendBuilder {
             .field("pay_timeout_margin", &self.pay_timeout_margin)
             .finish()
     }
-}
-
-fn read(path: PathBuf) -> Result<Vec<u8>, BuildError> {
-    std::fs::read(&path).map_err(|source| BuildError::ReadFile { path, source })
-}
-
-fn is_pem(bytes: &[u8]) -> bool {
-    bytes
-        .windows(b"-----BEGIN".len())
-        .any(|w| w == b"-----BEGIN")
-}
-
-/// Every certificate in PEM bytes, or the one DER certificate.
-fn certs(bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>, BuildError> {
-    if is_pem(bytes) {
-        let certs = CertificateDer::pem_slice_iter(bytes)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| BuildError::InvalidCertificate(e.to_string()))?;
-        if certs.is_empty() {
-            return Err(BuildError::InvalidCertificate(
-                "no certificate in pem".to_owned(),
-            ));
-        }
-        Ok(certs)
-    } else if bytes.first() == Some(&0x30) {
-        Ok(vec![CertificateDer::from(bytes.to_vec())])
-    } else {
-        Err(BuildError::InvalidCertificate(
-            "neither pem nor der".to_owned(),
-        ))
-    }
-}
-
-fn first_cert(bytes: &[u8]) -> Result<CertificateDer<'static>, BuildError> {
-    certs(bytes)?
-        .into_iter()
-        .next()
-        .ok_or_else(|| BuildError::InvalidCertificate("no certificate".to_owned()))
-}
-
-fn root_store(bytes: &[u8]) -> Result<RootCertStore, BuildError> {
-    let mut roots = RootCertStore::empty();
-    for cert in certs(bytes)? {
-        roots
-            .add(cert)
-            .map_err(|e| BuildError::InvalidCertificate(e.to_string()))?;
-    }
-    Ok(roots)
 }

@@ -93,3 +93,6 @@ pub use builder::{
     BuildError, DEFAULT_CONNECT_TIMEOUT, DEFAULT_PAY_TIMEOUT_MARGIN, DEFAULT_REQUEST_TIMEOUT,
     LndBackendBuilder,
 };
+/// Errors inside [`BuildError`], from the plumbing shared with the other REST node backend.
+pub use l402_node_rest::endpoint::UrlError;
+pub use l402_node_rest::trust::{CertificateError, ReadFileError};

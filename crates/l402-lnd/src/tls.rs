@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use l402_node_rest::trust::provider;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -85,10 +86,6 @@ impl ServerCertVerifier for PinnedCertVerifier {
     }
 }
 
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
 /// A client config that accepts only `pinned`.
 pub(crate) fn pinned_config(
     pinned: CertificateDer<'static>,
@@ -112,11 +109,4 @@ pub(crate) fn roots_config(roots: RootCertStore) -> Result<ClientConfig, rustls:
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
-}
-
-/// The Mozilla roots shipped in `webpki-roots`.
-pub(crate) fn webpki_roots() -> RootCertStore {
-    RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    }
 }

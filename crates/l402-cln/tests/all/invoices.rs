@@ -235,7 +235,7 @@ async fn plain_http_works() {
 
 #[test]
 fn builder_validates() {
-    use l402_cln::BuildError;
+    use l402_cln::{BuildError, UrlError};
     let build = |b: l402_cln::ClnBackendBuilder| b.build().unwrap_err();
     assert!(matches!(
         build(ClnBackend::builder("not a url")),
@@ -243,7 +243,7 @@ fn builder_validates() {
     ));
     assert!(matches!(
         build(ClnBackend::builder("ftp://x").rune("abc")),
-        BuildError::UnsupportedScheme(_)
+        BuildError::InvalidUrl(UrlError::UnsupportedScheme(_))
     ));
     assert!(matches!(
         build(ClnBackend::builder("https://x")),
@@ -259,7 +259,7 @@ fn builder_validates() {
     ));
     assert!(matches!(
         build(ClnBackend::builder("https://x").rune_file("/nonexistent/r.rune")),
-        BuildError::ReadFile { .. }
+        BuildError::ReadFile(_)
     ));
     assert!(matches!(
         build(

@@ -235,7 +235,7 @@ async fn plain_http_works() {
 
 #[test]
 fn builder_validates() {
-    use l402_lnd::BuildError;
+    use l402_lnd::{BuildError, UrlError};
     let build = |b: l402_lnd::LndBackendBuilder| b.build().unwrap_err();
     assert!(matches!(
         build(LndBackend::builder("not a url")),
@@ -243,7 +243,7 @@ fn builder_validates() {
     ));
     assert!(matches!(
         build(LndBackend::builder("ftp://x").macaroon_hex("00")),
-        BuildError::UnsupportedScheme(_)
+        BuildError::InvalidUrl(UrlError::UnsupportedScheme(_))
     ));
     assert!(matches!(
         build(LndBackend::builder("https://x")),
@@ -259,7 +259,7 @@ fn builder_validates() {
     ));
     assert!(matches!(
         build(LndBackend::builder("https://x").macaroon_file("/nonexistent/m.macaroon")),
-        BuildError::ReadFile { .. }
+        BuildError::ReadFile(_)
     ));
     assert!(matches!(
         build(
