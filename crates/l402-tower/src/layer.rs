@@ -83,6 +83,21 @@ pub enum BuildError {
     /// A freshly minted token failed verification for another reason.
     #[error("minted tokens would not verify")]
     SelfTest(#[source] VerifyError),
+    /// A token sold on a cheaper route (or at a dynamic price) would be accepted on a
+    /// route with a higher static price: clients could buy the cheap token and use the
+    /// dear route. Give the dearer route a capability the cheaper tokens do not grant
+    /// ([`Route::capability`] with [`Route::grants`]), use a layer per price, or accept it
+    /// with [`L402LayerBuilder::allow_cheap_tokens_on_dear_routes`].
+    #[error(
+        "tokens sold for {cheap} would open {dear}, which costs more: \
+         restrict {dear} with a capability the cheaper tokens do not grant"
+    )]
+    CheapTokenOpensDearRoute {
+        /// Where the cheaper tokens are sold: a route, or requests no route matches.
+        cheap: String,
+        /// The dearer route they would open.
+        dear: String,
+    },
 }
 
 /// The layer's default price.
@@ -139,6 +154,14 @@ impl<B, K> Shared<B, K> {
         match &self.default_price {
             DefaultPrice::Static(a) => PriceSource::Static(*a),
             DefaultPrice::Dynamic(_) => PriceSource::Dynamic,
+        }
+    }
+
+    /// `route` for error messages.
+    pub(crate) fn describe(&self, route: Option<usize>) -> String {
+        match route.and_then(|i| self.routes.get(i)) {
+            Some(r) => format!("route {}", r.describe()),
+            None => "requests no route matches".to_owned(),
         }
     }
 
@@ -285,6 +308,7 @@ pub struct L402LayerBuilder<B, K> {
     unauthorized_on_invalid: bool,
     retry_after: Duration,
     allowance: Option<Allowance>,
+    allow_cheap_on_dear: bool,
 }
 
 impl<B, K> fmt::Debug for L402LayerBuilder<B, K> {
@@ -319,6 +343,7 @@ impl<B, K> L402LayerBuilder<B, K> {
             unauthorized_on_invalid: false,
             retry_after: DEFAULT_RETRY_AFTER,
             allowance: None,
+            allow_cheap_on_dear: false,
         }
     }
 
@@ -480,12 +505,31 @@ impl<B, K> L402LayerBuilder<B, K> {
         self
     }
 
+    /// Lets a token sold on a cheaper route open a dearer one.
+    ///
+    /// By default [`build`](Self::build) refuses such a configuration
+    /// ([`BuildError::CheapTokenOpensDearRoute`]), because a client would buy the cheapest
+    /// token and use it everywhere. Call this when that is what you sell: the prices are
+    /// then only what a token costs depending on where it is bought, not what each route
+    /// costs.
+    pub fn allow_cheap_tokens_on_dear_routes(mut self) -> Self {
+        self.allow_cheap_on_dear = true;
+        self
+    }
+
     /// Validates the configuration and builds the layer.
     ///
-    /// Besides checking each setting, it mints a token with a throwaway key for the layer
-    /// and for every route, and verifies it as a request there would: a configuration whose
-    /// tokens could never be accepted (a required capability not granted, a tier too low,
-    /// a caveat the verifier rejects) fails here instead of making clients pay in a loop.
+    /// Besides checking each setting, it mints a token with a throwaway key for the
+    /// default price and for every route, and verifies it as requests would be verified:
+    ///
+    /// * on its own route: a configuration whose tokens could never be accepted (a
+    ///   required capability not granted, a tier too low, a caveat the verifier rejects)
+    ///   fails here instead of making clients pay in a loop;
+    /// * on every other route with a higher static price: a token that may have cost less
+    ///   (a lower static price, or a price from the [`Pricer`]) must not be accepted there,
+    ///   unless [`allow_cheap_tokens_on_dear_routes`](Self::allow_cheap_tokens_on_dear_routes)
+    ///   was called. Routes are told apart by capabilities ([`Route::capability`],
+    ///   [`Route::grants`]); the service and tier are the same for every route of a layer.
     ///
     /// # Errors
     /// [`BuildError`] naming the first problem found.
@@ -551,9 +595,18 @@ impl<B, K> L402LayerBuilder<B, K> {
             retry_after: HeaderValue::from(retry_secs),
             allowance: self.allowance,
         };
-        self_test(&shared, None)?;
-        for i in 0..shared.routes.len() {
-            self_test(&shared, Some(i))?;
+        let points: Vec<Option<usize>> = core::iter::once(None)
+            .chain((0..shared.routes.len()).map(Some))
+            .collect();
+        for &route in &points {
+            self_test(&shared, route)?;
+        }
+        if !self.allow_cheap_on_dear {
+            for &dear in &points {
+                for &cheap in &points {
+                    cross_test(&shared, cheap, dear)?;
+                }
+            }
         }
         Ok(L402Layer {
             shared: Arc::new(shared),
@@ -562,21 +615,26 @@ impl<B, K> L402LayerBuilder<B, K> {
     }
 }
 
-/// Mints a token as the layer would for a request on `route`, with a throwaway key, and
-/// verifies it as a request there would be verified.
-fn self_test<B, K>(shared: &Shared<B, K>, route: Option<usize>) -> Result<(), BuildError> {
+/// Mints a token as the layer would for a request on `mint_on`, with a throwaway key, and
+/// verifies it as a request on `verify_on` would be verified (without the request's method
+/// and path, which the layer's caveats do not depend on per route).
+fn trial<B, K>(
+    shared: &Shared<B, K>,
+    mint_on: Option<usize>,
+    verify_on: Option<usize>,
+) -> Result<Result<l402_core::Receipt, VerifyError>, BuildError> {
     let preimage = Preimage::from_bytes([0x5a; 32]);
     let key = RootKey::from_bytes([0xa5; 32]);
     let now = SystemTime::now();
     let request = shared
-        .mint_request(preimage.payment_hash(), route, now)
+        .mint_request(preimage.payment_hash(), mint_on, now)
         .map_err(mint_error)?;
     let macaroon = request
         .mint_with_key(TokenId::from_bytes([1; 32]), &key)
         .map_err(mint_error)?;
     let credential = Credential::new(macaroon, preimage);
     let mut ctx = VerifyContext::new(shared.service.name(), now);
-    if let Some(capability) = shared.required_capability(route) {
+    if let Some(capability) = shared.required_capability(verify_on) {
         ctx = ctx.capability(capability);
     }
     if let Some(tier) = shared.min_tier {
@@ -586,7 +644,13 @@ fn self_test<B, K>(shared: &Shared<B, K>, route: Option<usize>) -> Result<(), Bu
         .verifier
         .check_payment(&credential)
         .map_err(BuildError::SelfTest)?;
-    match paid.verify(&[key], &ctx) {
+    Ok(paid.verify(&[key], &ctx))
+}
+
+/// A token minted on `route` must verify on `route`.
+fn self_test<B, K>(shared: &Shared<B, K>, route: Option<usize>) -> Result<(), BuildError> {
+    match trial(shared, route, route)? {
+        // Not satisfied: a caveat needs the request (method, path), absent here.
         Ok(_) | Err(VerifyError::NotSatisfied { .. }) => Ok(()),
         Err(VerifyError::UnknownCaveat { condition, .. }) => {
             Err(BuildError::UnverifiableCaveat(condition))
@@ -598,6 +662,45 @@ fn self_test<B, K>(shared: &Shared<B, K>, route: Option<usize>) -> Result<(), Bu
             Err(BuildError::TierTooLow { tier, required })
         }
         Err(e) => Err(BuildError::SelfTest(e)),
+    }
+}
+
+/// A token minted on `cheap` must not verify on `dear` when it may have cost less than
+/// `dear`'s static price.
+fn cross_test<B, K>(
+    shared: &Shared<B, K>,
+    cheap: Option<usize>,
+    dear: Option<usize>,
+) -> Result<(), BuildError> {
+    if cheap == dear {
+        return Ok(());
+    }
+    let PriceSource::Static(dear_price) = shared.price_source(dear) else {
+        // A dynamic price is per request: no static promise to keep.
+        return Ok(());
+    };
+    if dear_price.is_zero() {
+        return Ok(());
+    }
+    let may_cost_less = match shared.price_source(cheap) {
+        // Free routes never mint.
+        PriceSource::Static(price) => !price.is_zero() && price < dear_price,
+        // The pricer's answer is unknown here: it may be lower.
+        PriceSource::Dynamic => true,
+    };
+    if !may_cost_less {
+        return Ok(());
+    }
+    match trial(shared, cheap, dear)? {
+        // Not satisfied: a caveat needs the request (method, path); it is the same for
+        // tokens of every route, so it does not tell the routes apart.
+        Ok(_) | Err(VerifyError::NotSatisfied { .. }) => {
+            Err(BuildError::CheapTokenOpensDearRoute {
+                cheap: shared.describe(cheap),
+                dear: shared.describe(dear),
+            })
+        }
+        Err(_) => Ok(()),
     }
 }
 

@@ -37,8 +37,13 @@
 //! let paywall = L402Layer::builder(node, MemoryRootKeyStore::new())
 //!     .service("weather")
 //!     .price_sat(10)                                  // default price of a token
-//!     .route(Route::exact("/forecast/premium").price_sat(100).capability("premium"))
-//!     .capabilities(&["basic", "premium"])            // what minted tokens allow
+//!     .capabilities(&["basic"])                       // what those tokens allow
+//!     .route(
+//!         Route::exact("/forecast/premium")
+//!             .price_sat(100)
+//!             .capability("premium")                  // what this route needs
+//!             .grants(&["basic", "premium"]),         // what tokens bought here allow
+//!     )
 //!     .validity(Duration::from_secs(24 * 3600))       // tokens expire after a day
 //!     .memo("weather API access")
 //!     .build()?;
@@ -74,15 +79,22 @@
 //!    layer's service, the route's required capability and tier. If valid, the
 //!    [`Receipt`] goes into the request extensions and the inner
 //!    service is called;
-//! 3. otherwise prices the request (a dynamic price of zero or `None` passes through),
+//! 3. otherwise prices the request ([`Price::Free`] from the pricer passes through; a
+//!    [`PricingError`], or a zero amount, answers 503: a failing pricer never makes a
+//!    request free),
 //!    consults the [free allowance](FreeAllowance) if one is configured, and finally
 //!    creates an invoice for exactly the price and mints a token bound to its payment
 //!    hash: the challenge.
 //!
 //! A token pays for access to the service (with its capabilities, until it expires), not
-//! for one request: a valid token is accepted on every route of the service whatever the
-//! route's price. Use capabilities, tiers, or separate services (one layer each) to sell
-//! routes separately.
+//! for one request: a valid token is accepted on every route whose required capability it
+//! allows, whatever the route's price. Sell routes separately with capabilities (as above:
+//! a 10-sat token allows only `basic`, so it does not open the 100-sat route) or with
+//! separate services (one layer each). [`build`](L402LayerBuilder::build) checks this: it
+//! refuses a configuration in which a token sold for less opens a route with a higher
+//! static price ([`BuildError::CheapTokenOpensDearRoute`]), unless
+//! [`allow_cheap_tokens_on_dear_routes`](L402LayerBuilder::allow_cheap_tokens_on_dear_routes)
+//! says that is intended.
 //!
 //! Only minting needs the Lightning node; verification is pure computation plus one
 //! root-key lookup.
@@ -93,7 +105,7 @@
 //! |---|---|
 //! | no credential, priced route | `402`, two `WWW-Authenticate` fields (`LSAT` first, then `L402`), `Cache-Control: no-store` |
 //! | invalid, expired, wrong-service, unknown or malformed credential | the same 402 with a fresh challenge; `401` with the challenge if [`unauthorized_on_invalid`](L402LayerBuilder::unauthorized_on_invalid) |
-//! | the node cannot create an invoice, or the store fails | `503` with `Retry-After` and a fixed text; the error is logged through `tracing`, never sent |
+//! | the node cannot create an invoice, the store fails, or the [`Pricer`] fails | `503` with `Retry-After` and a fixed text; the error is logged through `tracing`, never sent |
 //! | gRPC request (`content-type: application/grpc…`) | `200` with `grpc-status: 13`, `grpc-message: payment required` and the challenge headers, as Aperture (`grpc-status: 14` instead of a 503) |
 //! | free route, valid token, free allowance | the inner service's response |
 //!
@@ -156,7 +168,7 @@ pub use layer::{
     BuildError, DEFAULT_LOCATION, DEFAULT_RETRY_AFTER, L402Layer, L402LayerBuilder, MAX_MEMO_LEN,
     MIN_VALIDITY,
 };
-pub use pricing::{PriceRequest, Pricer, Route};
+pub use pricing::{Price, PriceRequest, Pricer, PricingError, Route};
 pub use service::L402Service;
 
 /// The receipt a verified request carries in its extensions (re-exported from

@@ -5,6 +5,7 @@ use core::future::Future;
 use http::request::Parts;
 use http::{Extensions, HeaderMap, Method, Uri};
 use l402_core::Amount;
+use l402_core::root_key::BoxError;
 
 /// A read-only view of a request, given to a [`Pricer`] and to the free-allowance key
 /// function: method, URI (path and query), headers and extensions (where axum puts
@@ -71,32 +72,96 @@ impl<'a> PriceRequest<'a> {
     }
 }
 
+/// What a [`Pricer`] asks for a request: nothing, explicitly, or an amount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Price {
+    /// The request is free: it passes through with no credential.
+    Free,
+    /// The request costs this much (in millisatoshis). Must be positive: a pricer that
+    /// answers zero is treated as failing (503), so that a price computed as zero by
+    /// mistake never serves the route free. Answer [`Price::Free`] for free requests.
+    Amount(Amount),
+}
+
+impl Price {
+    /// A price in satoshis.
+    ///
+    /// # Errors
+    /// [`PricingError::Overflow`] if `sat` satoshis do not fit in a `u64` of
+    /// millisatoshis.
+    pub fn from_sat(sat: u64) -> Result<Self, PricingError> {
+        Amount::from_sat(sat)
+            .map(Price::Amount)
+            .ok_or(PricingError::Overflow)
+    }
+
+    /// A price in millisatoshis.
+    #[must_use]
+    pub const fn from_msat(msat: u64) -> Self {
+        Price::Amount(Amount::from_msat(msat))
+    }
+}
+
+/// Why a [`Pricer`] could not price a request.
+///
+/// The layer answers such a request with `503 Service Unavailable` and `Retry-After`
+/// (gRPC: `grpc-status: 14`), never with free access. The error is logged through
+/// `tracing`; its text never reaches the client.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PricingError {
+    /// What the price depends on could not be read (a database, a rate feed…); retrying
+    /// later may work.
+    #[error("price source unavailable")]
+    Unavailable(#[source] BoxError),
+    /// The computed price does not fit in a `u64` of millisatoshis.
+    #[error("price does not fit in millisatoshis")]
+    Overflow,
+}
+
+impl PricingError {
+    /// A price source failure, with its cause (kept for the logs).
+    pub fn unavailable(source: impl Into<BoxError>) -> Self {
+        PricingError::Unavailable(source.into())
+    }
+}
+
 /// Prices a request at run time.
 ///
-/// Returns the price in millisatoshis; `None` or zero means the request is free and passes
-/// through with no credential. The pricer runs only for requests that do not carry a valid
-/// token (a token pays for access to the service until it expires, not for one request),
-/// and only on routes that no [`Route`] prices statically.
+/// Answers [`Price::Free`] (the request passes through with no credential), a positive
+/// [`Price::Amount`], or a [`PricingError`] (the client gets a 503 and retries later;
+/// never free access). The pricer runs only for requests that do not carry a valid token
+/// (a token pays for access to the service until it expires, not for one request), and
+/// only on routes that no [`Route`] prices statically.
 ///
 /// The returned future must not borrow the request: copy what it needs first. Closures
-/// `Fn(&PriceRequest<'_>) -> impl Future<Output = Option<Amount>>` implement the trait:
+/// `Fn(&PriceRequest<'_>) -> impl Future<Output = Result<Price, PricingError>>` implement
+/// the trait:
 ///
 /// ```
-/// use l402_core::Amount;
-/// use l402_tower::PriceRequest;
+/// use l402_tower::{Price, PriceRequest, PricingError};
 ///
 /// let pricer = |req: &PriceRequest<'_>| {
-///     // Longer paths cost more; premium clients pay double.
+///     // Longer paths cost more; premium clients pay double; /status is free.
+///     let free = req.path() == "/status";
 ///     let len = req.path().len() as u64;
 ///     let premium = req.headers().contains_key("x-premium");
-///     async move { Some(Amount::from_msat(1_000 * len * if premium { 2 } else { 1 })) }
+///     async move {
+///         if free {
+///             return Ok(Price::Free);
+///         }
+///         let msat = len
+///             .checked_mul(if premium { 2_000 } else { 1_000 })
+///             .ok_or(PricingError::Overflow)?;
+///         Ok(Price::from_msat(msat))
+///     }
 /// };
 /// # fn is_pricer<P: l402_tower::Pricer>(_: &P) {}
 /// # is_pricer(&pricer);
 /// ```
 pub trait Pricer: Send + Sync + 'static {
     /// The future of a price.
-    type Future: Future<Output = Option<Amount>> + Send + 'static;
+    type Future: Future<Output = Result<Price, PricingError>> + Send + 'static;
 
     /// The price of `request`.
     fn price(&self, request: &PriceRequest<'_>) -> Self::Future;
@@ -105,7 +170,7 @@ pub trait Pricer: Send + Sync + 'static {
 impl<F, Fut> Pricer for F
 where
     F: Fn(&PriceRequest<'_>) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Option<Amount>> + Send + 'static,
+    Fut: Future<Output = Result<Price, PricingError>> + Send + 'static,
 {
     type Future = Fut;
 
@@ -114,19 +179,17 @@ where
     }
 }
 
+/// The boxed future of a [`DynPricer`].
+pub(crate) type PriceFuture =
+    core::pin::Pin<Box<dyn Future<Output = Result<Price, PricingError>> + Send + 'static>>;
+
 /// Object-safe form of [`Pricer`], kept inside the layer.
 pub(crate) trait DynPricer: Send + Sync + 'static {
-    fn price_boxed(
-        &self,
-        request: &PriceRequest<'_>,
-    ) -> core::pin::Pin<Box<dyn Future<Output = Option<Amount>> + Send + 'static>>;
+    fn price_boxed(&self, request: &PriceRequest<'_>) -> PriceFuture;
 }
 
 impl<P: Pricer> DynPricer for P {
-    fn price_boxed(
-        &self,
-        request: &PriceRequest<'_>,
-    ) -> core::pin::Pin<Box<dyn Future<Output = Option<Amount>> + Send + 'static>> {
+    fn price_boxed(&self, request: &PriceRequest<'_>) -> PriceFuture {
         Box::pin(self.price(request))
     }
 }
@@ -223,6 +286,18 @@ impl Route {
     pub fn grants<S: AsRef<str>>(mut self, capabilities: &[S]) -> Self {
         self.grants = Some(capabilities.iter().map(|c| c.as_ref().to_owned()).collect());
         self
+    }
+
+    /// The route for error messages: `GET /exact` or `/prefix*`.
+    pub(crate) fn describe(&self) -> String {
+        let path = match &self.path {
+            PathMatch::Exact(p) => format!("{p:?}"),
+            PathMatch::Prefix(p) => format!("{p:?}*"),
+        };
+        match &self.method {
+            Some(m) => format!("{m} {path}"),
+            None => path,
+        }
     }
 
     pub(crate) fn matches(&self, method: &Method, path: &str) -> bool {

@@ -17,7 +17,7 @@ use tower_service::Service;
 use crate::body::MakeBody;
 use crate::future::ResponseFuture;
 use crate::layer::{DefaultPrice, PriceSource, Shared};
-use crate::pricing::PriceRequest;
+use crate::pricing::{Price, PriceRequest};
 use crate::response::{Rejection, is_grpc};
 
 /// The future of an authorization: gives the request head back, with the receipt in its
@@ -157,18 +157,31 @@ where
     }
 
     let price = match shared.price_source(route) {
+        PriceSource::Static(price) if price.is_zero() => return (parts, Outcome::Pass),
         PriceSource::Static(price) => price,
         PriceSource::Dynamic => match &shared.default_price {
             DefaultPrice::Dynamic(pricer) => {
                 let fut = pricer.price_boxed(&PriceRequest::from_parts(&parts));
-                fut.await.unwrap_or(l402_core::Amount::ZERO)
+                match fut.await {
+                    Ok(Price::Free) => return (parts, Outcome::Pass),
+                    Ok(Price::Amount(price)) if !price.is_zero() => price,
+                    // Fail closed: a failing pricer never makes a request free.
+                    Ok(Price::Amount(_)) => {
+                        tracing::error!(
+                            "l402: pricer answered a zero amount (answer Price::Free for free requests)"
+                        );
+                        return (parts, unavailable(&shared, grpc));
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, source = ?std::error::Error::source(&error), "l402: pricing failed");
+                        return (parts, unavailable(&shared, grpc));
+                    }
+                }
             }
+            DefaultPrice::Static(price) if price.is_zero() => return (parts, Outcome::Pass),
             DefaultPrice::Static(price) => *price,
         },
     };
-    if price.is_zero() {
-        return (parts, Outcome::Pass);
-    }
 
     if let Some(allowance) = &shared.allowance
         && let Some(key) = (allowance.key)(&PriceRequest::from_parts(&parts))

@@ -23,7 +23,7 @@ use axum::routing::{get, post};
 use l402_core::backend::PayParams;
 use l402_core::{Amount, Challenge, Credential, MemoryRootKeyStore, PaymentBackend, Scheme};
 use l402_mock::{MockNetwork, MockNode};
-use l402_tower::{L402Layer, L402Receipt, PriceRequest};
+use l402_tower::{L402Layer, L402Receipt, Price, PriceRequest};
 
 type BoxResult<T> = Result<T, Box<dyn Error + Send + Sync>>;
 
@@ -86,7 +86,7 @@ fn app(node: MockNode) -> BoxResult<Router> {
                 .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("words=")))
                 .and_then(|n| n.parse::<u64>().ok())
                 .unwrap_or(1);
-            async move { Amount::from_sat(words) }
+            async move { Price::from_sat(words) }
         })
         .memo("translation")
         // A token pays for access, not for one request: keep dynamic-price tokens short.

@@ -22,7 +22,7 @@ use axum::routing::{get, post};
 use l402_core::{Amount, MemoryRootKeyStore};
 use l402_mock::{MockNetwork, MockNode, RoutingFee};
 use l402_reqwest::{Event, FileTokenStore, L402Error, L402Middleware, SpendingPolicy};
-use l402_tower::{L402Layer, PriceRequest};
+use l402_tower::{L402Layer, Price, PriceRequest};
 
 type BoxResult<T> = Result<T, Box<dyn Error + Send + Sync>>;
 
@@ -138,7 +138,7 @@ fn app(node: MockNode) -> BoxResult<Router> {
                 .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("words=")))
                 .and_then(|n| n.parse::<u64>().ok())
                 .unwrap_or(1);
-            async move { Amount::from_sat(words) }
+            async move { Price::from_sat(words) }
         })
         .memo("translation")
         .validity(Duration::from_secs(60))

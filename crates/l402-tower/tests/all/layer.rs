@@ -14,7 +14,7 @@ use l402_core::{
 };
 use l402_mock::MockNode;
 use l402_tower::{
-    BuildError, L402Layer, L402LayerBuilder, MemoryFreeAllowance, PriceRequest, Route,
+    BuildError, L402Layer, L402LayerBuilder, MemoryFreeAllowance, Price, PriceRequest, Route,
 };
 use tower::{ServiceExt, service_fn};
 
@@ -607,16 +607,15 @@ async fn free_prices_pass_through_without_touching_the_node() {
     assert_eq!(res.status(), StatusCode::PAYMENT_REQUIRED);
     assert_eq!(invoice_amount(res.headers()), Amount::from_msat(1));
 
-    // Dynamic: None and zero are free.
+    // Dynamic: free is an explicit answer.
     let layer = L402Layer::builder(net.server.clone(), Arc::clone(&net.store))
         .service("weather")
         .pricer(|req: &PriceRequest<'_>| {
             let price = match req.path() {
-                "/forecast" => None,
-                "/health" => Some(Amount::ZERO),
-                _ => Some(Amount::from_msat(5_000)),
+                "/forecast" | "/health" => Price::Free,
+                _ => Price::from_msat(5_000),
             };
-            async move { price }
+            async move { Ok(price) }
         })
         .build()
         .unwrap();
@@ -645,7 +644,7 @@ async fn dynamic_pricer_sees_method_path_and_headers() {
                 .unwrap()
                 .push((req.method().clone(), req.uri().to_string(), units.clone()));
             let n: u64 = units.and_then(|u| u.parse().ok()).unwrap_or(1);
-            async move { Some(Amount::from_msat(1_000 * n)) }
+            async move { Ok(Price::from_msat(1_000 * n)) }
         })
         .build()
         .unwrap();
@@ -685,6 +684,8 @@ async fn route_table_prices_and_methods() {
     let layer = paywall(&net)
         .route(Route::prefix("/premium").method(Method::GET).price_sat(99))
         .route(Route::exact("/forecast").price(Amount::from_msat(2_500)))
+        // Only the prices are under test here: any token opens every route.
+        .allow_cheap_tokens_on_dear_routes()
         .build()
         .unwrap();
     let app = Router::new()

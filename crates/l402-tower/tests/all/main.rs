@@ -9,7 +9,9 @@
     dead_code
 )]
 
+mod cross_route;
 mod extract;
 mod layer;
+mod pricer;
 mod support;
 mod tcp;

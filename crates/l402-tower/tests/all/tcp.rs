@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use http::header::{AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, StatusCode};
 use l402_core::{Amount, Credential, Scheme};
-use l402_tower::{L402Layer, PriceRequest, Route};
+use l402_tower::{L402Layer, Price, PriceRequest, Route};
 
 use crate::support::*;
 
@@ -39,9 +39,9 @@ async fn start() -> Server {
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(1);
-                Amount::from_sat(units)
+                Price::from_sat(units)
             } else {
-                Amount::from_sat(10)
+                Price::from_sat(10)
             };
             async move { price }
         })
