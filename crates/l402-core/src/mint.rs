@@ -40,6 +40,7 @@ pub struct MintRequest {
     services: Vec<Service>,
     capabilities: Vec<Caveat>,
     valid_until: Option<SystemTime>,
+    pay_by: Option<SystemTime>,
     caveats: Vec<Caveat>,
     location: Option<String>,
 }
@@ -52,6 +53,7 @@ impl MintRequest {
             services: Vec::new(),
             capabilities: Vec::new(),
             valid_until: None,
+            pay_by: None,
             caveats: Vec::new(),
             location: None,
         }
@@ -80,6 +82,14 @@ impl MintRequest {
     /// Makes the token expire at `until` for every service.
     pub fn valid_until(mut self, until: SystemTime) -> Self {
         self.valid_until = Some(until);
+        self
+    }
+
+    /// The token is sold for an invoice that can be paid until `deadline`: [`mint`] then
+    /// creates its key with [`RootKeyStore::create_unpaid`], so that a store may forget
+    /// it if the invoice is never paid. Not written into the token.
+    pub fn pay_by(mut self, deadline: SystemTime) -> Self {
+        self.pay_by = Some(deadline);
         self
     }
 
@@ -133,7 +143,8 @@ impl MintRequest {
 }
 
 /// Mints a token: a fresh random token id, a root key created in `store` (told when the
-/// token expires), and the request's caveats.
+/// token expires and, with [`MintRequest::pay_by`], until when its invoice can be paid),
+/// and the request's caveats.
 ///
 /// # Errors
 /// [`MintError`]; nothing is written to the store unless the request is valid.
@@ -146,9 +157,14 @@ pub async fn mint<S: RootKeyStore + ?Sized>(
     }
     request.all_caveats()?;
     let token_id = TokenId::random().map_err(MintError::Randomness)?;
-    let key = store
-        .create(&token_id, request.valid_until)
-        .await
-        .map_err(MintError::Store)?;
+    let key = match request.pay_by {
+        Some(pay_by) => {
+            store
+                .create_unpaid(&token_id, request.valid_until, pay_by)
+                .await
+        }
+        None => store.create(&token_id, request.valid_until).await,
+    }
+    .map_err(MintError::Store)?;
     request.mint_with_key(token_id, &key)
 }

@@ -247,8 +247,16 @@ where
     if let Some(tier) = shared.min_tier {
         ctx = ctx.min_tier(tier);
     }
+    let token_id = *paid.token_id();
     match paid.verify(&keys, &ctx) {
-        Ok(receipt) => Verified::Valid(receipt),
+        Ok(receipt) => {
+            // Verified, so paid: the store keeps the key for the token's lifetime. A
+            // failure here does not refuse a valid token; the next request retries it.
+            if let Err(error) = shared.store.mark_paid(&token_id).await {
+                tracing::warn!(%error, source = ?std::error::Error::source(&error), "l402: could not mark a token paid");
+            }
+            Verified::Valid(receipt)
+        }
         Err(error) => {
             tracing::debug!(%error, "l402: credential rejected");
             Verified::Invalid
@@ -278,8 +286,16 @@ where
             return None;
         }
     };
+    // The key of the token lives as long as its invoice can be paid (the invoice's own
+    // expiry, which the client sees), unless the token is paid and verifies.
+    let pay_by = invoice
+        .invoice
+        .expires_at()
+        .and_then(|since_epoch| std::time::UNIX_EPOCH.checked_add(since_epoch))
+        .or_else(|| now.checked_add(shared.invoice_expiry))
+        .unwrap_or(now);
     let mint_request = match shared.mint_request(invoice.payment_hash, route, now) {
-        Ok(r) => r,
+        Ok(r) => r.pay_by(pay_by),
         Err(error) => {
             tracing::error!(%error, "l402: invalid mint request");
             return None;

@@ -5,6 +5,10 @@
 //! * `GET /joke` — 10 sat (a static price);
 //! * `POST /translate?words=<n>` — 1 sat per word (a dynamic price, computed per request).
 //!
+//! In front of the paywall sits a concurrency limit that sheds load: every request without
+//! a token makes the node create an invoice and the store keep a key, so a flood must be
+//! stopped before it reaches the layer (see `docs/security.md`, "Floods").
+//!
 //! `cargo run -p axum-paywall` starts the server on 127.0.0.1, runs a short scripted client
 //! against it over TCP (402 → pay the invoice from a mock payer node → 200), prints each
 //! step and exits. `cargo run -p axum-paywall -- --serve` keeps serving until Ctrl-C
@@ -18,12 +22,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
+use axum::error_handling::HandleErrorLayer;
+use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
 use axum::routing::{get, post};
+use axum::{BoxError, Router};
 use l402_core::backend::PayParams;
 use l402_core::{Amount, Challenge, Credential, MemoryRootKeyStore, PaymentBackend, Scheme};
 use l402_mock::{MockNetwork, MockNode};
 use l402_tower::{L402Layer, L402Receipt, Price, PriceRequest};
+use tower::ServiceBuilder;
+use tower::limit::GlobalConcurrencyLimitLayer;
 
 type BoxResult<T> = Result<T, Box<dyn Error + Send + Sync>>;
 
@@ -65,8 +74,15 @@ async fn main() -> BoxResult<()> {
     Ok(())
 }
 
+/// Most requests in flight at once (paid or not); more are answered 503 at once.
+const MAX_IN_FLIGHT: usize = 64;
+/// Most keys of unpaid tokens (open challenges) the store holds: the oldest is dropped
+/// beyond that.
+const MAX_OPEN_CHALLENGES: usize = 10_000;
+
 fn app(node: MockNode) -> BoxResult<Router> {
-    let store = Arc::new(MemoryRootKeyStore::new());
+    // Keys of unpaid challenges go away with their invoice (one hour here) and are capped.
+    let store = Arc::new(MemoryRootKeyStore::new().max_unpaid(MAX_OPEN_CHALLENGES));
 
     // A static price for the joke.
     let jokes = L402Layer::builder(node.clone(), Arc::clone(&store))
@@ -93,13 +109,29 @@ fn app(node: MockNode) -> BoxResult<Router> {
         .validity(Duration::from_secs(60))
         .build()?;
 
+    // In front of the paywalls: at most MAX_IN_FLIGHT requests at once, the rest shed with
+    // a 503 instead of queueing (a client retries later). `GlobalConcurrencyLimitLayer`
+    // shares one limit among every route it wraps. A per-client rate limit (by IP, with a
+    // crate such as `tower_governor`) goes here too.
+    let limit = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(|_: BoxError| async {
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(RETRY_AFTER, "1")],
+                "busy, retry later\n",
+            )
+        }))
+        .load_shed()
+        .layer(GlobalConcurrencyLimitLayer::new(MAX_IN_FLIGHT));
+
     Ok(Router::new()
         .route("/joke", get(joke).route_layer(jokes))
         .route("/translate", post(translate_handler).route_layer(translate))
         .route(
             "/",
             get(|| async { "welcome: / is free, /joke costs 10 sat\n" }),
-        ))
+        )
+        .layer(limit))
 }
 
 async fn joke(L402Receipt(receipt): L402Receipt) -> String {

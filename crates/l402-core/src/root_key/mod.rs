@@ -23,13 +23,13 @@ pub use derived::{
     DerivedRootKeyStore, MAX_MASTER_SECRET_LEN, MIN_MASTER_SECRET_LEN, MasterSecret,
     MasterSecretError,
 };
-pub use memory::MemoryRootKeyStore;
+pub use memory::{DEFAULT_MAX_UNPAID_KEYS, DEFAULT_UNPAID_GRACE, MemoryRootKeyStore};
 pub use revocation::{MemoryRevocationList, RevocationList};
 
 use core::fmt;
 use core::future::Future;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
@@ -105,12 +105,23 @@ pub enum RootKeyError {
 /// # Contract
 /// * [`create`](RootKeyStore::create) stores a fresh random (or derived) key for a new
 ///   token id and returns it. It is called once per minted token.
+/// * [`create_unpaid`](RootKeyStore::create_unpaid) does the same for a token whose invoice
+///   is not paid yet (a challenge): the store may forget the key once the invoice can no
+///   longer be paid, unless [`mark_paid`](RootKeyStore::mark_paid) is called first. Unpaid
+///   keys are what an anonymous flood of requests creates; a store that holds keys should
+///   bound them (the default forwards to `create`).
+/// * [`mark_paid`](RootKeyStore::mark_paid) is called after a token verified (signature,
+///   preimage and caveats): its invoice is paid, so its key must now live as long as the
+///   token. Idempotent; a no-op for keys created with `create` (the default does nothing).
 /// * [`lookup`](RootKeyStore::lookup) returns every key that may have signed the token:
 ///   none when the token is unknown, expired from the store or revoked; one usually; more
 ///   than one while a rotated-out secret is still accepted. The verifier accepts a
 ///   signature made by any of them.
 /// * [`revoke`](RootKeyStore::revoke) makes every later `lookup` of the token return no
 ///   key (within the staleness a distributed store documents). Idempotent.
+/// * [`revocation_retention`](RootKeyStore::revocation_retention) says how long a
+///   revocation holds: `None` (the default) for ever, else for that long after it is
+///   made. A server must not mint tokens that outlive it.
 /// * Errors mean "could not answer", never "no key": a verifier fails closed on them.
 pub trait RootKeyStore: Send + Sync {
     /// Creates and stores the root key for a new token. `expires_at` is when the token
@@ -121,6 +132,32 @@ pub trait RootKeyStore: Send + Sync {
         expires_at: Option<SystemTime>,
     ) -> impl Future<Output = Result<RootKey, RootKeyError>> + Send;
 
+    /// Creates and stores the root key for a new token whose invoice can be paid until
+    /// `pay_by`. Unless [`mark_paid`](RootKeyStore::mark_paid) is called, the store may
+    /// forget the key after `pay_by` (plus whatever grace it documents), or earlier to
+    /// stay within a documented bound. The default calls [`create`](RootKeyStore::create).
+    fn create_unpaid(
+        &self,
+        token_id: &TokenId,
+        expires_at: Option<SystemTime>,
+        pay_by: SystemTime,
+    ) -> impl Future<Output = Result<RootKey, RootKeyError>> + Send {
+        let _ = pay_by;
+        self.create(token_id, expires_at)
+    }
+
+    /// Records that the token verified, so its invoice is paid: its key now lives as long
+    /// as the token (see [`create_unpaid`](RootKeyStore::create_unpaid)). Called only
+    /// after full verification (a preimage alone proves nothing until the signature
+    /// does), and idempotent. The default does nothing.
+    fn mark_paid(
+        &self,
+        token_id: &TokenId,
+    ) -> impl Future<Output = Result<(), RootKeyError>> + Send {
+        let _ = token_id;
+        core::future::ready(Ok(()))
+    }
+
     /// The keys that may have signed this token; empty when unknown or revoked.
     fn lookup(
         &self,
@@ -129,6 +166,13 @@ pub trait RootKeyStore: Send + Sync {
 
     /// Revokes the token: later lookups return no key.
     fn revoke(&self, token_id: &TokenId) -> impl Future<Output = Result<(), RootKeyError>> + Send;
+
+    /// How long a revocation holds after it is made: `None` (the default) for ever. A
+    /// store that forgets revocations (to bound its storage) returns how long it keeps
+    /// them; tokens must expire within that time, or a revoked token comes back.
+    fn revocation_retention(&self) -> Option<Duration> {
+        None
+    }
 }
 
 impl<T: RootKeyStore + ?Sized> RootKeyStore for Arc<T> {
@@ -140,6 +184,22 @@ impl<T: RootKeyStore + ?Sized> RootKeyStore for Arc<T> {
         (**self).create(token_id, expires_at)
     }
 
+    fn create_unpaid(
+        &self,
+        token_id: &TokenId,
+        expires_at: Option<SystemTime>,
+        pay_by: SystemTime,
+    ) -> impl Future<Output = Result<RootKey, RootKeyError>> + Send {
+        (**self).create_unpaid(token_id, expires_at, pay_by)
+    }
+
+    fn mark_paid(
+        &self,
+        token_id: &TokenId,
+    ) -> impl Future<Output = Result<(), RootKeyError>> + Send {
+        (**self).mark_paid(token_id)
+    }
+
     fn lookup(
         &self,
         token_id: &TokenId,
@@ -149,6 +209,10 @@ impl<T: RootKeyStore + ?Sized> RootKeyStore for Arc<T> {
 
     fn revoke(&self, token_id: &TokenId) -> impl Future<Output = Result<(), RootKeyError>> + Send {
         (**self).revoke(token_id)
+    }
+
+    fn revocation_retention(&self) -> Option<Duration> {
+        (**self).revocation_retention()
     }
 }
 
@@ -164,10 +228,21 @@ pub trait DynRootKeyStore: Send + Sync {
         token_id: &TokenId,
         expires_at: Option<SystemTime>,
     ) -> Result<RootKey, RootKeyError>;
+    /// See [`RootKeyStore::create_unpaid`].
+    async fn create_unpaid_dyn(
+        &self,
+        token_id: &TokenId,
+        expires_at: Option<SystemTime>,
+        pay_by: SystemTime,
+    ) -> Result<RootKey, RootKeyError>;
+    /// See [`RootKeyStore::mark_paid`].
+    async fn mark_paid_dyn(&self, token_id: &TokenId) -> Result<(), RootKeyError>;
     /// See [`RootKeyStore::lookup`].
     async fn lookup_dyn(&self, token_id: &TokenId) -> Result<Vec<RootKey>, RootKeyError>;
     /// See [`RootKeyStore::revoke`].
     async fn revoke_dyn(&self, token_id: &TokenId) -> Result<(), RootKeyError>;
+    /// See [`RootKeyStore::revocation_retention`].
+    fn revocation_retention_dyn(&self) -> Option<Duration>;
 }
 
 #[async_trait::async_trait]
@@ -179,11 +254,25 @@ impl<T: RootKeyStore> DynRootKeyStore for T {
     ) -> Result<RootKey, RootKeyError> {
         self.create(token_id, expires_at).await
     }
+    async fn create_unpaid_dyn(
+        &self,
+        token_id: &TokenId,
+        expires_at: Option<SystemTime>,
+        pay_by: SystemTime,
+    ) -> Result<RootKey, RootKeyError> {
+        self.create_unpaid(token_id, expires_at, pay_by).await
+    }
+    async fn mark_paid_dyn(&self, token_id: &TokenId) -> Result<(), RootKeyError> {
+        self.mark_paid(token_id).await
+    }
     async fn lookup_dyn(&self, token_id: &TokenId) -> Result<Vec<RootKey>, RootKeyError> {
         self.lookup(token_id).await
     }
     async fn revoke_dyn(&self, token_id: &TokenId) -> Result<(), RootKeyError> {
         self.revoke(token_id).await
+    }
+    fn revocation_retention_dyn(&self) -> Option<Duration> {
+        self.revocation_retention()
     }
 }
 
@@ -195,11 +284,25 @@ impl RootKeyStore for dyn DynRootKeyStore {
     ) -> Result<RootKey, RootKeyError> {
         self.create_dyn(token_id, expires_at).await
     }
+    async fn create_unpaid(
+        &self,
+        token_id: &TokenId,
+        expires_at: Option<SystemTime>,
+        pay_by: SystemTime,
+    ) -> Result<RootKey, RootKeyError> {
+        self.create_unpaid_dyn(token_id, expires_at, pay_by).await
+    }
+    async fn mark_paid(&self, token_id: &TokenId) -> Result<(), RootKeyError> {
+        self.mark_paid_dyn(token_id).await
+    }
     async fn lookup(&self, token_id: &TokenId) -> Result<Vec<RootKey>, RootKeyError> {
         self.lookup_dyn(token_id).await
     }
     async fn revoke(&self, token_id: &TokenId) -> Result<(), RootKeyError> {
         self.revoke_dyn(token_id).await
+    }
+    fn revocation_retention(&self) -> Option<Duration> {
+        self.revocation_retention_dyn()
     }
 }
 

@@ -11,6 +11,7 @@
 
 mod cross_route;
 mod extract;
+mod flood;
 mod layer;
 mod pricer;
 mod support;
