@@ -91,7 +91,8 @@ impl Cache {
 ///   `<prefix>:rev:<token id hex>` with an expiry of the
 ///   [longest token lifetime](RedisRevocationListBuilder::max_token_lifetime), after which
 ///   the token is expired anyway: storage follows the number of revocations of live
-///   tokens.
+///   tokens. That lifetime is the list's [`retention`](RevocationList::retention): a
+///   layer whose tokens never expire, or live longer, is refused at build time.
 /// * **is_revoked** answers from a bounded local LRU cache when it can, else asks Redis
 ///   (`EXISTS`) and caches the answer. A "revoked" answer is kept until evicted (a
 ///   revocation is final); a "not revoked" answer is used for at most the
@@ -171,6 +172,12 @@ impl RevocationList for RedisRevocationList {
         Ok(revoked)
     }
 
+    /// [`max_token_lifetime`](RedisRevocationListBuilder::max_token_lifetime): revocations
+    /// expire from Redis after that long.
+    fn retention(&self) -> Option<Duration> {
+        Some(Duration::from_millis(self.ttl_ms))
+    }
+
     async fn revoke(&self, token_id: &TokenId) -> Result<(), RootKeyError> {
         self.cache.put(token_id, true, Instant::now());
         let mut cmd = redis::cmd("SET");
@@ -198,7 +205,9 @@ impl RedisRevocationListBuilder {
     /// The longest validity of any token of the deployment (the layer's
     /// [`validity`](l402_tower::L402LayerBuilder::validity)). Revocations expire from Redis
     /// after this long, when the token is expired anyway. Required: too short a value
-    /// would bring revoked tokens back to life.
+    /// would bring revoked tokens back to life, so the list reports it as its
+    /// [`retention`](RevocationList::retention) and the layer builder refuses to mint
+    /// tokens without an expiry, or valid for longer, with a store using this list.
     pub fn max_token_lifetime(mut self, lifetime: Duration) -> Self {
         self.max_token_lifetime = Some(lifetime);
         self

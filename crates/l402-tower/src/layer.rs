@@ -98,6 +98,30 @@ pub enum BuildError {
         /// The dearer route they would open.
         dear: String,
     },
+    /// The root-key store forgets a revocation after `retention`
+    /// ([`RootKeyStore::revocation_retention`], for example a Redis revocation list's
+    /// `max_token_lifetime`), but minted tokens would live longer: a revoked token would
+    /// be accepted again. Set a [`validity`](L402LayerBuilder::validity) of at most
+    /// `retention`.
+    #[error(
+        "revocations are forgotten after {retention:?} but tokens would be minted {}: \
+         set validity() to at most the retention",
+        show_validity(.validity.as_ref())
+    )]
+    RevocationForgotten {
+        /// How long the store remembers a revocation.
+        retention: Duration,
+        /// The validity tokens would be minted with (`None`: no expiry).
+        validity: Option<Duration>,
+    },
+}
+
+/// Why [`BuildError::RevocationForgotten`] formats a validity as it does.
+fn show_validity(validity: Option<&Duration>) -> String {
+    match validity {
+        Some(v) => format!("valid for {v:?}"),
+        None => "without an expiry".to_owned(),
+    }
 }
 
 /// The layer's default price.
@@ -410,6 +434,11 @@ impl<B, K> L402LayerBuilder<B, K> {
 
     /// How long minted tokens stay valid (`<service>_valid_until`, computed at mint time).
     /// By default tokens do not expire.
+    ///
+    /// With a store that forgets revocations after a while
+    /// ([`RootKeyStore::revocation_retention`], such as a
+    /// [`DerivedRootKeyStore`](l402_core::DerivedRootKeyStore) with a Redis revocation
+    /// list), a validity of at most that retention is required.
     pub fn validity(mut self, validity: Duration) -> Self {
         self.validity = Some(validity);
         self
@@ -574,6 +603,14 @@ impl<B, K> L402LayerBuilder<B, K> {
             .chain(self.capability.as_ref());
         for capability in capabilities {
             Caveat::capabilities(&service, &[capability]).map_err(BuildError::Capability)?;
+        }
+        if let Some(retention) = self.store.revocation_retention()
+            && self.validity.is_none_or(|v| v > retention)
+        {
+            return Err(BuildError::RevocationForgotten {
+                retention,
+                validity: self.validity,
+            });
         }
         let retry_secs = self.retry_after.as_secs().max(1);
         let shared = Shared {

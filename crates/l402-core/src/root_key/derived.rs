@@ -2,7 +2,7 @@
 
 use core::fmt;
 use std::sync::{PoisonError, RwLock};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -102,6 +102,12 @@ struct Secrets {
 /// while tokens made under the old one stay valid (lookups return a key for each accepted
 /// secret) until [`retire_previous`](Self::retire_previous) drops the old secrets, for
 /// example once the longest token validity has passed.
+///
+/// **Revocation retention.** A revocation holds as long as the list remembers it
+/// ([`RevocationList::retention`], reported as
+/// [`RootKeyStore::revocation_retention`]); the in-memory list never forgets, a shared one
+/// may. Tokens must expire within that time: `l402-tower`'s layer builder refuses to mint
+/// tokens that would outlive their revocation.
 ///
 /// **Revocation failures.** When the revocation list cannot answer, lookups fail (closed)
 /// by default; [`fail_open_on_revocation_error`](Self::fail_open_on_revocation_error)
@@ -219,6 +225,11 @@ impl<R: RevocationList> RootKeyStore for DerivedRootKeyStore<R> {
 
     async fn revoke(&self, token_id: &TokenId) -> Result<(), RootKeyError> {
         self.revocations.revoke(token_id).await
+    }
+
+    /// The revocation list's [`retention`](RevocationList::retention).
+    fn revocation_retention(&self) -> Option<Duration> {
+        self.revocations.retention()
     }
 }
 

@@ -3,6 +3,7 @@
 use core::future::Future;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use super::{RootKeyError, lock};
 use crate::TokenId;
@@ -13,7 +14,8 @@ use crate::TokenId;
 /// After `revoke(id)` returns `Ok`, `is_revoked(id)` returns `Ok(true)` (a distributed list
 /// may take a documented, bounded time to show it everywhere). An `Err` from `is_revoked`
 /// means "cannot tell"; the caller decides whether to fail open or closed. `revoke` is
-/// idempotent.
+/// idempotent. A revocation holds for [`retention`](RevocationList::retention) after it is
+/// made: for ever unless the list says otherwise.
 pub trait RevocationList: Send + Sync {
     /// Whether the token was revoked.
     fn is_revoked(
@@ -23,6 +25,14 @@ pub trait RevocationList: Send + Sync {
 
     /// Revokes the token.
     fn revoke(&self, token_id: &TokenId) -> impl Future<Output = Result<(), RootKeyError>> + Send;
+
+    /// How long a revocation is remembered after it is made: `None` (the default) for
+    /// ever. A list that forgets revocations to bound its storage returns how long it
+    /// keeps them; every token must expire within that time, or a revoked token is
+    /// accepted again once its revocation is forgotten.
+    fn retention(&self) -> Option<Duration> {
+        None
+    }
 }
 
 impl<T: RevocationList + ?Sized> RevocationList for Arc<T> {
@@ -36,9 +46,14 @@ impl<T: RevocationList + ?Sized> RevocationList for Arc<T> {
     fn revoke(&self, token_id: &TokenId) -> impl Future<Output = Result<(), RootKeyError>> + Send {
         (**self).revoke(token_id)
     }
+
+    fn retention(&self) -> Option<Duration> {
+        (**self).retention()
+    }
 }
 
-/// A revocation list in this process's memory.
+/// A revocation list in this process's memory. Revocations are kept for ever
+/// ([`retention`](RevocationList::retention) is `None`).
 #[derive(Debug, Default)]
 pub struct MemoryRevocationList {
     revoked: Mutex<HashSet<TokenId>>,

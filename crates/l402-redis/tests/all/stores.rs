@@ -2,9 +2,11 @@
 
 use std::time::{Duration, SystemTime};
 
-use l402_core::{RevocationList, RootKeyError, RootKeyStore, TokenId};
+use l402_core::{
+    DerivedRootKeyStore, MasterSecret, RevocationList, RootKeyError, RootKeyStore, TokenId,
+};
 use l402_redis::{RedisFreeAllowance, RedisRevocationList, RedisRootKeyStore};
-use l402_tower::FreeAllowance;
+use l402_tower::{BuildError, FreeAllowance, L402Layer};
 
 use crate::support::*;
 
@@ -168,6 +170,11 @@ async fn revocations_reach_other_instances_within_the_staleness() {
         .unwrap();
     assert!((59_000..=60_000).contains(&pttl), "{pttl}");
     assert_eq!(
+        a.retention(),
+        Some(Duration::from_secs(60)),
+        "what the layer is told"
+    );
+    assert_eq!(
         a.redis_key(&id),
         format!("{}:rev:{}", conn.prefix(), id.to_hex())
     );
@@ -245,4 +252,121 @@ async fn ping() {
         return;
     };
     connect(&url, "ping").ping().await.unwrap();
+}
+
+/// A `RedisRevocationList` forgets a revocation after `max_token_lifetime`: a layer that
+/// would mint tokens living longer (by default they never expire) is refused.
+#[tokio::test]
+async fn a_layer_refuses_tokens_that_outlive_redis_revocations() {
+    // No server needed: building connects lazily.
+    let conn = l402_redis::RedisConnection::builder("redis://127.0.0.1:1/")
+        .prefix("unused")
+        .build()
+        .unwrap();
+    let lifetime = Duration::from_secs(60);
+    let store = || {
+        let list = RedisRevocationList::builder(conn.clone())
+            .max_token_lifetime(lifetime)
+            .build()
+            .unwrap();
+        DerivedRootKeyStore::with_revocation_list(MasterSecret::generate().unwrap(), list)
+    };
+    let node = l402_mock::MockNetwork::new()
+        .node("server")
+        .build()
+        .unwrap();
+    let builder = || {
+        L402Layer::builder(node.clone(), store())
+            .service("fleet")
+            .price_sat(10)
+    };
+    assert_eq!(
+        builder().build().unwrap_err(),
+        BuildError::RevocationForgotten {
+            retention: lifetime,
+            validity: None
+        }
+    );
+    assert_eq!(
+        builder()
+            .validity(lifetime + Duration::from_secs(1))
+            .build()
+            .unwrap_err(),
+        BuildError::RevocationForgotten {
+            retention: lifetime,
+            validity: Some(lifetime + Duration::from_secs(1))
+        }
+    );
+    builder().validity(lifetime).build().unwrap();
+}
+
+/// End to end against Redis: revoked, the token stays refused after Redis forgot the
+/// revocation, because the builder made it expire first.
+#[tokio::test]
+async fn a_token_revoked_in_redis_does_not_come_back() {
+    let Some(url) = shared_url("a_token_revoked_in_redis_does_not_come_back") else {
+        return;
+    };
+    let lifetime = Duration::from_secs(1);
+    let list = RedisRevocationList::builder(connect(&url, "rev-back"))
+        .max_token_lifetime(lifetime)
+        .build()
+        .unwrap();
+    let store = std::sync::Arc::new(DerivedRootKeyStore::with_revocation_list(
+        MasterSecret::generate().unwrap(),
+        list,
+    ));
+    let network = l402_mock::MockNetwork::new();
+    let node = network.node("server").build().unwrap();
+    let payer = network
+        .node("payer")
+        .balance(l402_core::Amount::from_sat(1_000).unwrap())
+        .build()
+        .unwrap();
+    let layer = L402Layer::builder(node, std::sync::Arc::clone(&store))
+        .service("fleet")
+        .price_sat(10)
+        .validity(lifetime)
+        .build()
+        .unwrap();
+    let app = axum::Router::new()
+        .route("/api", axum::routing::get(|| async { "ok" }))
+        .route_layer(layer);
+    let get = |credential: Option<&l402_core::Credential>| {
+        let mut request = http::Request::get("/api");
+        if let Some(c) = credential {
+            request = request.header(
+                http::header::AUTHORIZATION,
+                c.to_header_value(l402_core::Scheme::L402).unwrap(),
+            );
+        }
+        let app = app.clone();
+        let request = request.body(axum::body::Body::empty()).unwrap();
+        async move { tower::ServiceExt::oneshot(app, request).await.unwrap() }
+    };
+    let challenge = get(None).await;
+    let credential = pay(&payer, challenge.headers()).await;
+    assert_eq!(get(Some(&credential)).await.status(), http::StatusCode::OK);
+    let id = *l402_core::Identifier::decode(credential.macaroon().identifier())
+        .unwrap()
+        .token_id();
+    store.revoke(&id).await.unwrap();
+    assert_eq!(
+        get(Some(&credential)).await.status(),
+        http::StatusCode::PAYMENT_REQUIRED
+    );
+    // Redis forgets the revocation after the lifetime…
+    let mut r = raw(&url).await;
+    tokio::time::sleep(lifetime + Duration::from_millis(1_100)).await;
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg(store.revocation_list().redis_key(&id))
+        .query_async(&mut r)
+        .await
+        .unwrap();
+    assert_eq!(exists, 0);
+    // …by which time the token has expired.
+    assert_eq!(
+        get(Some(&credential)).await.status(),
+        http::StatusCode::PAYMENT_REQUIRED
+    );
 }

@@ -14,5 +14,6 @@ mod extract;
 mod flood;
 mod layer;
 mod pricer;
+mod revocation;
 mod support;
 mod tcp;
