@@ -112,6 +112,39 @@
 //! No input makes the layer answer 500 or panic; header parsers are size-capped in
 //! `l402-core`.
 //!
+//! ## Floods
+//!
+//! Every request without a valid token on a priced route makes the node create an invoice
+//! and the store keep a root key. Keys of unpaid tokens expire with their invoice: the layer
+//! creates them with [`RootKeyStore::create_unpaid`](l402_core::RootKeyStore::create_unpaid)
+//! and marks a token paid
+//! ([`RootKeyStore::mark_paid`](l402_core::RootKeyStore::mark_paid)) when it first
+//! verifies; [`MemoryRootKeyStore`](l402_core::MemoryRootKeyStore) also caps the unpaid
+//! keys it holds. Invoices are the node's to bound, so put a concurrency or rate limit in
+//! front of the paywall, for example tower's, shedding excess load with a 503:
+//!
+//! ```
+//! use axum::error_handling::HandleErrorLayer;
+//! use axum::http::{StatusCode, header::RETRY_AFTER};
+//! use axum::{BoxError, Router, routing::get};
+//! use tower::ServiceBuilder;
+//! use tower::limit::GlobalConcurrencyLimitLayer;
+//!
+//! let limit = ServiceBuilder::new()
+//!     .layer(HandleErrorLayer::new(|_: BoxError| async {
+//!         (StatusCode::SERVICE_UNAVAILABLE, [(RETRY_AFTER, "1")], "busy, retry later")
+//!     }))
+//!     .load_shed()
+//!     .layer(GlobalConcurrencyLimitLayer::new(64)); // requests in flight, paid or not
+//! let app: Router = Router::new()
+//!     .route("/forecast", get(|| async { "sunny" }))
+//!     // .route_layer(paywall)
+//!     .layer(limit); // outside the paywall: excess requests never reach it
+//! # let _ = app;
+//! ```
+//!
+//! A per-client rate limit (keyed on the client's IP address) goes in the same place.
+//!
 //! ## Response bodies
 //!
 //! The layer writes its own responses in the inner service's body type. By default it
