@@ -105,8 +105,9 @@ pub use macaroon::Macaroon;
 pub use mint::{MintError, MintRequest, mint};
 pub use payment::{PaymentHash, Preimage};
 pub use root_key::{
-    DerivedRootKeyStore, DynRootKeyStore, MasterSecret, MemoryRevocationList, MemoryRootKeyStore,
-    RevocationList, RootKey, RootKeyError, RootKeyStore,
+    DEFAULT_MAX_UNPAID_KEYS, DEFAULT_UNPAID_GRACE, DerivedRootKeyStore, DynRootKeyStore,
+    MasterSecret, MemoryRevocationList, MemoryRootKeyStore, RevocationList, RootKey, RootKeyError,
+    RootKeyStore,
 };
 pub use verify::{
     PaidCredential, Receipt, UnknownCaveats, Verifier, VerifierBuilder, VerifyContext, VerifyError,

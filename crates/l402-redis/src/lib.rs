@@ -121,4 +121,6 @@ pub use error::{BuildError, StoreError};
 pub use revocation::{
     DEFAULT_CACHE_CAPACITY, DEFAULT_STALENESS, RedisRevocationList, RedisRevocationListBuilder,
 };
-pub use root_key::{DEFAULT_TTL_WITHOUT_EXPIRY, RedisRootKeyStore, RedisRootKeyStoreBuilder};
+pub use root_key::{
+    DEFAULT_MARKED_CACHE, DEFAULT_TTL_WITHOUT_EXPIRY, RedisRootKeyStore, RedisRootKeyStoreBuilder,
+};

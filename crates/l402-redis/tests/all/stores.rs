@@ -370,3 +370,97 @@ async fn a_token_revoked_in_redis_does_not_come_back() {
         http::StatusCode::PAYMENT_REQUIRED
     );
 }
+
+async fn pttl(url: &str, key: &str) -> i64 {
+    let mut r = raw(url).await;
+    redis::cmd("PTTL")
+        .arg(key)
+        .query_async(&mut r)
+        .await
+        .unwrap()
+}
+
+/// Keys of challenges leave Redis with their invoice unless the token verifies, which
+/// gives the key the token's lifetime.
+#[tokio::test]
+async fn unpaid_keys_expire_with_the_invoice_paid_ones_with_the_token() {
+    let Some(url) = shared_url("unpaid_keys_expire_with_the_invoice_paid_ones_with_the_token")
+    else {
+        return;
+    };
+    let conn = connect(&url, "rk-unpaid");
+    let store = RedisRootKeyStore::builder(conn.clone())
+        .unpaid_grace(Duration::from_secs(2))
+        .ttl_without_expiry(Duration::from_secs(600))
+        .build()
+        .unwrap();
+    let now = SystemTime::now();
+    let hour = now + Duration::from_secs(3600);
+
+    // Paid, with an expiry: an invoice's lifetime first, then the token's.
+    let paid = token();
+    let key = store
+        .create_unpaid(&paid, Some(hour), now + Duration::from_secs(10))
+        .await
+        .unwrap();
+    let ttl = pttl(&url, &store.redis_key(&paid)).await;
+    assert!((11_000..=12_000).contains(&ttl), "{ttl}");
+    assert!(pttl(&url, &store.unpaid_marker_key(&paid)).await > 0);
+    assert!(matches!(
+        store.create_unpaid(&paid, Some(hour), hour).await,
+        Err(RootKeyError::AlreadyExists)
+    ));
+    store.mark_paid(&paid).await.unwrap();
+    let ttl = pttl(&url, &store.redis_key(&paid)).await;
+    assert!((3_590_000..=3_600_000).contains(&ttl), "{ttl}");
+    assert_eq!(
+        pttl(&url, &store.unpaid_marker_key(&paid)).await,
+        -2,
+        "marker gone"
+    );
+    let found = store.lookup(&paid).await.unwrap();
+    assert_eq!(found[0].expose_secret(), key.expose_secret());
+    // Marked again, by another instance (no local memory of it): nothing changes.
+    let other = RedisRootKeyStore::new(conn.clone());
+    other.mark_paid(&paid).await.unwrap();
+    assert!(pttl(&url, &store.redis_key(&paid)).await > 3_500_000);
+
+    // Paid, without an expiry: ttl_without_expiry once paid.
+    let forever = token();
+    store
+        .create_unpaid(&forever, None, now + Duration::from_secs(10))
+        .await
+        .unwrap();
+    store.mark_paid(&forever).await.unwrap();
+    let ttl = pttl(&url, &store.redis_key(&forever)).await;
+    assert!((599_000..=600_000).contains(&ttl), "{ttl}");
+
+    // Never paid: gone with the invoice (plus the grace), marker too.
+    let quick = RedisRootKeyStore::builder(conn.clone())
+        .unpaid_grace(Duration::ZERO)
+        .build()
+        .unwrap();
+    let unpaid = token();
+    quick
+        .create_unpaid(
+            &unpaid,
+            None,
+            SystemTime::now() + Duration::from_millis(300),
+        )
+        .await
+        .unwrap();
+    assert_eq!(quick.lookup(&unpaid).await.unwrap().len(), 1);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(quick.lookup(&unpaid).await.unwrap().is_empty());
+    assert_eq!(pttl(&url, &quick.unpaid_marker_key(&unpaid)).await, -2);
+    // Marking it paid now cannot bring it back.
+    quick.mark_paid(&unpaid).await.unwrap();
+    assert!(quick.lookup(&unpaid).await.unwrap().is_empty());
+
+    // Revoking an unpaid token removes the marker as well.
+    let revoked = token();
+    store.create_unpaid(&revoked, None, hour).await.unwrap();
+    store.revoke(&revoked).await.unwrap();
+    assert!(store.lookup(&revoked).await.unwrap().is_empty());
+    assert_eq!(pttl(&url, &store.unpaid_marker_key(&revoked)).await, -2);
+}
