@@ -191,3 +191,60 @@ async fn unpaid_keys_expire_with_their_invoice() {
     );
     assert_eq!(net.server.balance(), Amount::from_sat(10).unwrap());
 }
+
+/// The composition the documentation and the axum example show: a global concurrency limit
+/// with load shedding in front of the paywall answers excess requests 503 before they reach
+/// the layer, so they cost no invoice and no key.
+#[tokio::test]
+async fn a_concurrency_limit_in_front_sheds_load_before_the_paywall() {
+    use axum::BoxError;
+    use axum::error_handling::HandleErrorLayer;
+    use http::header::RETRY_AFTER;
+    use tower::ServiceBuilder;
+    use tower::limit::GlobalConcurrencyLimitLayer;
+
+    let net = Net::new();
+    let store = Arc::new(MemoryRootKeyStore::new());
+    let layer = L402Layer::builder(net.server.clone(), Arc::clone(&store))
+        .service("weather")
+        .price_sat(10)
+        .build()
+        .unwrap();
+    let limit = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(|_: BoxError| async {
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(RETRY_AFTER, "1")],
+                "busy",
+            )
+        }))
+        .load_shed()
+        .layer(GlobalConcurrencyLimitLayer::new(1));
+    let app = Router::new()
+        .route("/forecast", get(echo_receipt))
+        .route_layer(layer)
+        .layer(limit);
+
+    // A slow node keeps the first request inside the paywall.
+    net.server.faults().latency(Duration::from_millis(500));
+    let first = tokio::spawn(app.clone().oneshot(req("/forecast")));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for _ in 0..20 {
+        let res = app.clone().oneshot(req("/forecast")).await.unwrap();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(res.headers().get(RETRY_AFTER).unwrap(), "1");
+    }
+    let first = first.await.unwrap().unwrap();
+    assert_eq!(first.status(), StatusCode::PAYMENT_REQUIRED);
+    assert_eq!(
+        net.server.invoices().len(),
+        1,
+        "shed requests created no invoice"
+    );
+    assert_eq!(store.len(), 1, "and no key");
+    net.server.faults().clear();
+    assert_eq!(
+        app.oneshot(req("/forecast")).await.unwrap().status(),
+        StatusCode::PAYMENT_REQUIRED
+    );
+}
