@@ -7,5 +7,6 @@ mod cln;
 mod get;
 mod pay_loop;
 mod proxy;
+mod proxy_paths;
 mod support;
 mod token;

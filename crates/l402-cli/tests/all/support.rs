@@ -387,3 +387,46 @@ pub(crate) fn get(node: &DevNode, tokens: &Path, extra: &[&str], url: &str) -> C
     cmd.arg(url);
     cmd
 }
+
+/// A response read off a raw socket.
+#[derive(Debug)]
+pub(crate) struct RawResponse {
+    pub(crate) status: u16,
+    pub(crate) head: String,
+    pub(crate) body: String,
+}
+
+/// Sends `request` (bytes exactly as given, so no client library normalises the target)
+/// to `addr` and reads the whole response; the request should say `Connection: close`.
+pub(crate) async fn raw_request(addr: SocketAddr, request: &[u8]) -> RawResponse {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(request).await.unwrap();
+        let mut bytes = Vec::new();
+        // A server may reset instead of closing after an early answer: keep what came.
+        let _ = stream.read_to_end(&mut bytes).await;
+        bytes
+    };
+    let bytes = tokio::time::timeout(Duration::from_secs(20), exchange)
+        .await
+        .expect("raw request timed out");
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"));
+    RawResponse {
+        status,
+        head: head.to_owned(),
+        body: body.to_owned(),
+    }
+}
+
+/// `GET <target>` over a raw socket with `Host: <host>`.
+pub(crate) async fn raw_get(addr: SocketAddr, target: &str, host: &str) -> RawResponse {
+    let request = format!("GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    raw_request(addr, request.as_bytes()).await
+}
