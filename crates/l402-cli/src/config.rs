@@ -317,7 +317,7 @@ impl ProxyConfig {
             if let Some(h) = &s.host {
                 let name = h.strip_prefix("*.").unwrap_or(h);
                 match Authority::parse(name) {
-                    Ok(a) if a.header_value() == name.to_ascii_lowercase() => {}
+                    Ok(a) if a.host() == name.to_ascii_lowercase() => {}
                     _ => {
                         return Err(err(format!(
                             "host {h:?} must be a host name without port or trailing dot"
@@ -472,6 +472,138 @@ macaroon_file = "m.macaroon"
             ),
         ] {
             assert_eq!(parse(bad).unwrap_err().code, crate::exit::CONFIG, "{bad}");
+        }
+    }
+
+    fn service(extra: &str) -> String {
+        format!("{BASE}\n[[services]]\nname = \"svc\"\nupstream = \"http://x/api\"\n{extra}\n")
+    }
+
+    #[test]
+    fn a_zero_price_is_refused_and_names_the_service() {
+        for zero in ["price_sat = 0", "price_msat = 0"] {
+            let e = parse(&service(zero)).unwrap_err();
+            assert_eq!(e.code, crate::exit::CONFIG);
+            assert_eq!(
+                e.message,
+                "service \"svc\": a price of 0 is not accepted: set free = true for a free service"
+            );
+        }
+        assert_eq!(
+            parse(&service("free = true")).unwrap().services[0]
+                .price()
+                .unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn paths_hosts_and_upstreams_must_be_canonical() {
+        for (extra, want) in [
+            ("path = \"/a/../b\"\nfree = true", "dot segments"),
+            ("path = \"/a%2fb\"\nfree = true", "encoded '/'"),
+            (
+                "path = \"/%65cho\"\nfree = true",
+                "must be written \"/echo\"",
+            ),
+            ("path = \"/a;b\"\nfree = true", "';'"),
+            (
+                "host = \"a.test:80\"\nfree = true",
+                "host name without port",
+            ),
+            ("host = \"a.test.\"\nfree = true", "trailing dot"),
+            ("host = \"a b\"\nfree = true", "host name"),
+        ] {
+            let e = parse(&service(extra)).unwrap_err();
+            assert!(e.message.contains(want), "{extra}: {}", e.message);
+        }
+        for upstream in [
+            "http://x/a;b",
+            "http://x/a%2F",
+            "http://x/a?q=1",
+            "http://x//a",
+        ] {
+            let text = format!(
+                "{BASE}\n[[services]]\nname = \"svc\"\nupstream = \"{upstream}\"\nfree = true\n"
+            );
+            assert_eq!(
+                parse(&text).unwrap_err().code,
+                crate::exit::CONFIG,
+                "{upstream}"
+            );
+        }
+        parse(&service(
+            "path = \"/v1/\"\nhost = \"*.Example.com\"\nfree = true",
+        ))
+        .unwrap();
+    }
+
+    #[test]
+    fn upstream_timeouts() {
+        let c = parse(&service("free = true")).unwrap();
+        assert_eq!(c.services[0].upstream_timeout(), Duration::from_secs(30));
+        let c = parse(&format!(
+            "upstream_timeout_secs = 7\n{}",
+            service("free = true")
+        ))
+        .unwrap();
+        assert_eq!(c.services[0].upstream_timeout(), Duration::from_secs(7));
+        let c = parse(&format!(
+            "upstream_timeout_secs = 7\n{}",
+            service("free = true\nupstream_timeout_secs = 2")
+        ))
+        .unwrap();
+        assert_eq!(c.services[0].upstream_timeout(), Duration::from_secs(2));
+        for bad in ["upstream_timeout_secs = 0", "upstream_timeout_secs = 3601"] {
+            assert!(
+                parse(&service(&format!("free = true\n{bad}"))).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn redis_revocations_cap_token_validity() {
+        let redis = "[revocation]\nkind = \"redis\"\nurl = \"redis://127.0.0.1/\"\nmax_token_lifetime_secs = 600\n";
+        // A validity longer than the revocations last: refused.
+        let e = parse(&format!(
+            "{redis}{}",
+            service("price_sat = 1\nvalidity_secs = 601")
+        ))
+        .unwrap_err();
+        assert!(
+            e.message.contains("max_token_lifetime_secs"),
+            "{}",
+            e.message
+        );
+        // No validity: the lifetime; a shorter one: kept.
+        let c = parse(&format!("{redis}{}", service("price_sat = 1"))).unwrap();
+        assert_eq!(c.validity(&c.services[0]), Some(Duration::from_secs(600)));
+        let c = parse(&format!(
+            "{redis}{}",
+            service("price_sat = 1\nvalidity_secs = 60")
+        ))
+        .unwrap();
+        assert_eq!(c.validity(&c.services[0]), Some(Duration::from_secs(60)));
+        // A file list never expires its entries: validity as configured.
+        let file = "[revocation]\nkind = \"memory\"\nfile = \"revoked.txt\"\n";
+        let c = parse(&format!("{file}{}", service("price_sat = 1"))).unwrap();
+        assert_eq!(c.validity(&c.services[0]), None);
+        assert!(matches!(
+            &c.revocation,
+            Some(RevocationConfig::Memory { file, .. }) if file == Path::new("/etc/l402/revoked.txt")
+        ));
+        for bad in [
+            "[revocation]\nkind = \"redis\"\nurl = \"redis://x/\"\n",
+            "[revocation]\nkind = \"redis\"\nurl = \"redis://x/\"\nmax_token_lifetime_secs = 0\n",
+            "[revocation]\nkind = \"memory\"\n",
+            "[revocation]\nkind = \"memory\"\nfile = \"r\"\nreload_secs = 0\n",
+            "[revocation]\nkind = \"disk\"\nfile = \"r\"\n",
+        ] {
+            assert!(
+                parse(&format!("{bad}{}", service("price_sat = 1"))).is_err(),
+                "{bad}"
+            );
         }
     }
 }

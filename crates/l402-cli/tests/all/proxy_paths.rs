@@ -4,7 +4,9 @@
 
 use std::net::SocketAddr;
 
-use crate::support::{DevNode, Proxy, RawResponse, Upstream, raw_get, raw_request};
+use crate::support::{
+    DevNode, Proxy, RawResponse, TempDir, Upstream, free_port, raw_get, raw_request,
+};
 
 /// The path tricks, aimed from the free prefix `free` at the paid prefix `paid` (both
 /// without a trailing slash, `paid` may be empty for a host-routed service).
@@ -236,4 +238,193 @@ free = true
     assert_eq!(seen.headers["x-forwarded-host"], "free.test");
     assert!(seen.headers.get("forwarded").is_none());
     assert_eq!(seen.headers.get_all("x-forwarded-for").iter().count(), 1);
+}
+
+/// The `path` of the proxy's last request log line, once there are `lines` of them.
+fn routed_path(proxy: &Proxy, lines: usize) -> Option<(String, u64)> {
+    let log = proxy.log();
+    let requests: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| {
+            let m = &v["fields"]["message"];
+            m == "request" || m == "request target refused"
+        })
+        .collect();
+    if requests.len() < lines {
+        return None;
+    }
+    let last = &requests[lines - 1]["fields"];
+    Some((
+        last["path"].as_str().unwrap_or_default().to_owned(),
+        last["status"].as_u64().unwrap_or_default(),
+    ))
+}
+
+/// For any request path the proxy accepts, the path the upstream receives is exactly the
+/// path that was routed (as logged), under the service's base path; a path it does not
+/// accept, or one that needs payment, reaches no upstream.
+#[test]
+fn for_any_accepted_path_the_upstream_sees_the_routed_path() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (upstream, node, proxy) = rt.block_on(async {
+        let upstream = Upstream::start().await;
+        let node = DevNode::start().await;
+        let proxy = Proxy::start(&node, &services(&upstream)).await;
+        (upstream, node, proxy)
+    });
+    let piece = prop_oneof![
+        Just("health".to_owned()),
+        Just("echo".to_owned()),
+        "[a-zA-Z0-9._~!$&'()*+,=:@;\\\\\"{}|^`<>\\[\\]-]{0,4}",
+        "%[0-9a-fA-F]{2}",
+        Just("%2e".to_owned()),
+        Just("%2E".to_owned()),
+        Just("%68".to_owned()),
+        Just(".".to_owned()),
+        Just("..".to_owned()),
+    ];
+    let segment = prop::collection::vec(piece, 0..4).prop_map(|p| p.concat());
+    let path = (any::<bool>(), prop::collection::vec(segment, 1..5)).prop_map(|(free, segs)| {
+        let tail = format!("/{}", segs.join("/"));
+        if free { format!("/health{tail}") } else { tail }
+    });
+    let mut runner = TestRunner::new(Config {
+        cases: 96,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let host = proxy.addr.to_string();
+    let lines = std::cell::Cell::new(0);
+    let result = runner.run(&path, |raw| {
+        rt.block_on(async {
+            let before = upstream.seen().len();
+            let res = raw_get(proxy.addr, &raw, &host).await;
+            let ours = res.status != 400 || res.body.starts_with("bad request target");
+            if !ours {
+                // Refused by the HTTP parser before the proxy saw it.
+                prop_assert_eq!(upstream.seen().len(), before);
+                return Ok(());
+            }
+            lines.set(lines.get() + 1);
+            let (routed, status) = crate::support::eventually("the request log line", || {
+                routed_path(&proxy, lines.get())
+            })
+            .await;
+            prop_assert_eq!(status, u64::from(res.status));
+            let seen = upstream.seen();
+            if res.status == 200 {
+                prop_assert_eq!(seen.len(), before + 1);
+                prop_assert_eq!(&seen[before].path, &format!("/public{routed}"));
+                prop_assert!(
+                    routed == "/health" || routed.starts_with("/health/"),
+                    "{} routed as {}",
+                    raw,
+                    routed
+                );
+            } else {
+                prop_assert!(matches!(res.status, 400 | 402 | 404), "{}: {:?}", raw, res);
+                prop_assert_eq!(seen.len(), before, "{} reached the upstream", raw);
+            }
+            Ok::<(), TestCaseError>(())
+        })
+    });
+    drop(node);
+    if let Err(e) = result {
+        panic!("{e}\n{}", proxy.log());
+    }
+}
+
+/// The shipped sample config, its services and prices untouched, with the node, the
+/// secret and the upstreams' hosts pointed at the test's (each upstream keeps its base
+/// path): every trick is refused, whichever host is asked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sample_config_refuses_every_trick() {
+    let upstream = Upstream::start().await;
+    let node = DevNode::start().await;
+    let sample =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/proxy.toml"))
+            .unwrap();
+    let mut config: toml::Table = sample.parse().unwrap();
+    let port = free_port();
+    config.insert("listen".into(), format!("127.0.0.1:{port}").into());
+    let backend = config["backend"].as_table_mut().unwrap();
+    backend.insert("url".into(), node.server_url().into());
+    backend.insert("macaroon_file".into(), node.file("server.macaroon").into());
+    backend.insert("tls_cert_file".into(), node.file("server-tls.cert").into());
+    let mut upstream_paths = Vec::new();
+    for service in config["services"].as_array_mut().unwrap() {
+        let service = service.as_table_mut().unwrap();
+        let url = reqwest::Url::parse(service["upstream"].as_str().unwrap()).unwrap();
+        upstream_paths.push(url.path().to_owned());
+        service.insert(
+            "upstream".into(),
+            format!("{}{}", upstream.url(), url.path()).into(),
+        );
+    }
+    assert!(
+        upstream_paths.contains(&"/api".to_owned()),
+        "{upstream_paths:?}"
+    );
+    let dir = TempDir::new("sample");
+    std::fs::write(
+        dir.join("master.secret"),
+        "4242424242424242424242424242424242424242424242424242424242424242\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("revoked.txt"), "").unwrap();
+    std::fs::write(dir.join("proxy.toml"), toml::to_string(&config).unwrap()).unwrap();
+    let config_path = dir.join("proxy.toml");
+    let proxy = Proxy::spawn(dir, &config_path, port).await;
+    let host = proxy.addr.to_string();
+
+    // Controls: free health, paid weather, paid premium host (base path /api).
+    let res = raw_get(proxy.addr, "/health/ok", &host).await;
+    assert_eq!(res.status, 200, "{res:?}");
+    assert_eq!(upstream.seen().last().unwrap().path, "/health/ok");
+    assert_eq!(raw_get(proxy.addr, "/weather/x", &host).await.status, 402);
+    assert_eq!(
+        raw_get(proxy.addr, "/x", "premium.example.com")
+            .await
+            .status,
+        402
+    );
+
+    assert_tricks_refused(proxy.addr, &host, &upstream, &tricks("/health", "/weather")).await;
+    assert_tricks_refused(
+        proxy.addr,
+        "premium.example.com",
+        &upstream,
+        &tricks("/health", "/weather"),
+    )
+    .await;
+    assert_tricks_refused(proxy.addr, &host, &upstream, &tricks("", "/weather")).await;
+    assert_eq!(upstream.seen().len(), 1);
+}
+
+/// What `l402 dev-node` writes, run as written: every trick is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dev_node_config_refuses_every_trick() {
+    let upstream = Upstream::start().await;
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let node =
+        DevNode::start_with(&["--upstream", &upstream.url(), "--proxy-listen", &listen]).await;
+    let config = std::path::PathBuf::from(node.file("proxy.toml"));
+    let proxy = Proxy::spawn(TempDir::new("devproxy"), &config, port).await;
+    let host = proxy.addr.to_string();
+
+    let res = raw_get(proxy.addr, "/health", &host).await;
+    assert_eq!(res.status, 200, "{res:?}");
+    assert_eq!(raw_get(proxy.addr, "/echo/hello", &host).await.status, 402);
+    assert_tricks_refused(proxy.addr, &host, &upstream, &tricks("/health", "/echo")).await;
+    assert_tricks_refused(proxy.addr, &host, &upstream, &tricks("", "/echo")).await;
+    assert_eq!(upstream.seen().len(), 1);
 }

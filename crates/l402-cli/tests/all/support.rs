@@ -213,6 +213,11 @@ pub(crate) struct DevNode {
 
 impl DevNode {
     pub(crate) async fn start() -> DevNode {
+        DevNode::start_with(&[]).await
+    }
+
+    /// Starts one with extra flags.
+    pub(crate) async fn start_with(extra: &[&str]) -> DevNode {
         let dir = TempDir::new("dev");
         let mut cmd = l402(&[
             "dev-node",
@@ -220,9 +225,9 @@ impl DevNode {
             "127.0.0.1:0",
             "--payer-listen",
             "127.0.0.1:0",
-            "--data-dir",
         ]);
-        cmd.arg(dir.join("node"));
+        cmd.args(extra);
+        cmd.arg("--data-dir").arg(dir.join("node"));
         let mut daemon = Daemon::spawn("dev-node", cmd, &dir.join("dev-node.log"));
         let status = dir.join("node/dev-node.json");
         eventually("dev-node.json", || {
@@ -282,7 +287,7 @@ pub(crate) struct Seen {
 }
 
 /// A small upstream API on a free port: `/…` answers `upstream says hi <path>`,
-/// `POST /upload` answers the number of body bytes received.
+/// `POST /upload` answers the number of body bytes received, `…/slow` answers after 5 s.
 pub(crate) struct Upstream {
     pub(crate) addr: SocketAddr,
     pub(crate) seen: Arc<Mutex<Vec<Seen>>>,
@@ -302,6 +307,9 @@ impl Upstream {
                     headers: parts.headers.clone(),
                     body_len: bytes.len(),
                 });
+                if parts.uri.path().ends_with("/slow") {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                }
                 if parts.uri.path() == "/upload" {
                     Body::from(format!("received {} bytes", bytes.len()))
                 } else {
@@ -361,8 +369,14 @@ master_secret_file = "master.secret"
             cert = node.file("server-tls.cert"),
         );
         std::fs::write(dir.join("proxy.toml"), config).unwrap();
+        let config = dir.join("proxy.toml");
+        Proxy::spawn(dir, &config, port).await
+    }
+
+    /// Runs `l402 proxy --config <config>` (which listens on `port`), logging into `dir`.
+    pub(crate) async fn spawn(dir: TempDir, config: &Path, port: u16) -> Proxy {
         let mut cmd = l402(&["proxy", "--log-format", "json", "--config"]);
-        cmd.arg(dir.join("proxy.toml"));
+        cmd.arg(config);
         let mut daemon = Daemon::spawn("proxy", cmd, &dir.join("proxy.log"));
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         wait_for_port(addr, &mut daemon).await;
