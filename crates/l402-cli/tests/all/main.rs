@@ -8,5 +8,6 @@ mod get;
 mod pay_loop;
 mod proxy;
 mod proxy_paths;
+mod proxy_revocation;
 mod support;
 mod token;

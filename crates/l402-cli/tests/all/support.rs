@@ -343,7 +343,20 @@ impl Proxy {
     /// Starts a proxy selling `services` (TOML `[[services]]` tables) through the
     /// dev-node's server node, with a fresh master secret.
     pub(crate) async fn start(node: &DevNode, services: &str) -> Proxy {
+        Proxy::start_with_files(node, services, &[]).await
+    }
+
+    /// As [`start`](Self::start), with more files (name, contents) in the config's
+    /// directory.
+    pub(crate) async fn start_with_files(
+        node: &DevNode,
+        services: &str,
+        files: &[(&str, &str)],
+    ) -> Proxy {
         let dir = TempDir::new("proxy");
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
         std::fs::write(
             dir.join("master.secret"),
             "4242424242424242424242424242424242424242424242424242424242424242\n",
@@ -443,4 +456,102 @@ pub(crate) async fn raw_request(addr: SocketAddr, request: &[u8]) -> RawResponse
 pub(crate) async fn raw_get(addr: SocketAddr, target: &str, host: &str) -> RawResponse {
     let request = format!("GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
     raw_request(addr, request.as_bytes()).await
+}
+
+/// Whether the tests run in CI (`CI` set, and not `false` or `0`): there, a test that
+/// needs a tool fails when the tool is missing instead of skipping.
+pub(crate) fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// The `redis-server` binary (`L402_REDIS_SERVER`, else on `PATH`), as l402-redis's tests
+/// find it; `None` (after printing why) when the test must skip. In CI, a missing binary
+/// fails the test.
+pub(crate) fn redis_server_binary(test: &str) -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("L402_REDIS_SERVER").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(path));
+    }
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("redis-server"))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        assert!(
+            !in_ci(),
+            "{test}: no redis-server (set L402_REDIS_SERVER or put it on PATH), and CI is set"
+        );
+        eprintln!("skipping {test}: no redis-server (set L402_REDIS_SERVER or put it on PATH)");
+    }
+    found
+}
+
+/// A `redis-server` child process on a free port, killed on drop.
+pub(crate) struct RedisServer {
+    child: Child,
+    pub(crate) port: u16,
+    _dir: TempDir,
+}
+
+impl RedisServer {
+    /// Starts one and waits until it answers `PING`.
+    pub(crate) async fn start(binary: &Path) -> RedisServer {
+        let port = free_port();
+        let dir = TempDir::new("redis");
+        let child = Command::new(binary)
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        let server = RedisServer {
+            child,
+            port,
+            _dir: dir,
+        };
+        let start = Instant::now();
+        loop {
+            if let Ok(mut c) = server.client().await
+                && redis::cmd("PING")
+                    .query_async::<String>(&mut c)
+                    .await
+                    .is_ok()
+            {
+                return server;
+            }
+            assert!(start.elapsed() < TIMEOUT, "redis-server did not come up");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// A plain client, for doing what an operator does.
+    pub(crate) async fn client(&self) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+        let client = redis::Client::open(self.url())?;
+        match tokio::time::timeout(
+            Duration::from_millis(500),
+            client.get_multiplexed_async_connection(),
+        )
+        .await
+        {
+            Ok(c) => c,
+            Err(_) => Err(redis::RedisError::from((
+                redis::ErrorKind::Io,
+                "connect timed out",
+            ))),
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
