@@ -336,6 +336,44 @@ pub(crate) fn canonical_path(raw: &str) -> Result<String, TargetError> {
     Ok(out)
 }
 
+/// The invariants the fuzz target `proxy_target` checks over arbitrary input (and the unit
+/// tests over its seed corpus): a request path, a newline, a `Host` value. Nothing panics;
+/// an accepted path is its own canonical form and holds none of the refused forms; an
+/// accepted authority reads back as itself.
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) fn fuzz_check(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let (path, host) = text.split_once('\n').unwrap_or((&text, ""));
+    if let Ok(c) = canonical_path(path) {
+        assert_eq!(canonical_path(&c).as_ref(), Ok(&c), "{path:?}");
+        assert!(!c.contains(['\\', ';', '\0']), "{path:?} -> {c:?}");
+        let lower = c.to_ascii_lowercase();
+        for bad in ["%2e", "%2f", "%5c", "%00", "//"] {
+            assert!(!lower.contains(bad), "{path:?} -> {c:?}");
+        }
+        assert!(c.split('/').all(|seg| seg != "." && seg != ".."), "{c:?}");
+    }
+    if let Ok(a) = Authority::parse(host) {
+        assert_eq!(
+            Authority::parse(&a.header_value()).as_ref(),
+            Ok(&a),
+            "{host:?}"
+        );
+    }
+    // As a server receives it: through http's URI parser, with the Host header.
+    if let Ok(uri) = path.parse::<http::Uri>() {
+        let mut req = Request::new(());
+        *req.uri_mut() = uri;
+        if let Ok(v) = http::HeaderValue::from_str(host) {
+            req.headers_mut().insert(header::HOST, v);
+        }
+        if let Ok(t) = Target::of(&req) {
+            assert_eq!(canonical_path(&t.path).as_ref(), Ok(&t.path));
+            assert!(t.origin_form().is_some(), "{path:?}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -453,6 +491,20 @@ mod tests {
         let mut r = request("/x", &[]);
         *r.version_mut() = Version::HTTP_10;
         assert_eq!(Target::of(&r).unwrap().authority, None);
+    }
+
+    #[test]
+    fn fuzz_seed_corpus() {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fuzz/corpus/proxy_target"
+        );
+        let mut n = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            fuzz_check(&std::fs::read(entry.unwrap().path()).unwrap());
+            n += 1;
+        }
+        assert!(n > 20, "{n} seeds");
     }
 
     proptest! {
