@@ -419,7 +419,6 @@ pub(crate) fn get(node: &DevNode, tokens: &Path, extra: &[&str], url: &str) -> C
 #[derive(Debug)]
 pub(crate) struct RawResponse {
     pub(crate) status: u16,
-    pub(crate) head: String,
     pub(crate) body: String,
 }
 
@@ -447,7 +446,6 @@ pub(crate) async fn raw_request(addr: SocketAddr, request: &[u8]) -> RawResponse
         .unwrap_or_else(|| panic!("no status line in {text:?}"));
     RawResponse {
         status,
-        head: head.to_owned(),
         body: body.to_owned(),
     }
 }
@@ -467,6 +465,7 @@ pub(crate) fn in_ci() -> bool {
 /// The `redis-server` binary (`L402_REDIS_SERVER`, else on `PATH`), as l402-redis's tests
 /// find it; `None` (after printing why) when the test must skip. In CI, a missing binary
 /// fails the test.
+#[allow(clippy::print_stderr)]
 pub(crate) fn redis_server_binary(test: &str) -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("L402_REDIS_SERVER").filter(|p| !p.is_empty()) {
         return Some(PathBuf::from(path));

@@ -128,9 +128,12 @@ impl Table {
                 let target = match Target::of(&req) {
                     Ok(target) => target,
                     Err(e) => {
+                        // Escaped (Debug) and cut short: the raw target is hostile input.
+                        let raw: String = req.uri().to_string().chars().take(256).collect();
                         tracing::info!(
                             service = "-",
                             %method,
+                            target = ?raw,
                             status = 400,
                             reason = %e,
                             "request target refused"
