@@ -137,6 +137,10 @@ pub(crate) async fn run(args: DevNodeArgs) -> CmdResult {
         args.upstream
     );
     println!("  l402 proxy --config {}", proxy_file.display());
+    println!(
+        "  (revoke a token: add its id to {}; the proxy re-reads it)",
+        dir.join("revoked.txt").display()
+    );
     println!();
     println!("Pay for it:");
     println!(
