@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use l402_core::{MemoryRevocationList, RevocationList, RootKeyError, TokenId};
 use l402_redis::{RedisConnection, RedisRevocationList};
@@ -14,6 +14,9 @@ use crate::exit::CliError;
 
 /// Largest revocation file read: 16 MiB, about 250,000 token ids.
 const MAX_FILE_LEN: u64 = 16 * 1024 * 1024;
+/// The file is read again after this long even if its modification time and length look
+/// unchanged (a file system with coarse timestamps, an edit that keeps the length).
+const FORCED_RELOAD: Duration = Duration::from_secs(30);
 
 /// The configured revocation list.
 #[derive(Debug)]
@@ -94,20 +97,23 @@ impl RevocationList for Revocations {
     }
 }
 
-/// When the file was last read: its modification time and length.
+/// What the file looked like when last read: modification time and length.
 type Stamp = (Option<SystemTime>, u64);
 
 /// Revoked token ids from a file: 64 hex characters a line, blank lines and `#` comments
-/// ignored. Re-read when its modification time or length changes. A file that cannot be
-/// read or parsed leaves the ids already loaded in force (logged), so a botched edit never
-/// un-revokes a token.
+/// ignored. Re-read when its modification time or length changes, and at least every
+/// [`FORCED_RELOAD`].
+///
+/// A revocation is final for the life of the process: ids read from the file are added to
+/// those already revoked, and an id removed from the file stays revoked until a restart.
+/// So a file caught half-written (an editor truncating it, then writing), or replaced by
+/// a malformed one (refused, logged), never brings a revoked token back.
 #[derive(Debug)]
 pub(crate) struct FileRevocations {
     path: PathBuf,
-    from_file: RwLock<Arc<HashSet<TokenId>>>,
-    /// Revoked through [`revoke`](Self::revoke): kept across reloads.
-    local: Mutex<HashSet<TokenId>>,
-    stamp: Mutex<Option<Stamp>>,
+    revoked: RwLock<HashSet<TokenId>>,
+    /// The file's stamp when last read, and when that was.
+    stamp: Mutex<(Stamp, Instant)>,
 }
 
 impl FileRevocations {
@@ -120,27 +126,21 @@ impl FileRevocations {
             .map_err(|e| CliError::config(format!("[revocation]: {}: {e}", path.display())))?;
         Ok(FileRevocations {
             path: path.to_owned(),
-            from_file: RwLock::new(Arc::new(ids)),
-            local: Mutex::default(),
-            stamp: Mutex::new(Some(stamp)),
+            revoked: RwLock::new(ids),
+            stamp: Mutex::new((stamp, Instant::now())),
         })
     }
 
     fn contains(&self, id: &TokenId) -> bool {
-        self.from_file
+        self.revoked
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .contains(id)
-            || self
-                .local
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .contains(id)
     }
 
     fn revoke(&self, id: &TokenId) {
-        self.local
-            .lock()
+        self.revoked
+            .write()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(*id);
     }
@@ -155,20 +155,27 @@ impl FileRevocations {
             }
         };
         let mut last = self.stamp.lock().unwrap_or_else(PoisonError::into_inner);
-        if *last == Some(now) {
+        if last.0 == now && last.1.elapsed() < FORCED_RELOAD {
             return;
         }
+        // Once per change (and per forced reload), whether or not the file is good.
+        *last = (now, Instant::now());
         match read(&self.path) {
             Ok(ids) => {
-                tracing::info!(file = %self.path.display(), revoked = ids.len(), "revocation file loaded");
-                *self
-                    .from_file
-                    .write()
-                    .unwrap_or_else(PoisonError::into_inner) = Arc::new(ids);
-                *last = Some(now);
+                let mut revoked = self.revoked.write().unwrap_or_else(PoisonError::into_inner);
+                let before = revoked.len();
+                revoked.extend(ids);
+                if revoked.len() > before {
+                    tracing::info!(
+                        file = %self.path.display(),
+                        added = revoked.len() - before,
+                        revoked = revoked.len(),
+                        "revocation file loaded"
+                    );
+                }
             }
             Err(e) => {
-                tracing::warn!(file = %self.path.display(), error = %e, "revocation file refused; keeping the revocations loaded");
+                tracing::warn!(file = %self.path.display(), error = %e, "revocation file refused; the revocations already loaded stay in force");
             }
         }
     }
@@ -223,7 +230,7 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_edit_keeps_what_was_revoked() {
+    fn revocations_are_final_whatever_the_file_becomes() {
         let dir = std::env::temp_dir().join(format!("l402-rev-unit-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("revoked.txt");
@@ -236,6 +243,10 @@ mod tests {
         list.refresh();
         assert!(list.contains(&b));
         std::fs::write(&file, "garbage that is longer than before\n").unwrap();
+        list.refresh();
+        assert!(list.contains(&a) && list.contains(&b));
+        // Caught half-written, or emptied: still revoked.
+        std::fs::write(&file, "").unwrap();
         list.refresh();
         assert!(list.contains(&a) && list.contains(&b));
         std::fs::remove_file(&file).unwrap();
