@@ -4,7 +4,7 @@
 //! listen = "127.0.0.1:8402"
 //!
 //! [backend]
-//! kind = "lnd"                          # or "cln" with rune_file, tls_cert_file = ca.pem"
+//! kind = "lnd"                          # or "cln" with rune_file and tls_cert_file = "ca.pem"
 //! url = "https://127.0.0.1:8080"
 //! macaroon_file = "invoice.macaroon"     # invoices:write invoices:read is enough
 //! tls_cert_file = "tls.cert"
@@ -12,15 +12,24 @@
 //! [root_keys]
 //! master_secret_file = "master.secret"  # or master_secret_env = "L402_MASTER_SECRET"
 //!
+//! [revocation]                          # optional
+//! kind = "memory"                       # revoked token ids (hex), one per line, re-read
+//! file = "revoked.txt"                  # when the file changes
+//! # kind = "redis", url = "redis://127.0.0.1:6379/", prefix = "l402",
+//! # max_token_lifetime_secs = 86400     # tokens minted here never outlive this
+//!
+//! upstream_timeout_secs = 30            # (top level) default for every service
+//!
 //! [[services]]
 //! name = "weather"
 //! host = "api.example.com"              # optional; `*.example.com` matches subdomains
 //! path = "/weather"                     # optional path prefix
 //! upstream = "http://127.0.0.1:9000"
-//! price_sat = 10                        # or price_msat = 10500, or free = true
+//! price_sat = 10                        # or price_msat = 10500, or free = true (never 0)
 //! capabilities = ["forecast"]
 //! validity_secs = 86400
 //! headers = { "X-Api-Key" = "upstream-secret" }
+//! upstream_timeout_secs = 60            # optional, overrides the default
 //! ```
 //!
 //! Relative file paths are relative to the configuration file's directory.
@@ -28,18 +37,26 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use l402_core::{Amount, Service};
 use reqwest::Url;
 use serde::Deserialize;
 
 use crate::backend::{BackendKind, NodeSettings};
+use crate::cmd::proxy::target::{Authority, canonical_path};
 use crate::exit::CliError;
 
 /// Environment variable read for the master secret when the file names none.
 pub(crate) const DEFAULT_MASTER_SECRET_ENV: &str = "L402_MASTER_SECRET";
 /// Largest configuration file read.
 const MAX_CONFIG_LEN: u64 = 1024 * 1024;
+/// Default bound on waiting for an upstream's response headers: 30 s, longer than any
+/// API call a client will sit through, short enough that stuck upstreams do not pile up
+/// connections.
+pub(crate) const DEFAULT_UPSTREAM_TIMEOUT_SECS: u64 = 30;
+/// Longest upstream timeout accepted: one hour.
+const MAX_UPSTREAM_TIMEOUT_SECS: u64 = 3600;
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
@@ -53,6 +70,10 @@ pub(crate) struct ProxyConfig {
     /// Where root keys come from.
     #[serde(default)]
     pub(crate) root_keys: RootKeysConfig,
+    /// Revoked tokens (none by default).
+    pub(crate) revocation: Option<RevocationConfig>,
+    /// Default bound, in seconds, on waiting for an upstream's response headers.
+    pub(crate) upstream_timeout_secs: Option<u64>,
     /// The services, matched in order.
     pub(crate) services: Vec<ServiceConfig>,
 }
@@ -97,6 +118,42 @@ pub(crate) struct RootKeysConfig {
     pub(crate) previous_master_secret_file: Option<PathBuf>,
 }
 
+/// `[revocation]`: where revoked token ids come from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub(crate) enum RevocationConfig {
+    /// Kept in memory, loaded from a file the operator edits.
+    Memory {
+        /// Revoked token ids in hex, one per line (`#` starts a comment).
+        file: PathBuf,
+        /// How often the file is checked for changes, in seconds (default 2).
+        reload_secs: Option<u64>,
+    },
+    /// Shared through Redis (`l402-redis`'s `RedisRevocationList`).
+    Redis {
+        /// `redis://` or `rediss://` URL.
+        url: String,
+        /// Key prefix of the deployment (keys are `<prefix>:rev:<token id hex>`).
+        #[serde(default = "default_redis_prefix")]
+        prefix: String,
+        /// The longest validity of any token (revocations expire after it). Every priced
+        /// service's tokens are made to expire within it.
+        max_token_lifetime_secs: u64,
+        /// How long a "not revoked" answer is cached, in seconds (default 5).
+        staleness_secs: Option<u64>,
+        /// Accept tokens while Redis cannot answer (default false: answer 503).
+        #[serde(default)]
+        fail_open: bool,
+    },
+}
+
+fn default_redis_prefix() -> String {
+    "l402".to_owned()
+}
+
+/// Default interval between checks of a revocation file.
+pub(crate) const DEFAULT_REVOCATION_RELOAD_SECS: u64 = 2;
+
 /// `[[services]]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -126,20 +183,22 @@ pub(crate) struct ServiceConfig {
     /// Headers added to every request sent upstream.
     #[serde(default)]
     pub(crate) headers: BTreeMap<String, String>,
+    /// Bound, in seconds, on waiting for the upstream's response headers (504 after).
+    pub(crate) upstream_timeout_secs: Option<u64>,
 }
 
 impl ServiceConfig {
     /// The price; `None` for a free service.
     pub(crate) fn price(&self) -> Result<Option<Amount>, CliError> {
         let err = |m: &str| CliError::config(format!("service {:?}: {m}", self.name));
+        let zero = "a price of 0 is not accepted: set free = true for a free service";
         match (self.free, self.price_sat, self.price_msat) {
             (true, None, None) => Ok(None),
+            (false, Some(0), None) | (false, None, Some(0)) => Err(err(zero)),
             (false, Some(sat), None) => match Amount::from_sat(sat) {
-                Some(a) if a.is_zero() => Ok(None),
                 Some(a) => Ok(Some(a)),
                 None => Err(err("price_sat is too large")),
             },
-            (false, None, Some(0)) => Ok(None),
             (false, None, Some(msat)) => Ok(Some(Amount::from_msat(msat))),
             (false, None, None) => Err(err("give price_sat, price_msat or free = true")),
             _ => Err(err(
@@ -148,7 +207,15 @@ impl ServiceConfig {
         }
     }
 
-    /// The upstream base URL.
+    /// The bound on waiting for the upstream's response headers.
+    pub(crate) fn upstream_timeout(&self) -> Duration {
+        Duration::from_secs(
+            self.upstream_timeout_secs
+                .unwrap_or(DEFAULT_UPSTREAM_TIMEOUT_SECS),
+        )
+    }
+
+    /// The upstream base URL; its path must be canonical (see the proxy's `target`).
     pub(crate) fn upstream_url(&self) -> Result<Url, CliError> {
         let url = Url::parse(&self.upstream).map_err(|e| {
             CliError::config(format!(
@@ -162,6 +229,18 @@ impl ServiceConfig {
                 self.name
             )));
         }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(CliError::config(format!(
+                "service {:?}: the upstream url must have no query or fragment",
+                self.name
+            )));
+        }
+        canonical_path(url.path()).map_err(|e| {
+            CliError::config(format!(
+                "service {:?}: the upstream url's path is refused: {e}",
+                self.name
+            ))
+        })?;
         Ok(url)
     }
 }
@@ -197,6 +276,16 @@ impl ProxyConfig {
         fix(&mut self.backend.tls_cert_file);
         fix(&mut self.root_keys.master_secret_file);
         fix(&mut self.root_keys.previous_master_secret_file);
+        if let Some(RevocationConfig::Memory { file, .. }) = &mut self.revocation
+            && file.is_relative()
+        {
+            *file = base.join(&*file);
+        }
+        if let Some(default) = self.upstream_timeout_secs {
+            for s in &mut self.services {
+                s.upstream_timeout_secs.get_or_insert(default);
+            }
+        }
     }
 
     fn check(&self) -> Result<(), CliError> {
@@ -215,13 +304,50 @@ impl ProxyConfig {
             }
             s.price()?;
             s.upstream_url()?;
-            if let Some(p) = &s.path
-                && !p.starts_with('/')
+            let err = |m: String| CliError::config(format!("service {:?}: {m}", s.name));
+            if let Some(p) = &s.path {
+                // Routing compares canonical paths: a prefix in any other form would
+                // never match, or match what it should not.
+                match canonical_path(p) {
+                    Ok(c) if c == *p => {}
+                    Ok(c) => return Err(err(format!("path must be written {c:?}"))),
+                    Err(e) => return Err(err(format!("path {p:?} is refused: {e}"))),
+                }
+            }
+            if let Some(h) = &s.host {
+                let name = h.strip_prefix("*.").unwrap_or(h);
+                match Authority::parse(name) {
+                    Ok(a) if a.host() == name.to_ascii_lowercase() => {}
+                    _ => {
+                        return Err(err(format!(
+                            "host {h:?} must be a host name without port or trailing dot"
+                        )));
+                    }
+                }
+            }
+            let timeout = s.upstream_timeout_secs.or(self.upstream_timeout_secs);
+            if let Some(t) = timeout
+                && !(1..=MAX_UPSTREAM_TIMEOUT_SECS).contains(&t)
             {
-                return Err(CliError::config(format!(
-                    "service {:?}: path must start with '/'",
-                    s.name
+                return Err(err(format!(
+                    "upstream_timeout_secs must be between 1 and {MAX_UPSTREAM_TIMEOUT_SECS}"
                 )));
+            }
+            if let Some(RevocationConfig::Redis {
+                max_token_lifetime_secs,
+                ..
+            }) = &self.revocation
+                && let Some(v) = s.validity_secs
+                && v > *max_token_lifetime_secs
+            {
+                return Err(err(format!(
+                    "validity_secs ({v}) is longer than [revocation] max_token_lifetime_secs \
+                     ({max_token_lifetime_secs}): a revoked token would come back when its \
+                     revocation expires"
+                )));
+            }
+            if s.validity_secs == Some(0) {
+                return Err(err("validity_secs must be at least 1".to_owned()));
             }
             for (k, v) in &s.headers {
                 http::HeaderName::from_bytes(k.as_bytes()).map_err(|_| {
@@ -235,7 +361,38 @@ impl ProxyConfig {
                 })?;
             }
         }
-        Ok(())
+        match &self.revocation {
+            Some(RevocationConfig::Memory {
+                reload_secs: Some(0),
+                ..
+            }) => Err(CliError::config(
+                "[revocation]: reload_secs must be at least 1",
+            )),
+            Some(RevocationConfig::Redis {
+                max_token_lifetime_secs: 0,
+                ..
+            }) => Err(CliError::config(
+                "[revocation]: max_token_lifetime_secs must be at least 1",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The validity of `service`'s tokens: its own, capped by the revocation list's token
+    /// lifetime when revocations expire (Redis), so a revoked token cannot come back.
+    pub(crate) fn validity(&self, service: &ServiceConfig) -> Option<Duration> {
+        let cap = match &self.revocation {
+            Some(RevocationConfig::Redis {
+                max_token_lifetime_secs,
+                ..
+            }) => Some(*max_token_lifetime_secs),
+            _ => None,
+        };
+        match (service.validity_secs, cap) {
+            (Some(v), Some(c)) => Some(v.min(c)),
+            (v, c) => v.or(c),
+        }
+        .map(Duration::from_secs)
     }
 
     /// The node settings of `[backend]`.
@@ -315,6 +472,138 @@ macaroon_file = "m.macaroon"
             ),
         ] {
             assert_eq!(parse(bad).unwrap_err().code, crate::exit::CONFIG, "{bad}");
+        }
+    }
+
+    fn service(extra: &str) -> String {
+        format!("{BASE}\n[[services]]\nname = \"svc\"\nupstream = \"http://x/api\"\n{extra}\n")
+    }
+
+    #[test]
+    fn a_zero_price_is_refused_and_names_the_service() {
+        for zero in ["price_sat = 0", "price_msat = 0"] {
+            let e = parse(&service(zero)).unwrap_err();
+            assert_eq!(e.code, crate::exit::CONFIG);
+            assert_eq!(
+                e.message,
+                "service \"svc\": a price of 0 is not accepted: set free = true for a free service"
+            );
+        }
+        assert_eq!(
+            parse(&service("free = true")).unwrap().services[0]
+                .price()
+                .unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn paths_hosts_and_upstreams_must_be_canonical() {
+        for (extra, want) in [
+            ("path = \"/a/../b\"\nfree = true", "dot segments"),
+            ("path = \"/a%2fb\"\nfree = true", "encoded '/'"),
+            (
+                "path = \"/%65cho\"\nfree = true",
+                "must be written \"/echo\"",
+            ),
+            ("path = \"/a;b\"\nfree = true", "';'"),
+            (
+                "host = \"a.test:80\"\nfree = true",
+                "host name without port",
+            ),
+            ("host = \"a.test.\"\nfree = true", "trailing dot"),
+            ("host = \"a b\"\nfree = true", "host name"),
+        ] {
+            let e = parse(&service(extra)).unwrap_err();
+            assert!(e.message.contains(want), "{extra}: {}", e.message);
+        }
+        for upstream in [
+            "http://x/a;b",
+            "http://x/a%2F",
+            "http://x/a?q=1",
+            "http://x//a",
+        ] {
+            let text = format!(
+                "{BASE}\n[[services]]\nname = \"svc\"\nupstream = \"{upstream}\"\nfree = true\n"
+            );
+            assert_eq!(
+                parse(&text).unwrap_err().code,
+                crate::exit::CONFIG,
+                "{upstream}"
+            );
+        }
+        parse(&service(
+            "path = \"/v1/\"\nhost = \"*.Example.com\"\nfree = true",
+        ))
+        .unwrap();
+    }
+
+    #[test]
+    fn upstream_timeouts() {
+        let c = parse(&service("free = true")).unwrap();
+        assert_eq!(c.services[0].upstream_timeout(), Duration::from_secs(30));
+        let c = parse(&format!(
+            "upstream_timeout_secs = 7\n{}",
+            service("free = true")
+        ))
+        .unwrap();
+        assert_eq!(c.services[0].upstream_timeout(), Duration::from_secs(7));
+        let c = parse(&format!(
+            "upstream_timeout_secs = 7\n{}",
+            service("free = true\nupstream_timeout_secs = 2")
+        ))
+        .unwrap();
+        assert_eq!(c.services[0].upstream_timeout(), Duration::from_secs(2));
+        for bad in ["upstream_timeout_secs = 0", "upstream_timeout_secs = 3601"] {
+            assert!(
+                parse(&service(&format!("free = true\n{bad}"))).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn redis_revocations_cap_token_validity() {
+        let redis = "[revocation]\nkind = \"redis\"\nurl = \"redis://127.0.0.1/\"\nmax_token_lifetime_secs = 600\n";
+        // A validity longer than the revocations last: refused.
+        let e = parse(&format!(
+            "{redis}{}",
+            service("price_sat = 1\nvalidity_secs = 601")
+        ))
+        .unwrap_err();
+        assert!(
+            e.message.contains("max_token_lifetime_secs"),
+            "{}",
+            e.message
+        );
+        // No validity: the lifetime; a shorter one: kept.
+        let c = parse(&format!("{redis}{}", service("price_sat = 1"))).unwrap();
+        assert_eq!(c.validity(&c.services[0]), Some(Duration::from_secs(600)));
+        let c = parse(&format!(
+            "{redis}{}",
+            service("price_sat = 1\nvalidity_secs = 60")
+        ))
+        .unwrap();
+        assert_eq!(c.validity(&c.services[0]), Some(Duration::from_secs(60)));
+        // A file list never expires its entries: validity as configured.
+        let file = "[revocation]\nkind = \"memory\"\nfile = \"revoked.txt\"\n";
+        let c = parse(&format!("{file}{}", service("price_sat = 1"))).unwrap();
+        assert_eq!(c.validity(&c.services[0]), None);
+        assert!(matches!(
+            &c.revocation,
+            Some(RevocationConfig::Memory { file, .. }) if file == Path::new("/etc/l402/revoked.txt")
+        ));
+        for bad in [
+            "[revocation]\nkind = \"redis\"\nurl = \"redis://x/\"\n",
+            "[revocation]\nkind = \"redis\"\nurl = \"redis://x/\"\nmax_token_lifetime_secs = 0\n",
+            "[revocation]\nkind = \"memory\"\n",
+            "[revocation]\nkind = \"memory\"\nfile = \"r\"\nreload_secs = 0\n",
+            "[revocation]\nkind = \"disk\"\nfile = \"r\"\n",
+        ] {
+            assert!(
+                parse(&format!("{bad}{}", service("price_sat = 1"))).is_err(),
+                "{bad}"
+            );
         }
     }
 }

@@ -23,7 +23,8 @@ use crate::shutdown;
 /// Writes into --data-dir: each node's TLS certificate (`server-tls.cert`,
 /// `payer-tls.cert`) and least-privilege macaroon (`server.macaroon`: invoices only;
 /// `payer.macaroon`: payments only), a proxy master secret (`master.secret`, kept across
-/// runs), a ready proxy config (`proxy.toml`), the environment for `l402 get`
+/// runs), the proxy's revocation file (`revoked.txt`, kept across runs), a ready proxy
+/// config (`proxy.toml`), the environment for `l402 get`
 /// (`get.env`; tokens go to `tokens/` in the data directory), and `dev-node.json` (URLs, files and live balances, rewritten after each
 /// payment). Then prints the commands to run. Certificates and macaroons are new on every
 /// start; balances live in memory only.
@@ -110,6 +111,7 @@ pub(crate) async fn run(args: DevNodeArgs) -> CmdResult {
 
     let secret_file = dir.join("master.secret");
     ensure_master_secret(&secret_file)?;
+    ensure_revocation_file(&dir.join("revoked.txt"))?;
     let proxy_file = dir.join("proxy.toml");
     write_file(&proxy_file, proxy_toml(&args, &server).as_bytes(), false)?;
     let env_file = dir.join("get.env");
@@ -135,6 +137,10 @@ pub(crate) async fn run(args: DevNodeArgs) -> CmdResult {
         args.upstream
     );
     println!("  l402 proxy --config {}", proxy_file.display());
+    println!(
+        "  (revoke a token: add its id to {}; the proxy re-reads it)",
+        dir.join("revoked.txt").display()
+    );
     println!();
     println!("Pay for it:");
     println!(
@@ -232,6 +238,19 @@ fn ensure_master_secret(path: &Path) -> Result<(), CliError> {
     write_file(path, line.as_bytes(), true)
 }
 
+/// Creates the proxy's (empty) revocation file unless it exists: revocations made in an
+/// earlier run stay in force.
+fn ensure_revocation_file(path: &Path) -> Result<(), CliError> {
+    if path.exists() {
+        return Ok(());
+    }
+    write_file(
+        path,
+        b"# Token ids revoked by `l402 proxy` (hex, one per line); re-read when this file changes.\n",
+        false,
+    )
+}
+
 fn toml_string(s: &str) -> String {
     Value::String(s.to_owned()).to_string()
 }
@@ -242,6 +261,7 @@ fn proxy_toml(args: &DevNodeArgs, server: &Started) -> String {
 # dev-node's server node. Rewritten on every dev-node start: copy it before editing.
 # Relative paths are relative to this file.
 listen = {listen}
+upstream_timeout_secs = 30
 
 [backend]
 kind = "lnd"
@@ -252,6 +272,13 @@ tls_cert_file = "server-tls.cert"
 [root_keys]
 master_secret_file = "master.secret"
 
+# Revoke a token: add its id (`l402 token decode`) to revoked.txt; no restart needed.
+[revocation]
+kind = "memory"
+file = "revoked.txt"
+
+# Paths are matched and forwarded in one canonical form: targets with dot segments,
+# encoded slashes, backslashes or NULs are refused with 400 before routing.
 [[services]]
 name = "echo"
 path = "/echo"

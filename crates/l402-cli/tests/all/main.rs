@@ -7,5 +7,7 @@ mod cln;
 mod get;
 mod pay_loop;
 mod proxy;
+mod proxy_paths;
+mod proxy_revocation;
 mod support;
 mod token;

@@ -139,3 +139,55 @@ fn bad_proxy_configs_exit_2() {
         stderr(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_upstream_is_504_after_the_timeout() {
+    let upstream = Upstream::start().await;
+    let node = DevNode::start().await;
+    let services = format!(
+        "upstream_timeout_secs = 1\n[[services]]\nname = \"s\"\npath = \"/s\"\nupstream = \"{}\"\nfree = true\n",
+        upstream.url()
+    );
+    // `upstream_timeout_secs` is a top-level key: it must come before the tables.
+    let dir = TempDir::new("timeout");
+    let port = free_port();
+    std::fs::write(
+        dir.join("master.secret"),
+        "4242424242424242424242424242424242424242424242424242424242424242\n",
+    )
+    .unwrap();
+    let config = format!(
+        "listen = \"127.0.0.1:{port}\"\n{services}\n[backend]\nkind = \"lnd\"\nurl = \"{}\"\nmacaroon_file = \"{}\"\ntls_cert_file = \"{}\"\n[root_keys]\nmaster_secret_file = \"master.secret\"\n",
+        node.server_url(),
+        node.file("server.macaroon"),
+        node.file("server-tls.cert"),
+    );
+    let path = dir.join("proxy.toml");
+    std::fs::write(&path, config).unwrap();
+    let proxy = Proxy::spawn(dir, &path, port).await;
+    let http = reqwest::Client::new();
+    let res = http.get(proxy.url("/s/fast")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let res = http.get(proxy.url("/s/slow")).send().await.unwrap();
+    assert_eq!(res.status(), 504);
+    assert_eq!(res.text().await.unwrap(), "upstream timed out\n");
+}
+
+#[test]
+fn a_zero_price_is_a_config_error_naming_the_service() {
+    let dir = TempDir::new("zero");
+    std::fs::write(
+        dir.join("p.toml"),
+        "[backend]\nurl = \"https://x\"\n[[services]]\nname = \"cheap\"\nupstream = \"http://x\"\nprice_sat = 0\n",
+    )
+    .unwrap();
+    let mut cmd = crate::support::l402(&["proxy", "--check", "--config"]);
+    cmd.arg(dir.join("p.toml"));
+    let out = crate::support::run(cmd);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("service \"cheap\": a price of 0 is not accepted: set free = true"),
+        "{}",
+        stderr(&out)
+    );
+}

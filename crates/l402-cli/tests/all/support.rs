@@ -213,6 +213,11 @@ pub(crate) struct DevNode {
 
 impl DevNode {
     pub(crate) async fn start() -> DevNode {
+        DevNode::start_with(&[]).await
+    }
+
+    /// Starts one with extra flags.
+    pub(crate) async fn start_with(extra: &[&str]) -> DevNode {
         let dir = TempDir::new("dev");
         let mut cmd = l402(&[
             "dev-node",
@@ -220,9 +225,9 @@ impl DevNode {
             "127.0.0.1:0",
             "--payer-listen",
             "127.0.0.1:0",
-            "--data-dir",
         ]);
-        cmd.arg(dir.join("node"));
+        cmd.args(extra);
+        cmd.arg("--data-dir").arg(dir.join("node"));
         let mut daemon = Daemon::spawn("dev-node", cmd, &dir.join("dev-node.log"));
         let status = dir.join("node/dev-node.json");
         eventually("dev-node.json", || {
@@ -282,7 +287,7 @@ pub(crate) struct Seen {
 }
 
 /// A small upstream API on a free port: `/…` answers `upstream says hi <path>`,
-/// `POST /upload` answers the number of body bytes received.
+/// `POST /upload` answers the number of body bytes received, `…/slow` answers after 5 s.
 pub(crate) struct Upstream {
     pub(crate) addr: SocketAddr,
     pub(crate) seen: Arc<Mutex<Vec<Seen>>>,
@@ -302,6 +307,9 @@ impl Upstream {
                     headers: parts.headers.clone(),
                     body_len: bytes.len(),
                 });
+                if parts.uri.path().ends_with("/slow") {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                }
                 if parts.uri.path() == "/upload" {
                     Body::from(format!("received {} bytes", bytes.len()))
                 } else {
@@ -335,7 +343,20 @@ impl Proxy {
     /// Starts a proxy selling `services` (TOML `[[services]]` tables) through the
     /// dev-node's server node, with a fresh master secret.
     pub(crate) async fn start(node: &DevNode, services: &str) -> Proxy {
+        Proxy::start_with_files(node, services, &[]).await
+    }
+
+    /// As [`start`](Self::start), with more files (name, contents) in the config's
+    /// directory.
+    pub(crate) async fn start_with_files(
+        node: &DevNode,
+        services: &str,
+        files: &[(&str, &str)],
+    ) -> Proxy {
         let dir = TempDir::new("proxy");
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
         std::fs::write(
             dir.join("master.secret"),
             "4242424242424242424242424242424242424242424242424242424242424242\n",
@@ -361,8 +382,14 @@ master_secret_file = "master.secret"
             cert = node.file("server-tls.cert"),
         );
         std::fs::write(dir.join("proxy.toml"), config).unwrap();
+        let config = dir.join("proxy.toml");
+        Proxy::spawn(dir, &config, port).await
+    }
+
+    /// Runs `l402 proxy --config <config>` (which listens on `port`), logging into `dir`.
+    pub(crate) async fn spawn(dir: TempDir, config: &Path, port: u16) -> Proxy {
         let mut cmd = l402(&["proxy", "--log-format", "json", "--config"]);
-        cmd.arg(dir.join("proxy.toml"));
+        cmd.arg(config);
         let mut daemon = Daemon::spawn("proxy", cmd, &dir.join("proxy.log"));
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         wait_for_port(addr, &mut daemon).await;
@@ -386,4 +413,144 @@ pub(crate) fn get(node: &DevNode, tokens: &Path, extra: &[&str], url: &str) -> C
     cmd.args(extra);
     cmd.arg(url);
     cmd
+}
+
+/// A response read off a raw socket.
+#[derive(Debug)]
+pub(crate) struct RawResponse {
+    pub(crate) status: u16,
+    pub(crate) body: String,
+}
+
+/// Sends `request` (bytes exactly as given, so no client library normalises the target)
+/// to `addr` and reads the whole response; the request should say `Connection: close`.
+pub(crate) async fn raw_request(addr: SocketAddr, request: &[u8]) -> RawResponse {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(request).await.unwrap();
+        let mut bytes = Vec::new();
+        // A server may reset instead of closing after an early answer: keep what came.
+        let _ = stream.read_to_end(&mut bytes).await;
+        bytes
+    };
+    let bytes = tokio::time::timeout(Duration::from_secs(20), exchange)
+        .await
+        .expect("raw request timed out");
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"));
+    RawResponse {
+        status,
+        body: body.to_owned(),
+    }
+}
+
+/// `GET <target>` over a raw socket with `Host: <host>`.
+pub(crate) async fn raw_get(addr: SocketAddr, target: &str, host: &str) -> RawResponse {
+    let request = format!("GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    raw_request(addr, request.as_bytes()).await
+}
+
+/// Whether the tests run in CI (`CI` set, and not `false` or `0`): there, a test that
+/// needs a tool fails when the tool is missing instead of skipping.
+pub(crate) fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// The `redis-server` binary (`L402_REDIS_SERVER`, else on `PATH`), as l402-redis's tests
+/// find it; `None` (after printing why) when the test must skip. In CI, a missing binary
+/// fails the test.
+#[allow(clippy::print_stderr)]
+pub(crate) fn redis_server_binary(test: &str) -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("L402_REDIS_SERVER").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(path));
+    }
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("redis-server"))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        assert!(
+            !in_ci(),
+            "{test}: no redis-server (set L402_REDIS_SERVER or put it on PATH), and CI is set"
+        );
+        eprintln!("skipping {test}: no redis-server (set L402_REDIS_SERVER or put it on PATH)");
+    }
+    found
+}
+
+/// A `redis-server` child process on a free port, killed on drop.
+pub(crate) struct RedisServer {
+    child: Child,
+    pub(crate) port: u16,
+    _dir: TempDir,
+}
+
+impl RedisServer {
+    /// Starts one and waits until it answers `PING`.
+    pub(crate) async fn start(binary: &Path) -> RedisServer {
+        let port = free_port();
+        let dir = TempDir::new("redis");
+        let child = Command::new(binary)
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        let server = RedisServer {
+            child,
+            port,
+            _dir: dir,
+        };
+        let start = Instant::now();
+        loop {
+            if let Ok(mut c) = server.client().await
+                && redis::cmd("PING")
+                    .query_async::<String>(&mut c)
+                    .await
+                    .is_ok()
+            {
+                return server;
+            }
+            assert!(start.elapsed() < TIMEOUT, "redis-server did not come up");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// A plain client, for doing what an operator does.
+    pub(crate) async fn client(&self) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+        let client = redis::Client::open(self.url())?;
+        match tokio::time::timeout(
+            Duration::from_millis(500),
+            client.get_multiplexed_async_connection(),
+        )
+        .await
+        {
+            Ok(c) => c,
+            Err(_) => Err(redis::RedisError::from((
+                redis::ErrorKind::Io,
+                "connect timed out",
+            ))),
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

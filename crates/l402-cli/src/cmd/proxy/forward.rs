@@ -2,6 +2,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -10,6 +11,7 @@ use http_body::Body as _;
 use l402_tower::Receipt;
 use reqwest::Url;
 
+use super::route::Routed;
 use crate::config::ServiceConfig;
 use crate::exit::CliError;
 
@@ -33,6 +35,17 @@ const HOP_BY_HOP: [&str; 8] = [
 /// Credential headers: the token stays at the proxy.
 const CREDENTIALS: [&str; 3] = ["authorization", "macaroon", "grpc-metadata-macaroon"];
 
+/// What a client may claim about the forwarding chain: removed, and the `X-Forwarded-*`
+/// headers set from what the proxy knows. The proxy is the first hop it trusts, so it
+/// appends to nothing a client sent (Aperture does the same).
+const FORWARDING: [&str; 5] = [
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-real-ip",
+];
+
 /// Where and how one service forwards.
 #[derive(Debug, Clone)]
 pub(super) struct Forward {
@@ -45,6 +58,7 @@ struct Inner {
     upstream: Url,
     headers: Vec<(HeaderName, HeaderValue)>,
     client: reqwest::Client,
+    timeout: Duration,
 }
 
 impl Forward {
@@ -63,6 +77,7 @@ impl Forward {
                 upstream: service.upstream_url()?,
                 headers,
                 client,
+                timeout: service.upstream_timeout(),
             }),
         })
     }
@@ -86,13 +101,25 @@ impl Forward {
     }
 }
 
-/// The upstream URL: the base URL's path joined with the request's path and query.
-fn target_url(base: &Url, uri: &http::Uri) -> Url {
-    let mut url = base.clone();
+/// The upstream URL: the base URL's path followed by the routed (canonical) path's
+/// segments, and the query. `None` when the result would not be exactly that path under the
+/// base path: the URL library re-interpreted something, and nothing is forwarded.
+fn target_url(base: &Url, path: &str, query: Option<&str>) -> Option<Url> {
     let base_path = base.path().trim_end_matches('/');
-    url.set_path(&format!("{base_path}{}", uri.path()));
-    url.set_query(uri.query());
-    url
+    let mut joined = String::with_capacity(base_path.len() + path.len());
+    joined.push_str(base_path);
+    for segment in path.strip_prefix('/')?.split('/') {
+        joined.push('/');
+        joined.push_str(segment);
+    }
+    let mut url = base.clone();
+    url.set_path(&joined);
+    url.set_query(query);
+    let under_base = url
+        .path()
+        .strip_prefix(base_path)
+        .is_some_and(|rest| rest.starts_with('/'));
+    (url.path() == joined && under_base).then_some(url)
 }
 
 fn strip(headers: &mut HeaderMap) {
@@ -123,27 +150,41 @@ fn text(status: StatusCode, body: &'static str) -> Response<Body> {
 impl Inner {
     async fn forward(&self, req: Request<Body>) -> Response<Body> {
         let (parts, body) = req.into_parts();
-        let url = target_url(&self.upstream, &parts.uri);
+        // The routed target, never the raw one: what was routed is what goes upstream.
+        let Some(routed) = parts.extensions.get::<Routed>() else {
+            tracing::error!(service = %self.name, "request reached the forwarder unrouted");
+            return text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n");
+        };
+        let target = &routed.target;
+        let Some(url) = target_url(&self.upstream, &target.path, target.query.as_deref()) else {
+            tracing::warn!(service = %self.name, path = %target.path, "path does not stay under the upstream base path");
+            return text(StatusCode::BAD_REQUEST, "bad request target\n");
+        };
         let mut headers = parts.headers;
         strip(&mut headers);
-        for n in CREDENTIALS {
+        for n in CREDENTIALS.into_iter().chain(FORWARDING) {
             headers.remove(n);
         }
         for n in [&TOKEN_ID, &SERVICE, &CAPABILITIES] {
             headers.remove(n);
         }
-        let host = headers.remove(header::HOST).or_else(|| {
-            parts
-                .uri
-                .authority()
-                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-        });
-        if let Some(host) = host {
-            headers.insert(HeaderName::from_static("x-forwarded-host"), host);
+        headers.remove(header::HOST);
+        if let Some(v) = target
+            .authority
+            .as_ref()
+            .and_then(|a| HeaderValue::from_str(&a.header_value()).ok())
+        {
+            headers.insert(HeaderName::from_static("x-forwarded-host"), v);
+        }
+        if let Some(v) = routed
+            .peer
+            .and_then(|p| HeaderValue::from_str(&p.ip().to_string()).ok())
+        {
+            headers.insert(HeaderName::from_static("x-forwarded-for"), v);
         }
         headers.insert(
             HeaderName::from_static("x-forwarded-proto"),
-            HeaderValue::from_static("http"),
+            HeaderValue::from_static(routed.proto.as_str()),
         );
         if let Some(receipt) = parts.extensions.get::<Receipt>() {
             if let Ok(v) = HeaderValue::from_str(&receipt.token_id().to_hex()) {
@@ -168,8 +209,16 @@ impl Inner {
         if !body.is_end_stream() {
             request = request.body(reqwest::Body::wrap_stream(body.into_data_stream()));
         }
-        match request.send().await {
-            Ok(upstream) => {
+        match tokio::time::timeout(self.timeout, request.send()).await {
+            Err(_elapsed) => {
+                tracing::warn!(
+                    service = %self.name,
+                    timeout_ms = u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
+                    "upstream request timed out"
+                );
+                text(StatusCode::GATEWAY_TIMEOUT, "upstream timed out\n")
+            }
+            Ok(Ok(upstream)) => {
                 let status = upstream.status();
                 let mut headers = upstream.headers().clone();
                 strip(&mut headers);
@@ -178,7 +227,7 @@ impl Inner {
                 *response.headers_mut() = headers;
                 response
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 tracing::warn!(
                     service = %self.name,
                     error = %crate::exit::chain(&e),
@@ -198,14 +247,37 @@ mod tests {
     #[test]
     fn urls_are_joined() {
         let base = Url::parse("http://up:9000/api/").unwrap();
-        let uri: http::Uri = "/v1/x?a=1".parse().unwrap();
         assert_eq!(
-            target_url(&base, &uri).as_str(),
+            target_url(&base, "/v1/x", Some("a=1")).unwrap().as_str(),
             "http://up:9000/api/v1/x?a=1"
         );
         let base = Url::parse("http://up:9000").unwrap();
-        let uri: http::Uri = "/".parse().unwrap();
-        assert_eq!(target_url(&base, &uri).as_str(), "http://up:9000/");
+        assert_eq!(
+            target_url(&base, "/", None).unwrap().as_str(),
+            "http://up:9000/"
+        );
+        // Whatever reaches here unchecked cannot leave the base path.
+        let base = Url::parse("https://host/api").unwrap();
+        for bad in ["/../../x", "/%2e%2e/x", "/a\\..\\..\\x", "x"] {
+            assert_eq!(target_url(&base, bad, None), None, "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        /// For any path the canonicaliser accepts, the upstream URL's path is the base
+        /// path followed by exactly that path: the URL library changes nothing.
+        #[test]
+        fn accepted_paths_go_upstream_unchanged(
+            raw in "(/([a-zA-Z0-9._~!$&'()*+,=:@\\[\\]{}|^`\"<> -]|%[0-9a-fA-F]{2}|%2[eE]){0,6}){1,6}/?",
+            base in "(/[a-z]{1,3}){0,2}/?",
+        ) {
+            if let Ok(path) = super::super::target::canonical_path(&raw) {
+                let base_url = Url::parse(&format!("https://up{base}")).unwrap();
+                let url = target_url(&base_url, &path, None).unwrap();
+                let want = format!("{}{path}", base_url.path().trim_end_matches('/'));
+                proptest::prop_assert_eq!(url.path(), want.as_str());
+            }
+        }
     }
 
     #[test]

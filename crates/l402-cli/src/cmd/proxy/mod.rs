@@ -1,7 +1,9 @@
 //! `l402 proxy`: an Aperture-style reverse proxy built on `l402-tower`.
 
 mod forward;
+mod revocation;
 mod route;
+pub(crate) mod target;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,23 +15,32 @@ use l402_tower::L402Layer;
 use tower::Layer;
 use tower::util::BoxCloneSyncService;
 
-use crate::config::{DEFAULT_MASTER_SECRET_ENV, ProxyConfig, ServiceConfig};
+use crate::config::{DEFAULT_MASTER_SECRET_ENV, ProxyConfig, RevocationConfig, ServiceConfig};
 use crate::exit::{CliError, CmdResult, OK};
 use crate::keys;
 use crate::logging::{self, LogArgs};
 use crate::shutdown;
 use forward::Forward;
-use route::{Entry, Matcher, Table};
+use revocation::Revocations;
+use route::{Entry, Matcher, Proto, Table};
 
 /// Run an Aperture-style reverse proxy that sells access to upstream services.
 ///
-/// Each request is matched against the configured services (host and/or path prefix,
-/// first match wins; no match: 404). A priced service answers unpaid requests with 402
+/// Each request target is first put in one canonical form; a target with dot segments
+/// (plain or percent-encoded), an encoded `/` or `\`, a backslash, a NUL, a `;`, an empty
+/// segment, double encoding, or a `Host` that disagrees with the target's authority is
+/// refused with 400. The canonical request is matched against the configured services
+/// (host and/or path prefix, first match wins; no match: 404) and exactly that path is
+/// forwarded, under the upstream's base path. A priced service answers unpaid requests with 402
 /// and an L402 challenge (an invoice from the node in the `[backend]` table and a token whose root key
 /// is derived from the master secret in `[root_keys]`); a request with a valid token is
 /// forwarded upstream, bodies streamed both ways, with `Authorization` removed and the
-/// receipt added as `X-L402-Token-Id`, `X-L402-Service` (and `X-L402-Capabilities`).
-/// An unreachable upstream gives 502. Serves HTTP/1.1 and HTTP/2 over cleartext (h2c);
+/// receipt added as `X-L402-Token-Id`, `X-L402-Service` (and `X-L402-Capabilities`), and
+/// `X-Forwarded-For` (the client's address), `X-Forwarded-Host` and `X-Forwarded-Proto`
+/// set by the proxy (what the client sent under those names is dropped).
+/// An unreachable upstream gives 502, one that sends no response headers within
+/// `upstream_timeout_secs` (default 30) gives 504. Tokens can be revoked without a
+/// restart through `[revocation]` (a file of token ids, or Redis). Serves HTTP/1.1 and HTTP/2 over cleartext (h2c);
 /// stops gracefully on Ctrl-C or SIGTERM.
 ///
 /// The configuration file format is documented in crates/l402-cli/examples/proxy.toml.
@@ -50,7 +61,7 @@ pub(crate) struct ProxyArgs {
     log: LogArgs,
 }
 
-type Store = Arc<DerivedRootKeyStore>;
+type Store = Arc<DerivedRootKeyStore<Revocations>>;
 
 pub(crate) async fn run(args: ProxyArgs) -> CmdResult {
     logging::init(&args.log);
@@ -65,7 +76,7 @@ pub(crate) async fn run(args: ProxyArgs) -> CmdResult {
         .map_err(|e| CliError::failure(format!("cannot build the http client: {e}")))?;
     let mut entries = Vec::new();
     for service in &config.services {
-        entries.push(entry(service, &backend, &store, &client)?);
+        entries.push(entry(&config, service, &backend, &store, &client)?);
     }
     if args.check {
         crate::output::print_line(&format!(
@@ -75,24 +86,28 @@ pub(crate) async fn run(args: ProxyArgs) -> CmdResult {
         ))?;
         return Ok(OK);
     }
-    let table = Table::new(entries);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| CliError::config(format!("cannot listen on {}: {e}", config.listen)))?;
     let addr = listener
         .local_addr()
         .map_err(|e| CliError::failure(format!("no local address: {e}")))?;
+    // The listener is plain TCP: clients speak `http` (HTTP/1.1 or h2c).
+    let table = Table::new(entries, Proto::Http);
     tracing::info!(%addr, services = config.services.len(), "l402 proxy listening");
     let app = axum::Router::new().fallback_service(table.into_service());
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown::signal())
-        .await
-        .map_err(|e| CliError::failure(format!("proxy server failed: {e}")))?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown::signal())
+    .await
+    .map_err(|e| CliError::failure(format!("proxy server failed: {e}")))?;
     tracing::info!("l402 proxy stopped");
     Ok(OK)
 }
 
-fn root_key_store(config: &ProxyConfig) -> Result<DerivedRootKeyStore, CliError> {
+fn root_key_store(config: &ProxyConfig) -> Result<DerivedRootKeyStore<Revocations>, CliError> {
     let rk = &config.root_keys;
     let secret = match (&rk.master_secret_file, &rk.master_secret_env) {
         (Some(_), Some(_)) => {
@@ -104,7 +119,16 @@ fn root_key_store(config: &ProxyConfig) -> Result<DerivedRootKeyStore, CliError>
         (None, Some(var)) => keys::master_secret_from_env(var)?,
         (None, None) => keys::master_secret_from_env(DEFAULT_MASTER_SECRET_ENV)?,
     };
-    let mut store = DerivedRootKeyStore::new(secret);
+    let fail_open = matches!(
+        config.revocation,
+        Some(RevocationConfig::Redis {
+            fail_open: true,
+            ..
+        })
+    );
+    let revocations = Revocations::from_config(config.revocation.as_ref())?;
+    let mut store = DerivedRootKeyStore::with_revocation_list(secret, revocations)
+        .fail_open_on_revocation_error(fail_open);
     if let Some(prev) = &rk.previous_master_secret_file {
         store = store.with_previous_secret(keys::master_secret_from_file(prev)?);
     }
@@ -112,6 +136,7 @@ fn root_key_store(config: &ProxyConfig) -> Result<DerivedRootKeyStore, CliError>
 }
 
 fn entry(
+    config: &ProxyConfig,
     service: &ServiceConfig,
     backend: &BoxInvoiceBackend,
     store: &Store,
@@ -135,8 +160,9 @@ fn entry(
             if !service.capabilities.is_empty() {
                 builder = builder.capabilities(&service.capabilities);
             }
-            if let Some(secs) = service.validity_secs {
-                builder = builder.validity(Duration::from_secs(secs));
+            // Capped by the revocation list's token lifetime when revocations expire.
+            if let Some(validity) = config.validity(service) {
+                builder = builder.validity(validity);
             }
             if let Some(memo) = &service.memo {
                 builder = builder.memo(memo.clone());

@@ -1,13 +1,17 @@
-//! Matching requests to services by host and path prefix.
+//! Matching requests to services by host and path prefix, on the canonical target.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use http::{Request, Response, StatusCode};
 use tower::ServiceExt;
 use tower::util::BoxCloneSyncService;
+
+use super::target::{Authority, Target, TargetError};
 
 /// A boxed per-service pipeline (paywall, then forwarding).
 pub(super) type Pipeline = BoxCloneSyncService<Request<Body>, Response<Body>, Infallible>;
@@ -57,34 +61,46 @@ pub(super) struct Entry {
     pub(super) service: Pipeline,
 }
 
-/// The services, in configuration order.
+/// The services, in configuration order, and what the listener tells about each request.
 pub(super) struct Table {
     entries: Arc<Vec<Entry>>,
+    proto: Proto,
 }
 
-/// The request's host: the URI authority (HTTP/2) or the `Host` header, lower case,
-/// without the port.
-fn request_host<B>(req: &Request<B>) -> Option<String> {
-    let raw = req.uri().host().map(str::to_owned).or_else(|| {
-        req.headers()
-            .get(http::header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .map(|h| match h.rsplit_once(':') {
-                Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host.to_owned(),
-                _ => h.to_owned(),
-            })
-    })?;
-    Some(
-        raw.trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_ascii_lowercase(),
-    )
+/// The scheme clients used to reach the proxy, from the listener (sent upstream as
+/// `X-Forwarded-Proto`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Proto {
+    /// Plain HTTP (HTTP/1.1 or h2c).
+    Http,
+}
+
+impl Proto {
+    /// The scheme's name.
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            Proto::Http => "http",
+        }
+    }
+}
+
+/// What routing decided, in the request's extensions for the paywall and the forwarder:
+/// the canonical target and the client's connection.
+#[derive(Debug, Clone)]
+pub(super) struct Routed {
+    /// The canonical target; its path is the one routed and the one forwarded.
+    pub(super) target: Target,
+    /// The client's address, if the listener knows it.
+    pub(super) peer: Option<SocketAddr>,
+    /// The listener's scheme.
+    pub(super) proto: Proto,
 }
 
 impl Table {
-    pub(super) fn new(entries: Vec<Entry>) -> Self {
+    pub(super) fn new(entries: Vec<Entry>, proto: Proto) -> Self {
         Table {
             entries: Arc::new(entries),
+            proto,
         }
     }
 
@@ -101,16 +117,48 @@ impl Table {
     + Sync
     + 'static {
         let entries = self.entries;
-        tower::service_fn(move |req: Request<Body>| {
+        let proto = self.proto;
+        tower::service_fn(move |mut req: Request<Body>| {
             let entries = Arc::clone(&entries);
             async move {
                 let start = Instant::now();
-                let host = request_host(&req);
                 let method = req.method().clone();
-                let path = req.uri().path().to_owned();
+                // One canonical target, decided before routing; nothing after this looks
+                // at the raw target again.
+                let target = match Target::of(&req) {
+                    Ok(target) => target,
+                    Err(e) => {
+                        // Escaped (Debug) and cut short: the raw target is hostile input.
+                        let raw: String = req.uri().to_string().chars().take(256).collect();
+                        tracing::info!(
+                            service = "-",
+                            %method,
+                            target = ?raw,
+                            status = 400,
+                            reason = %e,
+                            "request target refused"
+                        );
+                        return Ok(bad_request(&e));
+                    }
+                };
+                let Some(uri) = target.origin_form() else {
+                    return Ok(bad_request(&TargetError::BadEscape));
+                };
+                *req.uri_mut() = uri;
+                let host = target.authority.as_ref().map(Authority::host);
                 let found = entries
                     .iter()
-                    .find(|e| e.matcher.matches(host.as_deref(), &path));
+                    .find(|e| e.matcher.matches(host, &target.path));
+                let path = target.path.clone();
+                let peer = req
+                    .extensions()
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map(|c| c.0);
+                req.extensions_mut().insert(Routed {
+                    target,
+                    peer,
+                    proto,
+                });
                 let (name, response) = match found {
                     Some(entry) => {
                         let response = entry.service.clone().oneshot(req).await?;
@@ -138,6 +186,14 @@ impl Table {
     }
 }
 
+fn bad_request(e: &TargetError) -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::BAD_REQUEST)
+        .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(Body::from(format!("bad request target: {e}\n")))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,15 +211,5 @@ mod tests {
         assert!(!w.matches(Some("example.com"), "/"));
         assert!(!w.matches(Some("aexample.com"), "/"));
         assert!(Matcher::new(None, Some("/")).matches(None, "/anything"));
-    }
-
-    #[test]
-    fn host_from_header_without_port() {
-        let req = Request::builder()
-            .uri("/x")
-            .header("host", "Example.COM:8402")
-            .body(())
-            .unwrap_or_default();
-        assert_eq!(request_host(&req).as_deref(), Some("example.com"));
     }
 }
