@@ -38,6 +38,7 @@
 //! can move time ([`ManualClock`]).
 
 mod clock;
+mod file;
 mod memory;
 mod state;
 
@@ -49,6 +50,7 @@ use l402_core::{Amount, PaymentHash};
 pub use crate::error::{LedgerError, ReserveError};
 pub use crate::spending::{OriginSpending, SpendingSummary};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use file::FileLedger;
 pub use memory::MemoryLedger;
 
 /// Default time ledgers keep individual payments before folding them into all-time
