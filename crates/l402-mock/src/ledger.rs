@@ -451,6 +451,14 @@ impl Ledger {
         if is_expired(invoice, now.wall) {
             return Started::Rejected(FailureReason::InvoiceExpired);
         }
+        // Routes are one hop with no delta of their own: the total lock is the invoice's
+        // final delta. Above the payer's limit no route qualifies.
+        if params
+            .max_cltv_delta
+            .is_some_and(|max| invoice.min_final_cltv_expiry_delta() > u64::from(max))
+        {
+            return Started::Rejected(FailureReason::NoRoute);
+        }
         let paid_or_paying = self
             .latest_payment
             .get(&(payer, hash))
