@@ -416,3 +416,45 @@ async fn a_callers_own_authorization_is_sent_as_is_and_never_paid_for() {
     assert!(seen[1].starts_with("L402 ") || seen[1].starts_with("LSAT "));
     assert_eq!(seen[2], "Bearer caller-secret");
 }
+
+/// Several clients, each with its own handle on one ledger file (as separate processes
+/// would have), pay different APIs at once against one budget: the node pays exactly what
+/// the budget allows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_sharing_a_ledger_file_never_exceed_its_budget_together() {
+    let net = Net::new();
+    let dir = temp_dir("ledger-fleet");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("spent.json");
+    FileLedger::open(&path).unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let api = net.paywall().await;
+        let mw = L402Middleware::builder(net.payer.clone())
+            .ledger(FileLedger::open(&path).unwrap())
+            .policy(policy().budget(Amount::from_msat(3 * ONE_PAYMENT_MSAT)))
+            .build()
+            .unwrap();
+        tasks.push(tokio::spawn(async move {
+            client(&mw).get(format!("{api}/paid")).send().await
+        }));
+    }
+    let (mut ok, mut refused) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(res) if res.status() == StatusCode::OK => ok += 1,
+            Err(e) if matches!(l402_error(&e), L402Error::BudgetExceeded { .. }) => refused += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((ok, refused), (3, 3));
+    assert_eq!(net.payments(), 3);
+    assert_eq!(net.spent(), Amount::from_msat(3 * (10_000 + 110)));
+    let s = FileLedger::open(&path)
+        .unwrap()
+        .summary(None)
+        .await
+        .unwrap();
+    assert_eq!((s.payments, s.reserved), (3, Amount::ZERO));
+    let _ = std::fs::remove_dir_all(&dir);
+}
