@@ -458,3 +458,51 @@ async fn clients_sharing_a_ledger_file_never_exceed_its_budget_together() {
     assert_eq!((s.payments, s.reserved), (3, Amount::ZERO));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The same invoice served to two agents sharing a ledger, paying from different nodes:
+/// the second one's failure must not release the first one's reservation while its
+/// payment is in flight.
+#[tokio::test]
+async fn a_failed_attempt_never_releases_another_agents_reservation() {
+    let net = Net::new();
+    let poor = net.network.node("poor").build().unwrap();
+    let fixed = Custom::new(&net.server, 10, aperture_format);
+    let (mac, inv) = (fixed.mint)();
+    let base = fixed
+        .with_mint(move || (mac.clone(), inv.clone()))
+        .serve()
+        .await;
+    net.payer.faults().next_payment(PaymentFault::InFlight {
+        duration: Duration::from_millis(800),
+        then: Outcome::Succeed,
+    });
+    let ledger = Arc::new(MemoryLedger::new());
+    let rich = L402Middleware::builder(net.payer.clone())
+        .ledger(Arc::clone(&ledger))
+        .policy(policy())
+        .build()
+        .unwrap();
+    let broke = L402Middleware::builder(poor.clone())
+        .ledger(Arc::clone(&ledger))
+        .policy(policy())
+        .build()
+        .unwrap();
+    let url = base.clone();
+    let rich_http = client(&rich);
+    let first = tokio::spawn(async move { rich_http.get(&url).send().await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let err = client(&broke).get(&base).send().await.unwrap_err();
+    let e = l402_error(&err);
+    assert!(matches!(e, L402Error::PaymentFailed(_)), "{e}");
+    assert!(e.nothing_paid());
+    let held = ledger.summary(None).await.unwrap();
+    assert_eq!(held.reserved, Amount::from_msat(ONE_PAYMENT_MSAT));
+    assert_eq!(first.await.unwrap().unwrap().status(), StatusCode::OK);
+    let after = ledger.summary(None).await.unwrap();
+    assert_eq!(
+        (after.reserved, after.total),
+        (Amount::ZERO, Amount::from_msat(10_000))
+    );
+    assert_eq!(net.payments(), 1);
+    assert_eq!(poor.balance(), Amount::ZERO);
+}
