@@ -29,7 +29,7 @@ pub use codec::{
     DecodeError, MAX_CAVEAT_LEN, MAX_CAVEATS, MAX_IDENTIFIER_LEN, MAX_LOCATION_LEN,
     MAX_MACAROON_LEN, Section,
 };
-pub(crate) use crypto::{Chain, ct_eq_32, sha256_32};
+pub(crate) use crypto::{Chain, KeyStates, ct_eq_32, sha256_32};
 
 use codec::{Layout, Span};
 
