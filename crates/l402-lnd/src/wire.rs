@@ -3,6 +3,8 @@
 //! ignored, missing ones take their protojson zero value, 64-bit integers may come as
 //! strings (what LND sends) or numbers.
 
+use core::fmt;
+
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// A 64-bit protojson integer: a string of digits, or a number.
@@ -119,7 +121,7 @@ pub(crate) struct SendPaymentRequest<'a> {
 }
 
 /// `lnrpc.Payment`.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub(crate) struct Payment {
     /// Hex, not base64.
     #[serde(default)]
@@ -135,6 +137,50 @@ pub(crate) struct Payment {
     pub(crate) status: String,
     #[serde(default)]
     pub(crate) failure_reason: String,
+}
+
+/// Debug-prints a preimage field (hex text from the node) as `<redacted>`, or `None`.
+struct Redacted<'a, T>(&'a T);
+
+impl<T: RedactedField> fmt::Debug for Redacted<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_present() {
+            "<redacted>"
+        } else {
+            "None"
+        })
+    }
+}
+
+trait RedactedField {
+    fn is_present(&self) -> bool;
+}
+
+impl RedactedField for String {
+    fn is_present(&self) -> bool {
+        true
+    }
+}
+
+impl RedactedField for Option<String> {
+    fn is_present(&self) -> bool {
+        self.is_some()
+    }
+}
+
+// Preimages are secrets: these answers' `Debug` redacts them.
+
+impl fmt::Debug for Payment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Payment")
+            .field("payment_hash", &self.payment_hash)
+            .field("payment_preimage", &Redacted(&self.payment_preimage))
+            .field("value_msat", &self.value_msat)
+            .field("fee_msat", &self.fee_msat)
+            .field("status", &self.status)
+            .field("failure_reason", &self.failure_reason)
+            .finish()
+    }
 }
 
 #[cfg(test)]
@@ -180,5 +226,14 @@ mod tests {
             serde_json::to_string(&body).unwrap(),
             r#"{"payment_request":"lnbcrt1","fee_limit_msat":"5000","timeout_seconds":30,"no_inflight_updates":false}"#
         );
+    }
+
+    #[test]
+    fn debug_redacts_the_preimage() {
+        let hex = "ab".repeat(32);
+        let p: Payment =
+            serde_json::from_str(&format!(r#"{{"payment_preimage":"{hex}"}}"#)).unwrap();
+        let dbg = format!("{p:?}");
+        assert!(dbg.contains("<redacted>") && !dbg.contains(&hex), "{dbg}");
     }
 }

@@ -7,5 +7,6 @@ mod cln;
 mod get;
 mod pay_loop;
 mod proxy;
+mod redaction;
 mod support;
 mod token;
