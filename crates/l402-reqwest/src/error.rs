@@ -75,18 +75,18 @@ pub enum L402Error {
     #[error("invoice payment hash does not match the macaroon identifier")]
     PaymentHashMismatch,
     /// The invoice in the challenge does not decode.
-    #[error("invalid invoice in challenge: {0}")]
+    #[error("invalid invoice in challenge")]
     InvalidInvoice(#[source] ParseOrSemanticError),
     /// The macaroon's identifier is not a version-0 L402 identifier.
-    #[error("invalid token identifier in challenge: {0}")]
+    #[error("invalid token identifier in challenge")]
     InvalidIdentifier(#[source] IdentifierError),
     /// The request body is a stream that cannot be sent a second time, so the request
     /// could not be retried after paying. Nothing was paid.
     #[error("request body cannot be replayed, refusing to pay")]
     BodyNotReplayable,
     /// The node reported that the payment failed, or never started: nothing was paid.
-    #[error("payment failed: {0}")]
-    PaymentFailed(#[source] PayError),
+    #[error(transparent)]
+    PaymentFailed(PayError),
     /// A payment for this origin is still in flight (now or from before a restart). The
     /// middleware does not pay again while it is; retry later.
     #[error("payment {payment_hash} is still in flight")]
@@ -96,7 +96,7 @@ pub enum L402Error {
     },
     /// A pending payment could not be looked up, so its outcome is unknown. The
     /// middleware does not pay again until it is resolved; retry later.
-    #[error("could not look up pending payment {payment_hash}: {source}")]
+    #[error("could not look up pending payment {payment_hash}")]
     Lookup {
         /// The payment's hash.
         payment_hash: PaymentHash,
@@ -115,7 +115,7 @@ pub enum L402Error {
     #[error("server still requires payment after paying once")]
     StillPaymentRequired,
     /// The token store failed.
-    #[error("token store failed: {0}")]
+    #[error(transparent)]
     Store(#[from] StoreError),
     /// The request URL has no host, so no token key can be derived.
     #[error("request url has no host")]
@@ -164,7 +164,7 @@ impl From<L402Error> for reqwest_middleware::Error {
 #[non_exhaustive]
 pub enum StoreError {
     /// A file operation failed.
-    #[error("token store i/o error: {0}")]
+    #[error("token store i/o error")]
     Io(#[from] std::io::Error),
     /// A stored record does not parse.
     #[error("token store record is corrupt: {0}")]

@@ -285,7 +285,7 @@ fn challenge_of(res: &Response) -> Option<Challenge> {
     match Challenge::from_headers(res.headers()) {
         Ok(c) => Some(c),
         Err(e) => {
-            tracing::debug!(error = %e, "402 without a usable L402 challenge, passing it on");
+            tracing::debug!(error = %l402_core::ErrorChain(&e), "402 without a usable L402 challenge, passing it on");
             None
         }
     }
@@ -328,7 +328,7 @@ impl<P: PaymentBackend + 'static> Inner<P> {
             self.recovered
                 .get_or_init(|| async {
                     if let Err(e) = self.recover_all().await {
-                        tracing::warn!(error = %e, "could not recover pending L402 payments");
+                        tracing::warn!(error = %l402_core::ErrorChain(&e), "could not recover pending L402 payments");
                     }
                 })
                 .await;
@@ -447,7 +447,7 @@ impl<P: PaymentBackend + 'static> Inner<P> {
     /// Removes a refused token from the store and the cache.
     async fn drop_token(&self, key: &str, hash: &PaymentHash) {
         if let Err(e) = self.store.remove(key, hash).await {
-            tracing::warn!(key = %key, error = %e, "could not remove a refused token");
+            tracing::warn!(key = %key, error = %l402_core::ErrorChain(&e), "could not remove a refused token");
         }
         self.set_cache(key, None);
         self.emit(Event::TokenRejected {
@@ -619,7 +619,7 @@ impl<P: PaymentBackend + 'static> Inner<P> {
             .await
         {
             self.ledger().release(&hash);
-            tracing::warn!(key = %key, error = %e, "could not store the pending record, not paying");
+            tracing::warn!(key = %key, error = %l402_core::ErrorChain(&e), "could not store the pending record, not paying");
             return Err(e.into());
         }
         self.set_cache(key, None);
@@ -634,7 +634,7 @@ impl<P: PaymentBackend + 'static> Inner<P> {
         match self.payer.pay_invoice(&invoice, &params).await {
             Ok(success) => self.complete(key, &pending, success, false).await,
             Err(PayError::OutcomeUnknown(e)) => {
-                tracing::warn!(key = %key, payment_hash = %hash, error = %e, "payment outcome unknown, looking it up");
+                tracing::warn!(key = %key, payment_hash = %hash, error = %l402_core::ErrorChain(&e), "payment outcome unknown, looking it up");
                 let deadline = Instant::now() + self.policy.in_flight_wait;
                 // Right after a lost answer the node may not have recorded the payment
                 // yet: "unknown" is not final until the wait is over.
@@ -649,10 +649,10 @@ impl<P: PaymentBackend + 'static> Inner<P> {
             Err(e) => {
                 if let Err(se) = self.store.remove(key, &hash).await {
                     // The record stays; the next lookup finds the failure and drops it.
-                    tracing::warn!(key = %key, error = %se, "could not remove a failed pending record");
+                    tracing::warn!(key = %key, error = %l402_core::ErrorChain(&se), "could not remove a failed pending record");
                 }
                 self.ledger().release(&hash);
-                tracing::info!(key = %key, payment_hash = %hash, error = %e, "L402 payment failed");
+                tracing::info!(key = %key, payment_hash = %hash, error = %l402_core::ErrorChain(&e), "L402 payment failed");
                 self.emit(Event::PaymentFailed {
                     key: key.to_owned(),
                     payment_hash: hash,
@@ -690,7 +690,7 @@ impl<P: PaymentBackend + 'static> Inner<P> {
         let cached = to_cached(&token)?;
         if let Err(e) = self.store.save(key, &TokenRecord::Paid(token)).await {
             // The pending record stays: after a restart the token is recovered by lookup.
-            tracing::error!(key = %key, payment_hash = %hash, error = %e, "paid but could not store the token; using it from memory");
+            tracing::error!(key = %key, payment_hash = %hash, error = %l402_core::ErrorChain(&e), "paid but could not store the token; using it from memory");
         }
         self.set_cache(key, Some(Arc::clone(&cached)));
         if recovered {
@@ -760,7 +760,7 @@ impl<P: PaymentBackend + 'static> Inner<P> {
                 });
             }
             if let Some(e) = &last_error {
-                tracing::debug!(key = %key, payment_hash = %hash, error = %e, "payment lookup failed, retrying");
+                tracing::debug!(key = %key, payment_hash = %hash, error = %l402_core::ErrorChain(&e), "payment lookup failed, retrying");
             }
             tokio::time::sleep(self.policy.poll_interval.min(deadline - now)).await;
         }
@@ -811,7 +811,7 @@ impl<P: PaymentBackend + 'static> Inner<P> {
                 Ok(None) => {}
                 Err(L402Error::PaymentInFlight { .. }) => report.in_flight += 1,
                 Err(e) => {
-                    tracing::warn!(key = %key, error = %e, "could not resolve a pending payment");
+                    tracing::warn!(key = %key, error = %l402_core::ErrorChain(&e), "could not resolve a pending payment");
                     report.unresolved += 1;
                 }
             }

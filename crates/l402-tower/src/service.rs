@@ -151,7 +151,7 @@ where
         },
         Ok(None) => {}
         Err(error) => {
-            tracing::debug!(%error, "l402: malformed credential");
+            tracing::debug!(error = %l402_core::ErrorChain(&error), "l402: malformed credential");
             invalid_credential = true;
         }
     }
@@ -210,7 +210,7 @@ where
     let paid = match shared.verifier.check_payment(credential) {
         Ok(paid) => paid,
         Err(error) => {
-            tracing::debug!(%error, "l402: credential rejected");
+            tracing::debug!(error = %l402_core::ErrorChain(&error), "l402: credential rejected");
             return Verified::Invalid;
         }
     };
@@ -237,7 +237,7 @@ where
     match paid.verify(&keys, &ctx) {
         Ok(receipt) => Verified::Valid(receipt),
         Err(error) => {
-            tracing::debug!(%error, "l402: credential rejected");
+            tracing::debug!(error = %l402_core::ErrorChain(&error), "l402: credential rejected");
             Verified::Invalid
         }
     }

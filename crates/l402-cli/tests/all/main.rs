@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cln;
+mod error_chains;
 mod get;
 mod pay_loop;
 mod proxy;
