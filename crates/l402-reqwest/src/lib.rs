@@ -3,7 +3,7 @@
 //! A [`reqwest_middleware`] middleware that pays [L402] APIs: when a server answers
 //! `402 Payment Required` with an L402 (or legacy LSAT) challenge, the middleware checks
 //! the invoice against a [`SpendingPolicy`], pays it through a Lightning node (any
-//! [`l402_core::PaymentBackend`]), stores the token, and retries the request once with
+//! [`l402_core::PaymentBackend`]), stores the token, and retries the request with
 //! `Authorization: L402 <macaroon>:<preimage>`. Later requests to the same origin reuse
 //! the token at no cost. Built for agents that pay on their own: every rule that keeps
 //! money safe is enforced before a payment, and a payment happens at most once.
@@ -84,7 +84,10 @@
 //! 6. A pending record is stored, then the invoice is paid with a fee cap; the token
 //!    (macaroon, preimage, amount, fee) replaces the pending record, then the request is
 //!    retried with it. A 402 to that retry is [`L402Error::StillPaymentRequired`]: at most
-//!    one payment per request, never a loop.
+//!    one payment per request, never a loop. One call sends the request at most four
+//!    times: the original, then once with each token obtained (a stored token, one that
+//!    another request paid for meanwhile, the one this call paid for); each refused
+//!    token is dropped.
 //!
 //! ## Stacking with retry middleware
 //!

@@ -20,8 +20,10 @@ use crate::policy::{PaymentOptions, SpendingPolicy};
 use crate::spending::{Ledger, SpendingSummary};
 use crate::store::{MemoryTokenStore, PendingPayment, StoredToken, TokenRecord, TokenStore};
 
-/// Most requests sent for one call: the original, then at most two retries (a token
-/// another request paid for may be refused too; only one payment is ever made).
+/// Bounds the retries after a 402: the loop runs `0..=MAX_RETRIES`, so one call sends at
+/// most four requests: the original, then a retry with each token obtained (one another
+/// request paid for meanwhile may be refused too, then the one this call pays for). Only
+/// one payment is ever made.
 const MAX_RETRIES: usize = 2;
 
 /// A `reqwest_middleware` middleware that pays L402 challenges.
