@@ -4,6 +4,7 @@
 
 use core::fmt;
 
+use l402_node_rest::redact::Redacted;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
@@ -151,35 +152,6 @@ pub(crate) struct SendPay {
     pub(crate) amount_sent_msat: Option<u64>,
 }
 
-/// Debug-prints a preimage field (hex text from the node) as `<redacted>`, or `None`.
-struct Redacted<'a, T>(&'a T);
-
-impl<T: RedactedField> fmt::Debug for Redacted<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_present() {
-            "<redacted>"
-        } else {
-            "None"
-        })
-    }
-}
-
-trait RedactedField {
-    fn is_present(&self) -> bool;
-}
-
-impl RedactedField for String {
-    fn is_present(&self) -> bool {
-        true
-    }
-}
-
-impl RedactedField for Option<String> {
-    fn is_present(&self) -> bool {
-        self.is_some()
-    }
-}
-
 // Preimages are secrets: these answers' `Debug` redacts them.
 
 impl fmt::Debug for ListedInvoice {
@@ -190,7 +162,10 @@ impl fmt::Debug for ListedInvoice {
             .field("expires_at", &self.expires_at)
             .field("paid_at", &self.paid_at)
             .field("amount_received_msat", &self.amount_received_msat)
-            .field("payment_preimage", &Redacted(&self.payment_preimage))
+            .field(
+                "payment_preimage",
+                &Redacted(self.payment_preimage.as_deref()),
+            )
             .finish()
     }
 }
@@ -198,7 +173,7 @@ impl fmt::Debug for ListedInvoice {
 impl fmt::Debug for XpayDone {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("XpayDone")
-            .field("payment_preimage", &Redacted(&self.payment_preimage))
+            .field("payment_preimage", &Redacted(Some(&self.payment_preimage)))
             .field("amount_msat", &self.amount_msat)
             .field("amount_sent_msat", &self.amount_sent_msat)
             .finish()
@@ -210,7 +185,7 @@ impl fmt::Debug for Pay {
         f.debug_struct("Pay")
             .field("payment_hash", &self.payment_hash)
             .field("status", &self.status)
-            .field("preimage", &Redacted(&self.preimage))
+            .field("preimage", &Redacted(self.preimage.as_deref()))
             .field("amount_msat", &self.amount_msat)
             .field("amount_sent_msat", &self.amount_sent_msat)
             .finish()
@@ -223,7 +198,10 @@ impl fmt::Debug for SendPay {
             .field("payment_hash", &self.payment_hash)
             .field("status", &self.status)
             .field("groupid", &self.groupid)
-            .field("payment_preimage", &Redacted(&self.payment_preimage))
+            .field(
+                "payment_preimage",
+                &Redacted(self.payment_preimage.as_deref()),
+            )
             .field("amount_msat", &self.amount_msat)
             .field("amount_sent_msat", &self.amount_sent_msat)
             .finish()

@@ -5,6 +5,7 @@
 
 use core::fmt;
 
+use l402_node_rest::redact::Redacted;
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// A 64-bit protojson integer: a string of digits, or a number.
@@ -139,42 +140,13 @@ pub(crate) struct Payment {
     pub(crate) failure_reason: String,
 }
 
-/// Debug-prints a preimage field (hex text from the node) as `<redacted>`, or `None`.
-struct Redacted<'a, T>(&'a T);
-
-impl<T: RedactedField> fmt::Debug for Redacted<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_present() {
-            "<redacted>"
-        } else {
-            "None"
-        })
-    }
-}
-
-trait RedactedField {
-    fn is_present(&self) -> bool;
-}
-
-impl RedactedField for String {
-    fn is_present(&self) -> bool {
-        true
-    }
-}
-
-impl RedactedField for Option<String> {
-    fn is_present(&self) -> bool {
-        self.is_some()
-    }
-}
-
 // Preimages are secrets: these answers' `Debug` redacts them.
 
 impl fmt::Debug for Payment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Payment")
             .field("payment_hash", &self.payment_hash)
-            .field("payment_preimage", &Redacted(&self.payment_preimage))
+            .field("payment_preimage", &Redacted(Some(&self.payment_preimage)))
             .field("value_msat", &self.value_msat)
             .field("fee_msat", &self.fee_msat)
             .field("status", &self.status)
