@@ -82,19 +82,11 @@ impl fmt::Display for CliError {
     }
 }
 
-/// Formats an error with its whole `source()` chain: `a: b: c`.
+/// Formats an error with its whole `source()` chain: `a: b: c`. Every error type in the
+/// workspace shows its cause either in `Display` or through `source()`, never both, so
+/// each cause appears once.
 pub(crate) fn chain(error: &dyn std::error::Error) -> String {
-    let mut out = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        let text = e.to_string();
-        if !out.ends_with(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = e.source();
-    }
-    out
+    l402_core::ErrorChain(error).to_string()
 }
 
 /// The result of a command: an exit code on success too (a `get` that printed a 404 body

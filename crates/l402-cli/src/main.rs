@@ -10,6 +10,10 @@
 //! | `l402 dev-node` | two mock LND nodes (a server and a funded payer) on one mock network |
 //! | `l402 echo` | a tiny upstream that describes each request it gets, to try the proxy |
 //!
+//! `dev-node` is behind the default-on cargo feature `dev-node`, the only part of the
+//! binary that links the mock Lightning network and the fake LND server.
+//! `cargo install l402-cli --no-default-features` builds a binary without them.
+//!
 //! Run `l402 --help` and `l402 <command> --help` for every flag; the exit codes are in
 //! [`exit`].
 
@@ -48,6 +52,7 @@ enum Command {
     /// Decode, mint and verify L402 tokens.
     Token(cmd::token::TokenArgs),
     /// Run two mock LND nodes (server and funded payer) for local development.
+    #[cfg(feature = "dev-node")]
     DevNode(cmd::dev_node::DevNodeArgs),
     /// Run a tiny upstream HTTP server that answers every request with a description of it.
     Echo(cmd::echo::EchoArgs),
@@ -70,6 +75,7 @@ fn main() -> ExitCode {
             Command::Get(args) => cmd::get::run(*args).await,
             Command::Proxy(args) => cmd::proxy::run(args).await,
             Command::Token(args) => cmd::token::run(args).await,
+            #[cfg(feature = "dev-node")]
             Command::DevNode(args) => cmd::dev_node::run(args).await,
             Command::Echo(args) => cmd::echo::run(args).await,
         }

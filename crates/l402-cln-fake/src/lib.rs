@@ -82,10 +82,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use l402_mock::MockNode;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio_rustls::TlsAcceptor;
 
 pub use rune::FakeRune;
 
@@ -172,11 +168,9 @@ impl FakeClnOptions {
 /// `Debug` does not show runes.
 pub struct FakeCln {
     state: Arc<server::State>,
-    addr: SocketAddr,
-    base_url: String,
+    server: l402_fake_server::Server,
     tls: Option<TlsFiles>,
     presets: HashMap<FakeRune, String>,
-    shutdown: watch::Sender<bool>,
 }
 
 /// The PEM and DER forms of the CA and server certificates.
@@ -204,19 +198,11 @@ impl FakeCln {
         }
         let (acceptor, tls) = if options.tls {
             let identity = cert::generate().map_err(FakeClnError::Certificate)?;
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let mut config = rustls::ServerConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map_err(FakeClnError::Tls)?
-                .with_no_client_auth()
-                .with_single_cert(
-                    vec![CertificateDer::from(identity.cert_der.clone())],
-                    PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(identity.key_der.clone())),
-                )
-                .map_err(FakeClnError::Tls)?;
-            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+            let acceptor =
+                l402_fake_server::tls_acceptor(vec![identity.cert_der.clone()], identity.key_der)
+                    .map_err(FakeClnError::Tls)?;
             (
-                Some(TlsAcceptor::from(Arc::new(config))),
+                Some(acceptor),
                 Some(TlsFiles {
                     ca_der: identity.ca_der,
                     ca_pem: identity.ca_pem,
@@ -227,28 +213,20 @@ impl FakeCln {
         } else {
             (None, None)
         };
-        let listener = TcpListener::bind(options.bind)
-            .await
-            .map_err(FakeClnError::Bind)?;
-        let addr = listener.local_addr().map_err(FakeClnError::Bind)?;
-        *lock(&state.port) = addr.port();
-        let scheme = if options.tls { "https" } else { "http" };
-        let base_url = format!("{scheme}://{addr}");
-        let (shutdown, shutdown_rx) = watch::channel(false);
-        tokio::spawn(server::serve(
-            listener,
-            acceptor,
-            Arc::clone(&state),
-            shutdown_rx,
-        ));
-        tracing::info!(%base_url, node_id = %state.node.node_id(), "fake cln started");
+        let handler_state = Arc::clone(&state);
+        let server = l402_fake_server::serve(options.bind, acceptor, "fake cln", move |request| {
+            server::handle(Arc::clone(&handler_state), request)
+        })
+        .await
+        .map_err(FakeClnError::Bind)?;
+        // Before the address is handed out, so before any request can name it.
+        *lock(&state.port) = server.local_addr().port();
+        tracing::info!(base_url = %server.base_url(), node_id = %state.node.node_id(), "fake cln started");
         Ok(FakeCln {
             state,
-            addr,
-            base_url,
+            server,
             tls,
             presets,
-            shutdown,
         })
     }
 
@@ -257,20 +235,20 @@ impl FakeCln {
     /// [`localhost_url`](Self::localhost_url).
     #[must_use]
     pub fn base_url(&self) -> &str {
-        &self.base_url
+        self.server.base_url()
     }
 
     /// The base URL with the host `localhost`, which the server certificate names.
     #[must_use]
     pub fn localhost_url(&self) -> String {
         let scheme = if self.tls.is_some() { "https" } else { "http" };
-        format!("{scheme}://localhost:{}", self.addr.port())
+        format!("{scheme}://localhost:{}", self.server.local_addr().port())
     }
 
     /// The address the server listens on.
     #[must_use]
     pub fn local_addr(&self) -> SocketAddr {
-        self.addr
+        self.server.local_addr()
     }
 
     /// The CA certificate (`ca.pem`), `None` over plain HTTP.
@@ -330,20 +308,14 @@ impl FakeCln {
     /// Stops the server: the listener closes (new connections are refused) and open
     /// connections are dropped. Payments already sent to the mock node go on.
     pub fn shutdown(&self) {
-        let _ = self.shutdown.send(true);
-    }
-}
-
-impl Drop for FakeCln {
-    fn drop(&mut self) {
-        self.shutdown();
+        self.server.shutdown();
     }
 }
 
 impl fmt::Debug for FakeCln {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FakeCln")
-            .field("base_url", &self.base_url)
+            .field("base_url", &self.server.base_url())
             .field("node", &self.state.node)
             .finish_non_exhaustive()
     }

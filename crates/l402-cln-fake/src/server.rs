@@ -8,17 +8,11 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
 use l402_core::backend::{FailureReason, InvoiceRequest, PayParams, PaymentStatus};
 use l402_core::lightning_invoice::Bolt11Invoice;
 use l402_core::{Amount, InvoiceBackend as _, PayError, PaymentBackend as _, PaymentHash};
 use l402_mock::{InvoiceRecord, MockNode, PaymentRecord};
 use serde_json::{Map, Value, json};
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio::task::JoinSet;
-use tokio_rustls::TlsAcceptor;
 
 use crate::json::{self, ClnError, InvoiceMeta, PayMeta};
 use crate::rune::RuneStore;
@@ -160,56 +154,6 @@ impl State {
     }
 }
 
-/// Accepts connections until `shutdown` changes; then closes the listener and every
-/// connection.
-pub(crate) async fn serve(
-    listener: TcpListener,
-    tls: Option<TlsAcceptor>,
-    state: Arc<State>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = shutdown.changed() => break,
-            accepted = listener.accept() => {
-                let Ok((tcp, peer)) = accepted else { continue };
-                tracing::trace!(%peer, "fake cln: connection");
-                let state = Arc::clone(&state);
-                let tls = tls.clone();
-                connections.spawn(async move {
-                    match tls {
-                        Some(acceptor) => match acceptor.accept(tcp).await {
-                            Ok(stream) => serve_connection(stream, state).await,
-                            Err(e) => tracing::debug!(error = %e, "fake cln: tls handshake failed"),
-                        },
-                        None => serve_connection(tcp, state).await,
-                    }
-                });
-            }
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
-    }
-    drop(listener);
-    connections.shutdown().await;
-}
-
-async fn serve_connection<I>(io: I, state: Arc<State>)
-where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let service = hyper::service::service_fn(move |request| {
-        let state = Arc::clone(&state);
-        async move { handle(state, request).await }
-    });
-    if let Err(e) = hyper::server::conn::http1::Builder::new()
-        .serve_connection(TokioIo::new(io), service)
-        .await
-    {
-        tracing::debug!(error = %e, "fake cln: connection ended with an error");
-    }
-}
-
 fn respond(status: StatusCode, content_type: &'static str, body: String) -> Response<ResBody> {
     let mut response = Response::new(Full::new(Bytes::from(body)).boxed());
     *response.status_mut() = status;
@@ -274,7 +218,10 @@ const METHODS_HTML: &str = "<html><body><h1>Core Lightning methods (fake)</h1><u
 <li>getinfo</li><li>invoice</li><li>listinvoices</li><li>xpay</li><li>listpays</li>\
 <li>listsendpays</li></ul></body></html>";
 
-async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Response<ResBody>, Abort> {
+pub(crate) async fn handle(
+    state: Arc<State>,
+    request: Request<Incoming>,
+) -> Result<Response<ResBody>, Abort> {
     let path = request.uri().path().to_owned();
     tracing::debug!(method = %request.method(), %path, "fake cln: request");
     let Some(rpc_method) = path.strip_prefix("/v1/").map(str::to_owned) else {

@@ -30,7 +30,7 @@ pub const DEFAULT_PAY_TIMEOUT_MARGIN: Duration = Duration::from_secs(15);
 #[non_exhaustive]
 pub enum BuildError {
     /// The base URL does not parse, is not a base URL, or is neither `https` nor `http`.
-    #[error("invalid clnrest url: {0}")]
+    #[error("invalid clnrest url")]
     InvalidUrl(#[from] UrlError),
     /// No rune was given.
     #[error("no rune given")]
@@ -42,7 +42,7 @@ pub enum BuildError {
     #[error(transparent)]
     ReadFile(#[from] ReadFileError),
     /// A certificate is not PEM or DER, or not acceptable as a trust anchor.
-    #[error("invalid certificate: {0}")]
+    #[error("invalid certificate")]
     InvalidCertificate(#[from] CertificateError),
     /// The TLS server name is neither a DNS name nor an IP address.
     #[error("invalid tls server name {0:?}")]

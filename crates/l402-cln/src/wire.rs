@@ -2,6 +2,9 @@
 //! `shared/backends/cln-rest.json`). Responses are read leniently: unknown fields are
 //! ignored; msat amounts are integers (v23.02+) or, from older nodes, `"<n>msat"` strings.
 
+use core::fmt;
+
+use l402_node_rest::redact::Redacted;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
@@ -63,7 +66,7 @@ pub(crate) struct ListInvoices {
 }
 
 /// One `listinvoices` entry.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub(crate) struct ListedInvoice {
     pub(crate) payment_hash: String,
     pub(crate) status: String,
@@ -102,7 +105,7 @@ pub(crate) struct XpayParams<'a> {
 }
 
 /// `xpay`'s answer: no `payment_hash`, no `status` (success is the 201 itself).
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub(crate) struct XpayDone {
     pub(crate) payment_preimage: String,
     #[serde(default, deserialize_with = "msat")]
@@ -118,7 +121,7 @@ pub(crate) struct ListPays {
 }
 
 /// One `listpays` entry (all parts of one payment combined).
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub(crate) struct Pay {
     pub(crate) payment_hash: String,
     pub(crate) status: String,
@@ -138,7 +141,7 @@ pub(crate) struct ListSendPays {
 }
 
 /// One `listsendpays` entry: one part of one attempt.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub(crate) struct SendPay {
     pub(crate) payment_hash: String,
     pub(crate) status: String,
@@ -150,6 +153,62 @@ pub(crate) struct SendPay {
     pub(crate) amount_msat: Option<u64>,
     #[serde(default, deserialize_with = "msat")]
     pub(crate) amount_sent_msat: Option<u64>,
+}
+
+// Preimages are secrets: these answers' `Debug` redacts them.
+
+impl fmt::Debug for ListedInvoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ListedInvoice")
+            .field("payment_hash", &self.payment_hash)
+            .field("status", &self.status)
+            .field("expires_at", &self.expires_at)
+            .field("paid_at", &self.paid_at)
+            .field("amount_received_msat", &self.amount_received_msat)
+            .field(
+                "payment_preimage",
+                &Redacted(self.payment_preimage.as_deref()),
+            )
+            .finish()
+    }
+}
+
+impl fmt::Debug for XpayDone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("XpayDone")
+            .field("payment_preimage", &Redacted(Some(&self.payment_preimage)))
+            .field("amount_msat", &self.amount_msat)
+            .field("amount_sent_msat", &self.amount_sent_msat)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Pay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pay")
+            .field("payment_hash", &self.payment_hash)
+            .field("status", &self.status)
+            .field("preimage", &Redacted(self.preimage.as_deref()))
+            .field("amount_msat", &self.amount_msat)
+            .field("amount_sent_msat", &self.amount_sent_msat)
+            .finish()
+    }
+}
+
+impl fmt::Debug for SendPay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SendPay")
+            .field("payment_hash", &self.payment_hash)
+            .field("status", &self.status)
+            .field("groupid", &self.groupid)
+            .field(
+                "payment_preimage",
+                &Redacted(self.payment_preimage.as_deref()),
+            )
+            .field("amount_msat", &self.amount_msat)
+            .field("amount_sent_msat", &self.amount_sent_msat)
+            .finish()
+    }
 }
 
 #[cfg(test)]
@@ -192,5 +251,32 @@ mod tests {
             serde_json::to_string(&body).unwrap(),
             r#"{"invstring":"lnbcrt1","maxfee":5000,"retry_for":30,"maxdelay":1008}"#
         );
+    }
+
+    #[test]
+    fn debug_redacts_preimages() {
+        let hex = "ab".repeat(32);
+        let done: XpayDone =
+            serde_json::from_str(&format!(r#"{{"payment_preimage":"{hex}"}}"#)).unwrap();
+        let pay: Pay = serde_json::from_str(&format!(
+            r#"{{"payment_hash":"00","status":"complete","preimage":"{hex}"}}"#
+        ))
+        .unwrap();
+        let sendpay: SendPay = serde_json::from_str(&format!(
+            r#"{{"payment_hash":"00","status":"complete","payment_preimage":"{hex}"}}"#
+        ))
+        .unwrap();
+        let invoice: ListedInvoice = serde_json::from_str(&format!(
+            r#"{{"payment_hash":"00","status":"paid","payment_preimage":"{hex}"}}"#
+        ))
+        .unwrap();
+        for dbg in [
+            format!("{done:?}"),
+            format!("{pay:?}"),
+            format!("{sendpay:?}"),
+            format!("{invoice:?}"),
+        ] {
+            assert!(dbg.contains("<redacted>") && !dbg.contains(&hex), "{dbg}");
+        }
     }
 }

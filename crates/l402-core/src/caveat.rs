@@ -144,10 +144,25 @@ impl fmt::Display for Service {
 }
 
 /// A first-party caveat `condition=value`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+///
+/// `Debug` redacts the value of a `preimage` caveat (a proof of payment).
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Caveat {
     condition: String,
     value: String,
+}
+
+impl fmt::Debug for Caveat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Caveat");
+        d.field("condition", &self.condition);
+        if self.condition.eq_ignore_ascii_case(CONDITION_PREIMAGE) {
+            d.field("value", &format_args!("<redacted>"));
+        } else {
+            d.field("value", &self.value);
+        }
+        d.finish()
+    }
 }
 
 impl Caveat {

@@ -83,6 +83,7 @@ pub mod amount;
 pub mod backend;
 pub mod caveat;
 pub mod encoding;
+mod error_chain;
 pub mod header;
 pub mod identifier;
 pub mod macaroon;
@@ -99,6 +100,7 @@ pub use backend::{
 pub use caveat::{
     Caveat, CaveatError, CaveatKind, CaveatSatisfier, Service, from_unix_seconds, unix_seconds,
 };
+pub use error_chain::ErrorChain;
 pub use header::{Challenge, Credential, ParseChallengeError, ParseCredentialError, Scheme};
 pub use identifier::{Identifier, IdentifierError, TokenId};
 pub use macaroon::Macaroon;

@@ -34,7 +34,7 @@ use crate::{
 #[non_exhaustive]
 pub enum VerifyError {
     /// The macaroon identifier is not a version-0 L402 identifier.
-    #[error("invalid identifier: {0}")]
+    #[error("invalid identifier")]
     Identifier(#[source] IdentifierError),
     /// SHA-256 of the presented preimage is not the token's payment hash.
     #[error("preimage does not match the payment hash")]
@@ -46,7 +46,7 @@ pub enum VerifyError {
     #[error("invalid macaroon signature")]
     InvalidSignature,
     /// A caveat is malformed.
-    #[error("malformed caveat {index}: {error}")]
+    #[error("malformed caveat {index}")]
     MalformedCaveat {
         /// Zero-based caveat index.
         index: usize,

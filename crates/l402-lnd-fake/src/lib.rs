@@ -65,16 +65,13 @@ mod cert;
 mod json;
 mod server;
 
+use core::convert::Infallible;
 use core::fmt;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, PoisonError};
 
 use l402_mock::MockNode;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio_rustls::TlsAcceptor;
 
 pub use auth::{FakeMacaroon, Permission};
 
@@ -147,12 +144,10 @@ impl FakeLndOptions {
 /// `Debug` does not show macaroons.
 pub struct FakeLnd {
     state: Arc<server::State>,
-    addr: SocketAddr,
-    base_url: String,
+    server: l402_fake_server::Server,
     cert_der: Option<Vec<u8>>,
     cert_pem: Option<String>,
     presets: HashMap<FakeMacaroon, Vec<u8>>,
-    shutdown: watch::Sender<bool>,
 }
 
 impl FakeLnd {
@@ -178,60 +173,44 @@ impl FakeLnd {
         }
         let (acceptor, cert_der, cert_pem) = if options.tls {
             let identity = cert::generate().map_err(FakeLndError::Certificate)?;
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let mut config = rustls::ServerConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map_err(FakeLndError::Tls)?
-                .with_no_client_auth()
-                .with_single_cert(
-                    vec![CertificateDer::from(identity.cert_der.clone())],
-                    PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(identity.key_der.clone())),
-                )
-                .map_err(FakeLndError::Tls)?;
-            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+            let acceptor =
+                l402_fake_server::tls_acceptor(vec![identity.cert_der.clone()], identity.key_der)
+                    .map_err(FakeLndError::Tls)?;
             (
-                Some(TlsAcceptor::from(Arc::new(config))),
+                Some(acceptor),
                 Some(identity.cert_der),
                 Some(identity.cert_pem),
             )
         } else {
             (None, None, None)
         };
-        let listener = TcpListener::bind(options.bind)
-            .await
-            .map_err(FakeLndError::Bind)?;
-        let addr = listener.local_addr().map_err(FakeLndError::Bind)?;
-        let scheme = if options.tls { "https" } else { "http" };
-        let base_url = format!("{scheme}://{addr}");
-        let (shutdown, shutdown_rx) = watch::channel(false);
-        tokio::spawn(server::serve(
-            listener,
-            acceptor,
-            Arc::clone(&state),
-            shutdown_rx,
-        ));
-        tracing::info!(%base_url, node_id = %state.node.node_id(), "fake lnd started");
+        let handler_state = Arc::clone(&state);
+        let server = l402_fake_server::serve(options.bind, acceptor, "fake lnd", move |request| {
+            let state = Arc::clone(&handler_state);
+            async move { Ok::<_, Infallible>(server::handle(state, request).await) }
+        })
+        .await
+        .map_err(FakeLndError::Bind)?;
+        tracing::info!(base_url = %server.base_url(), node_id = %state.node.node_id(), "fake lnd started");
         Ok(FakeLnd {
             state,
-            addr,
-            base_url,
+            server,
             cert_der,
             cert_pem,
             presets,
-            shutdown,
         })
     }
 
     /// The base URL, e.g. `https://127.0.0.1:41234`.
     #[must_use]
     pub fn base_url(&self) -> &str {
-        &self.base_url
+        self.server.base_url()
     }
 
     /// The address the server listens on.
     #[must_use]
     pub fn local_addr(&self) -> SocketAddr {
-        self.addr
+        self.server.local_addr()
     }
 
     /// The server certificate (DER), `None` over plain HTTP.
@@ -294,20 +273,14 @@ impl FakeLnd {
     /// Stops the server: the listener closes (new connections are refused) and open
     /// connections are dropped. Payments already sent to the mock node go on.
     pub fn shutdown(&self) {
-        let _ = self.shutdown.send(true);
-    }
-}
-
-impl Drop for FakeLnd {
-    fn drop(&mut self) {
-        self.shutdown();
+        self.server.shutdown();
     }
 }
 
 impl fmt::Debug for FakeLnd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FakeLnd")
-            .field("base_url", &self.base_url)
+            .field("base_url", &self.server.base_url())
             .field("node", &self.state.node)
             .finish_non_exhaustive()
     }

@@ -1,7 +1,6 @@
 //! The HTTP side: connections, routing as grpc-gateway does it, and the five calls.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -10,17 +9,11 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 use http::{HeaderMap, Method, Request, Response};
 use http_body_util::{BodyExt as _, Limited};
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
 use l402_core::backend::{FailureReason, InvoiceRequest, PayParams, PaymentStatus};
 use l402_core::lightning_invoice::Bolt11Invoice;
 use l402_core::{Amount, InvoiceBackend as _, PayError, PaymentBackend as _, PaymentHash};
 use l402_mock::{MockNode, PaymentRecord};
 use serde_json::{Map, Value};
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio::task::JoinSet;
-use tokio_rustls::TlsAcceptor;
 
 use crate::auth::{MacaroonStore, Permission, decode_go_hex};
 use crate::body::{ResBody, StreamSender, ok_json, stream, stream_error, unary_error};
@@ -106,56 +99,6 @@ impl State {
     }
 }
 
-/// Accepts connections until `shutdown` changes; then closes the listener and every
-/// connection.
-pub(crate) async fn serve(
-    listener: TcpListener,
-    tls: Option<TlsAcceptor>,
-    state: Arc<State>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = shutdown.changed() => break,
-            accepted = listener.accept() => {
-                let Ok((tcp, peer)) = accepted else { continue };
-                tracing::trace!(%peer, "fake lnd: connection");
-                let state = Arc::clone(&state);
-                let tls = tls.clone();
-                connections.spawn(async move {
-                    match tls {
-                        Some(acceptor) => match acceptor.accept(tcp).await {
-                            Ok(stream) => serve_connection(stream, state).await,
-                            Err(e) => tracing::debug!(error = %e, "fake lnd: tls handshake failed"),
-                        },
-                        None => serve_connection(tcp, state).await,
-                    }
-                });
-            }
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
-    }
-    drop(listener);
-    connections.shutdown().await;
-}
-
-async fn serve_connection<I>(io: I, state: Arc<State>)
-where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let service = hyper::service::service_fn(move |request| {
-        let state = Arc::clone(&state);
-        async move { Ok::<_, Infallible>(handle(state, request).await) }
-    });
-    if let Err(e) = hyper::server::conn::http1::Builder::new()
-        .serve_connection(TokioIo::new(io), service)
-        .await
-    {
-        tracing::debug!(error = %e, "fake lnd: connection ended with an error");
-    }
-}
-
 /// Percent-decodes the whole path, as grpc-gateway's legacy unescaping mode does before
 /// splitting it (so `%2F` splits a segment).
 fn unescape_path(path: &str) -> String {
@@ -191,7 +134,7 @@ fn method_not_allowed() -> Response<ResBody> {
     unary_error(&Status::new(12, "Method Not Allowed"))
 }
 
-async fn handle(state: Arc<State>, request: Request<Incoming>) -> Response<ResBody> {
+pub(crate) async fn handle(state: Arc<State>, request: Request<Incoming>) -> Response<ResBody> {
     let path = unescape_path(request.uri().path());
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let method = request.method().clone();

@@ -30,7 +30,7 @@ pub const DEFAULT_PAY_TIMEOUT_MARGIN: Duration = Duration::from_secs(15);
 #[non_exhaustive]
 pub enum BuildError {
     /// The base URL does not parse, is not a base URL, or is neither `https` nor `http`.
-    #[error("invalid lnd url: {0}")]
+    #[error("invalid lnd url")]
     InvalidUrl(#[from] UrlError),
     /// No macaroon was given.
     #[error("no macaroon given")]
@@ -42,7 +42,7 @@ pub enum BuildError {
     #[error(transparent)]
     ReadFile(#[from] ReadFileError),
     /// A certificate is not PEM or DER, or not acceptable as a trust anchor.
-    #[error("invalid certificate: {0}")]
+    #[error("invalid certificate")]
     InvalidCertificate(#[from] CertificateError),
     /// TLS settings were given for an `http://` URL.
     #[error("tls settings need an https url")]

@@ -3,6 +3,9 @@
 //! ignored, missing ones take their protojson zero value, 64-bit integers may come as
 //! strings (what LND sends) or numbers.
 
+use core::fmt;
+
+use l402_node_rest::redact::Redacted;
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// A 64-bit protojson integer: a string of digits, or a number.
@@ -123,7 +126,7 @@ pub(crate) struct SendPaymentRequest<'a> {
 }
 
 /// `lnrpc.Payment`.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub(crate) struct Payment {
     /// Hex, not base64.
     #[serde(default)]
@@ -139,6 +142,21 @@ pub(crate) struct Payment {
     pub(crate) status: String,
     #[serde(default)]
     pub(crate) failure_reason: String,
+}
+
+// Preimages are secrets: these answers' `Debug` redacts them.
+
+impl fmt::Debug for Payment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Payment")
+            .field("payment_hash", &self.payment_hash)
+            .field("payment_preimage", &Redacted(Some(&self.payment_preimage)))
+            .field("value_msat", &self.value_msat)
+            .field("fee_msat", &self.fee_msat)
+            .field("status", &self.status)
+            .field("failure_reason", &self.failure_reason)
+            .finish()
+    }
 }
 
 #[cfg(test)]
@@ -185,5 +203,14 @@ mod tests {
             serde_json::to_string(&body).unwrap(),
             r#"{"payment_request":"lnbcrt1","fee_limit_msat":"5000","timeout_seconds":30,"no_inflight_updates":false,"cltv_limit":1008}"#
         );
+    }
+
+    #[test]
+    fn debug_redacts_the_preimage() {
+        let hex = "ab".repeat(32);
+        let p: Payment =
+            serde_json::from_str(&format!(r#"{{"payment_preimage":"{hex}"}}"#)).unwrap();
+        let dbg = format!("{p:?}");
+        assert!(dbg.contains("<redacted>") && !dbg.contains(&hex), "{dbg}");
     }
 }

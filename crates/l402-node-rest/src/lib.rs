@@ -11,7 +11,8 @@
 //!   rustls crypto provider;
 //! - [`call`]: the error model of one call ([`CallError`](call::CallError), generic over the
 //!   node's own error body), its mapping to [`BackendError`](l402_core::BackendError), and
-//!   a unary JSON call with a deadline.
+//!   a unary JSON call with a deadline;
+//! - [`redact`]: `Debug` of the secret fields in node answers.
 //!
 //! Applications do not need this crate; it has no node-specific knowledge.
 //!
@@ -27,4 +28,5 @@
 
 pub mod call;
 pub mod endpoint;
+pub mod redact;
 pub mod trust;

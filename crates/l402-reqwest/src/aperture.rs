@@ -40,17 +40,17 @@ pub enum ImportError {
     #[error("macaroon of {0} bytes exceeds the size limit")]
     MacaroonTooLong(usize),
     /// The macaroon does not decode.
-    #[error("invalid macaroon in token file: {0}")]
+    #[error("invalid macaroon in token file")]
     Macaroon(#[source] DecodeError),
     /// The payment hash is not the one the macaroon commits to, or the preimage does not
     /// hash to it.
     #[error("token file payment hash does not match its macaroon or preimage")]
     HashMismatch,
     /// The file could not be read.
-    #[error("could not read token file: {0}")]
+    #[error("could not read token file")]
     Io(#[from] std::io::Error),
     /// The store could not save the token.
-    #[error("could not store imported token: {0}")]
+    #[error("could not store imported token")]
     Store(#[from] StoreError),
 }
 

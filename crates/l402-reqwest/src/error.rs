@@ -108,18 +108,18 @@ pub enum L402Error {
     #[error("invoice payment hash does not match the macaroon identifier")]
     PaymentHashMismatch,
     /// The invoice in the challenge does not decode.
-    #[error("invalid invoice in challenge: {0}")]
+    #[error("invalid invoice in challenge")]
     InvalidInvoice(#[source] ParseOrSemanticError),
     /// The macaroon's identifier is not a version-0 L402 identifier.
-    #[error("invalid token identifier in challenge: {0}")]
+    #[error("invalid token identifier in challenge")]
     InvalidIdentifier(#[source] IdentifierError),
     /// The request body is a stream that cannot be sent a second time, so the request
     /// could not be retried after paying. Nothing was paid.
     #[error("request body cannot be replayed, refusing to pay")]
     BodyNotReplayable,
     /// The node reported that the payment failed, or never started: nothing was paid.
-    #[error("payment failed: {0}")]
-    PaymentFailed(#[source] PayError),
+    #[error(transparent)]
+    PaymentFailed(PayError),
     /// A payment for this origin is still in flight (now or from before a restart). The
     /// middleware does not pay again while it is; retry later.
     #[error("payment {payment_hash} is still in flight")]
@@ -129,7 +129,7 @@ pub enum L402Error {
     },
     /// A pending payment could not be looked up, so its outcome is unknown. The
     /// middleware does not pay again until it is resolved; retry later.
-    #[error("could not look up pending payment {payment_hash}: {source}")]
+    #[error("could not look up pending payment {payment_hash}")]
     Lookup {
         /// The payment's hash.
         payment_hash: PaymentHash,
@@ -148,7 +148,7 @@ pub enum L402Error {
     #[error("server still requires payment after paying once")]
     StillPaymentRequired,
     /// The token store failed.
-    #[error("token store failed: {0}")]
+    #[error(transparent)]
     Store(#[from] StoreError),
     /// The spending ledger failed before paying, so the budgets could not be checked.
     /// Nothing was paid.
@@ -293,7 +293,7 @@ impl From<ReserveError> for L402Error {
 #[non_exhaustive]
 pub enum StoreError {
     /// A file operation failed.
-    #[error("token store i/o error: {0}")]
+    #[error("token store i/o error")]
     Io(#[from] std::io::Error),
     /// A stored record does not parse.
     #[error("token store record is corrupt: {0}")]

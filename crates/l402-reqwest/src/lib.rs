@@ -3,7 +3,7 @@
 //! A [`reqwest_middleware`] middleware that pays [L402] APIs: when a server answers
 //! `402 Payment Required` with an L402 (or legacy LSAT) challenge, the middleware checks
 //! the invoice against a [`SpendingPolicy`], pays it through a Lightning node (any
-//! [`l402_core::PaymentBackend`]), stores the token, and retries the request once with
+//! [`l402_core::PaymentBackend`]), stores the token, and retries the request with
 //! `Authorization: L402 <macaroon>:<preimage>`. Later requests to the same origin reuse
 //! the token at no cost. Built for agents that pay on their own: every rule that keeps
 //! money safe is enforced before a payment, and a payment happens at most once.
@@ -97,6 +97,10 @@
 //!    the retry is [`L402Error::StillPaymentRequired`]: at most one payment per request,
 //!    never a loop, and payments to that origin are suspended for
 //!    [`SpendingPolicy::suspend_after_unpaid`] ([`L402Error::OriginSuspended`]).
+//!
+//! One call sends the request at most four times: the original, then once with each
+//! token obtained (a stored token, one that another request paid for meanwhile, the one
+//! this call paid for); each refused token is dropped.
 //!
 //! ## Budgets: what they cover
 //!

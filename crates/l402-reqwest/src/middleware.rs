@@ -21,8 +21,10 @@ use crate::policy::{PaymentOptions, SpendingPolicy};
 use crate::spending::{SpendingSummary, Tally};
 use crate::store::{MemoryTokenStore, PendingPayment, StoredToken, TokenRecord, TokenStore};
 
-/// Most requests sent for one call: the original, then at most two retries (a token
-/// another request paid for may be refused too; only one payment is ever made).
+/// Bounds the retries after a 402: the loop runs `0..=MAX_RETRIES`, so one call sends at
+/// most four requests: the original, then a retry with each token obtained (one another
+/// request paid for meanwhile may be refused too, then the one this call pays for). Only
+/// one payment is ever made.
 const MAX_RETRIES: usize = 2;
 
 /// A `reqwest_middleware` middleware that pays L402 challenges.
@@ -334,7 +336,7 @@ fn challenge_of(res: &Response) -> Option<Challenge> {
     match Challenge::from_headers(res.headers()) {
         Ok(c) => Some(c),
         Err(e) => {
-            tracing::debug!(error = %e, "402 without a usable L402 challenge, passing it on");
+            tracing::debug!(error = %l402_core::ErrorChain(&e), "402 without a usable L402 challenge, passing it on");
             None
         }
     }
@@ -365,7 +367,7 @@ impl<P: PaymentBackend + 'static> Inner<P> {
     /// under-counted).
     async fn release(&self, key: &str, hash: &PaymentHash) {
         if let Err(e) = self.ledger.release(hash).await {
-            tracing::warn!(key = %key, payment_hash = %hash, error = %e, "could not release a budget reservation");
+            tracing::warn!(key = %key, payment_hash = %hash, error = %l402_core::ErrorChain(&e), "could not release a budget reservation");
         }
     }
 
@@ -385,7 +387,7 @@ impl<P: PaymentBackend + 'static> Inner<P> {
             self.recovered
                 .get_or_init(|| async {
                     if let Err(e) = self.recover_all().await {
-                        tracing::warn!(error = %e, "could not recover pending L402 payments");
+                        tracing::warn!(error = %l402_core::ErrorChain(&e), "could not recover pending L402 payments");
                     }
                 })
                 .await;
@@ -595,7 +597,7 @@ impl<P: PaymentBackend + 'static> Inner<P> {
     /// Removes a refused token from the store and the cache.
     async fn drop_token(&self, key: &str, hash: &PaymentHash) {
         if let Err(e) = self.store.remove(key, hash).await {
-            tracing::warn!(key = %key, error = %e, "could not remove a refused token");
+            tracing::warn!(key = %key, error = %l402_core::ErrorChain(&e), "could not remove a refused token");
         }
         self.set_cache(key, None);
         self.emit(Event::TokenRejected {
@@ -778,7 +780,7 @@ impl<P: PaymentBackend + 'static> Inner<P> {
             if ours {
                 self.release(key, &hash).await;
             }
-            tracing::warn!(key = %key, error = %e, "could not store the pending record, not paying");
+            tracing::warn!(key = %key, error = %l402_core::ErrorChain(&e), "could not store the pending record, not paying");
             return Err(e.into());
         }
         self.set_cache(key, None);
@@ -798,7 +800,7 @@ impl<P: PaymentBackend + 'static> Inner<P> {
             Err(
                 e @ (PayError::OutcomeUnknown(_) | PayError::Failed(FailureReason::AlreadyPaid)),
             ) => {
-                tracing::warn!(key = %key, payment_hash = %hash, error = %e, "payment outcome unknown, looking it up");
+                tracing::warn!(key = %key, payment_hash = %hash, error = %l402_core::ErrorChain(&e), "payment outcome unknown, looking it up");
                 let deadline = Instant::now() + self.policy.in_flight_wait;
                 // Right after a lost answer the node may not have recorded the payment
                 // yet: "unknown" is not final until the wait is over.
@@ -813,12 +815,12 @@ impl<P: PaymentBackend + 'static> Inner<P> {
             Err(e) => {
                 if let Err(se) = self.store.remove(key, &hash).await {
                     // The record stays; the next lookup finds the failure and drops it.
-                    tracing::warn!(key = %key, error = %se, "could not remove a failed pending record");
+                    tracing::warn!(key = %key, error = %l402_core::ErrorChain(&se), "could not remove a failed pending record");
                 }
                 if ours {
                     self.release(key, &hash).await;
                 }
-                tracing::info!(key = %key, payment_hash = %hash, error = %e, "L402 payment failed");
+                tracing::info!(key = %key, payment_hash = %hash, error = %l402_core::ErrorChain(&e), "L402 payment failed");
                 self.emit(Event::PaymentFailed {
                     key: key.to_owned(),
                     payment_hash: hash,
@@ -857,13 +859,13 @@ impl<P: PaymentBackend + 'static> Inner<P> {
             .await
         {
             // The reservation (amount plus fee cap) stays: over-counted, never under.
-            tracing::warn!(key = %key, payment_hash = %hash, error = %e, "could not commit a payment to the spending ledger");
+            tracing::warn!(key = %key, payment_hash = %hash, error = %l402_core::ErrorChain(&e), "could not commit a payment to the spending ledger");
         }
         self.tally().record(key, success.amount, success.fee);
         let cached = to_cached(&token)?;
         if let Err(e) = self.store.save(key, &TokenRecord::Paid(token)).await {
             // The pending record stays: after a restart the token is recovered by lookup.
-            tracing::error!(key = %key, payment_hash = %hash, error = %e, "paid but could not store the token; using it from memory");
+            tracing::error!(key = %key, payment_hash = %hash, error = %l402_core::ErrorChain(&e), "paid but could not store the token; using it from memory");
         }
         self.set_cache(key, Some(Arc::clone(&cached)));
         if recovered {
@@ -934,7 +936,7 @@ impl<P: PaymentBackend + 'static> Inner<P> {
                 });
             }
             if let Some(e) = &last_error {
-                tracing::debug!(key = %key, payment_hash = %hash, error = %e, "payment lookup failed, retrying");
+                tracing::debug!(key = %key, payment_hash = %hash, error = %l402_core::ErrorChain(&e), "payment lookup failed, retrying");
             }
             tokio::time::sleep(self.policy.poll_interval.min(deadline - now)).await;
         }
@@ -953,7 +955,7 @@ impl<P: PaymentBackend + 'static> Inner<P> {
             Limits::new(),
         );
         if let Err(e) = self.ledger.reserve(&reservation).await {
-            tracing::warn!(key = %key, payment_hash = %pending.payment_hash, error = %e, "could not hold a pending payment in the spending ledger");
+            tracing::warn!(key = %key, payment_hash = %pending.payment_hash, error = %l402_core::ErrorChain(&e), "could not hold a pending payment in the spending ledger");
         }
     }
 
@@ -1002,7 +1004,7 @@ impl<P: PaymentBackend + 'static> Inner<P> {
                 Ok(None) => {}
                 Err(L402Error::PaymentInFlight { .. }) => report.in_flight += 1,
                 Err(e) => {
-                    tracing::warn!(key = %key, error = %e, "could not resolve a pending payment");
+                    tracing::warn!(key = %key, error = %l402_core::ErrorChain(&e), "could not resolve a pending payment");
                     report.unresolved += 1;
                 }
             }

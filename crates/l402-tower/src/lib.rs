@@ -177,8 +177,10 @@
 //! |---|---|
 //! | `axum` | [`L402Receipt`], an axum extractor for the receipt of a verified request |
 //!
-//! Without features the crate depends on `http`, `tower-layer`, `tower-service` and
-//! `l402-core` only.
+//! Without features the crate depends on `l402-core`, `http`, `tower-layer`,
+//! `tower-service`, `pin-project-lite` (the response future), `async-trait` (the
+//! object-safe [`FreeAllowance`]), `thiserror` and `tracing`: no HTTP server, no
+//! framework, no async runtime.
 
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 

@@ -151,7 +151,7 @@ where
         },
         Ok(None) => {}
         Err(error) => {
-            tracing::debug!(%error, "l402: malformed credential");
+            tracing::debug!(error = %l402_core::ErrorChain(&error), "l402: malformed credential");
             invalid_credential = true;
         }
     }
@@ -223,7 +223,7 @@ where
     let paid = match shared.verifier.check_payment(credential) {
         Ok(paid) => paid,
         Err(error) => {
-            tracing::debug!(%error, "l402: credential rejected");
+            tracing::debug!(error = %l402_core::ErrorChain(&error), "l402: credential rejected");
             return Verified::Invalid;
         }
     };
@@ -258,7 +258,7 @@ where
             Verified::Valid(receipt)
         }
         Err(error) => {
-            tracing::debug!(%error, "l402: credential rejected");
+            tracing::debug!(error = %l402_core::ErrorChain(&error), "l402: credential rejected");
             Verified::Invalid
         }
     }

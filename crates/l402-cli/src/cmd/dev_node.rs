@@ -229,8 +229,12 @@ fn ensure_master_secret(path: &Path) -> Result<(), CliError> {
         return Ok(());
     }
     // 32 random bytes from the OS, the same source a root key comes from.
-    let secret = RootKey::generate()
-        .map_err(|e| CliError::failure(format!("cannot generate a master secret: {e}")))?;
+    let secret = RootKey::generate().map_err(|e| {
+        CliError::failure(format!(
+            "cannot generate a master secret: {}",
+            crate::exit::chain(&e)
+        ))
+    })?;
     let line = zeroize::Zeroizing::new(format!(
         "{}\n",
         l402_core::encoding::hex_encode(secret.expose_secret())

@@ -191,8 +191,9 @@ async fn fetch(args: &GetArgs, reporter: &Reporter) -> CmdResult {
         .map_err(|e| CliError::config(format!("cannot create {}: {e}", token_dir.display())))?;
     let store = FileTokenStore::open(&token_dir).map_err(|e| {
         CliError::config(format!(
-            "cannot open token store {}: {e}",
-            token_dir.display()
+            "cannot open token store {}: {}",
+            token_dir.display(),
+            chain(&e)
         ))
     })?;
 

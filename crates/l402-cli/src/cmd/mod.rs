@@ -1,5 +1,6 @@
 //! One module per command.
 
+#[cfg(feature = "dev-node")]
 pub(crate) mod dev_node;
 pub(crate) mod echo;
 pub(crate) mod get;

@@ -2,12 +2,19 @@
 //! processes (dev-node, proxy, get, token) on 127.0.0.1, with bounded timeouts.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// Without the `dev-node` feature the tests that run `l402 dev-node` are left out, and
+// some helpers go unused.
+#![cfg_attr(not(feature = "dev-node"), allow(dead_code, unused_imports))]
 
 mod cln;
+mod error_chains;
 mod get;
+#[cfg(feature = "dev-node")]
 mod pay_loop;
+#[cfg(feature = "dev-node")]
 mod proxy;
 mod proxy_paths;
 mod proxy_revocation;
+mod redaction;
 mod support;
 mod token;

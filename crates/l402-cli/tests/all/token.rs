@@ -310,13 +310,16 @@ fn help_documents_every_command_and_the_exit_codes() {
     let out = run(l402(&["--help"]));
     assert_eq!(code(&out), 0);
     let text = stdout(&out);
-    for word in ["get", "proxy", "token", "dev-node", "Exit codes", "22"] {
+    for word in ["get", "proxy", "token", "Exit codes", "22"] {
         assert!(text.contains(word), "{word} missing from --help");
     }
+    // `dev-node` exists exactly when its feature is on.
+    assert_eq!(text.contains("dev-node"), cfg!(feature = "dev-node"));
+    let dev_node = run(l402(&["dev-node", "--help"]));
+    assert_eq!(code(&dev_node) == 0, cfg!(feature = "dev-node"));
     for cmd in [
         vec!["get", "--help"],
         vec!["proxy", "--help"],
-        vec!["dev-node", "--help"],
         vec!["token", "decode", "--help"],
         vec!["token", "mint", "--help"],
         vec!["token", "verify", "--help"],

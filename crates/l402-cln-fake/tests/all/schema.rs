@@ -8,12 +8,18 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-/// `cln-rest.json`, found beside the workspace as CI lays it out.
+/// `cln-rest.json`, found beside the workspace as CI lays it out (`../shared/backends`).
 pub(crate) fn spec() -> &'static Value {
     static SPEC: OnceLock<Value> = OnceLock::new();
     SPEC.get_or_init(|| {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/backends/cln-rest.json");
+        // Beside the workspace (`../shared`), from a checkout or from a worktree nested
+        // one level deeper.
+        let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let path = manifest
+            .ancestors()
+            .map(|dir| dir.join("shared/backends/cln-rest.json"))
+            .find(|path| path.exists())
+            .unwrap_or_else(|| manifest.join("../../../shared/backends/cln-rest.json"));
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
         serde_json::from_str(&text).unwrap()

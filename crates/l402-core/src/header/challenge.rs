@@ -42,7 +42,7 @@ pub enum ParseChallengeError {
     #[error("{0} challenge has an invalid invoice")]
     InvalidInvoice(Scheme),
     /// The macaroon does not decode.
-    #[error("{scheme} challenge has an invalid macaroon: {error}")]
+    #[error("{scheme} challenge has an invalid macaroon")]
     Macaroon {
         /// Which challenge.
         scheme: Scheme,

@@ -43,10 +43,10 @@ pub enum ParseCredentialError {
     #[error("several macaroons in one credential are not supported")]
     MultipleMacaroons,
     /// The macaroon does not decode.
-    #[error("invalid macaroon: {0}")]
+    #[error("invalid macaroon")]
     Macaroon(#[source] DecodeError),
     /// The preimage is not 64 hex characters.
-    #[error("invalid preimage: {0}")]
+    #[error("invalid preimage")]
     Preimage(#[source] HexError),
     /// A `Macaroon` header whose macaroon has no `preimage=` caveat.
     #[error("macaroon header without a preimage caveat")]

@@ -126,10 +126,10 @@ pub enum DecodeError {
     #[error("{0} is not valid UTF-8")]
     NotUtf8(Section),
     /// The base64 text is malformed.
-    #[error("invalid base64: {0}")]
+    #[error("invalid base64")]
     Base64(#[source] Base64Error),
     /// The hex text is malformed.
-    #[error("invalid hex: {0}")]
+    #[error("invalid hex")]
     Hex(#[source] HexError),
 }
 

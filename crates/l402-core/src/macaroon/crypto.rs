@@ -3,8 +3,19 @@
 //! Every key in the chain is 32 bytes (the derived key, then each signature), so HMAC is
 //! written here directly on the SHA-256 compression function of the `sha2` crate: one
 //! scratch area (block and key states) reused for the whole chain and zeroized once at the
-//! end, and no per-HMAC state objects or buffering. The result is plain RFC 2104 HMAC-SHA256; the tests check
-//! it against the `hmac` crate and the interop vectors check the whole chain.
+//! end, and no per-HMAC state objects or buffering. The result is plain RFC 2104
+//! HMAC-SHA256; the tests check it against the RFC 4231 known answers and against the
+//! `hmac` crate, and the interop vectors check the whole chain.
+//!
+//! The types keep the two ways of misusing such code out of reach:
+//!
+//! * **Key length.** [`Scratch::key`] takes a `&[u8; N]` and refuses, at compile time, any
+//!   `N` over 32 bytes (the part of the block that is zeroized). Keys of any other length
+//!   go through [`KeyStates::new`], which implements RFC 2104 in full (a key longer than a
+//!   block is hashed first) and zeroizes the whole block. No key is ever truncated.
+//! * **One MAC per keyed state.** Finishing a MAC consumes the inner and outer states, so
+//!   [`Keyed::mac_into`] takes the keyed scratch by value: the only way to MAC again is to
+//!   key (or load precomputed [`KeyStates`]) again.
 
 use std::sync::LazyLock;
 
@@ -12,7 +23,7 @@ use sha2::compress256;
 use sha2::digest::consts::U64;
 use sha2::digest::generic_array::GenericArray;
 use subtle::ConstantTimeEq;
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::RootKey;
 
@@ -42,25 +53,31 @@ fn compress(state: &mut [u32; 8], block: &Block) {
     compress256(state, core::slice::from_ref(block));
 }
 
-/// Bytes of every key in the chain (the derived key, then each signature).
+/// Bytes of every key in the chain (the derived key, then each signature), and the most
+/// [`Scratch::key`] accepts.
 const KEY_LEN: usize = 32;
 
 /// Working memory for HMACs keyed with secrets: the block being hashed and the key's
 /// inner and outer states. Reused for a whole chain and zeroized once, on drop.
 ///
 /// Secrets only ever occupy the first [`KEY_LEN`] bytes of the block: a padded key is the
-/// key (at most 32 bytes) followed by the pad constant, a hashed root key is 32 bytes
-/// followed by SHA-256 padding, and an outer hash's input is the 32-byte inner hash
-/// followed by padding. The rest of the block only ever holds those constants and public
-/// messages (identifiers and caveats), so only the first 32 bytes are zeroized.
-struct Scratch {
+/// key (at most 32 bytes, which [`Scratch::key`]'s type enforces) followed by the pad
+/// constant, a hashed root key is 32 bytes followed by SHA-256 padding, and an outer
+/// hash's input is the 32-byte inner hash followed by padding. The rest of the block only
+/// ever holds those constants and public messages (identifiers and caveats), so only the
+/// first 32 bytes are zeroized.
+pub(crate) struct Scratch {
     block: Block,
     inner: [u32; 8],
     outer: [u32; 8],
 }
 
+/// A [`Scratch`] loaded with one key's states, good for exactly one MAC.
+#[must_use = "a keyed state does nothing until it MACs a message"]
+pub(crate) struct Keyed<'a>(&'a mut Scratch);
+
 impl Scratch {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Scratch {
             block: [0; BLOCK],
             inner: IV,
@@ -68,28 +85,41 @@ impl Scratch {
         }
     }
 
-    /// Loads the states for `key` (every key here is 23 or 32 bytes; see [`Scratch`] for
-    /// why it must not be longer).
-    fn key(&mut self, key: &[u8]) {
-        debug_assert!(key.len() <= KEY_LEN);
+    /// Loads the states for `key`. A key over [`KEY_LEN`] bytes does not compile (see
+    /// [`Scratch`] for why; [`KeyStates::new`] takes keys of any length).
+    pub(crate) fn key<const N: usize>(&mut self, key: &[u8; N]) -> Keyed<'_> {
+        const {
+            assert!(N <= KEY_LEN, "keys over 32 bytes go through KeyStates::new");
+        }
         self.inner = IV;
         self.outer = IV;
         pad_key(&mut self.block, key, IPAD);
         compress(&mut self.inner, &self.block);
         pad_key(&mut self.block, key, OPAD);
         compress(&mut self.outer, &self.block);
+        Keyed(self)
     }
 
-    /// `HMAC(key, msg)` for the loaded key.
-    fn mac(&mut self, msg: &[u8]) -> [u8; 32] {
-        finish(&mut self.inner, BLOCK, msg, &mut self.block);
+    /// Loads precomputed states.
+    pub(crate) fn load(&mut self, states: &KeyStates) -> Keyed<'_> {
+        self.inner = states.inner;
+        self.outer = states.outer;
+        Keyed(self)
+    }
+}
+
+impl Keyed<'_> {
+    /// Writes `HMAC(key, msg)` to `out`, using up the keyed states.
+    pub(crate) fn mac_into(self, msg: &[u8], out: &mut [u8; 32]) {
+        let s = self.0;
+        finish(&mut s.inner, BLOCK, msg, &mut s.block);
         // The outer hash's message is the inner hash: one block with its padding. Written
         // straight into the scratch block, so no copy of it is left outside zeroized memory.
-        for (chunk, word) in self.block.chunks_exact_mut(4).zip(&self.inner) {
+        for (chunk, word) in s.block.chunks_exact_mut(4).zip(&s.inner) {
             chunk.copy_from_slice(&word.to_be_bytes());
         }
-        finish_in_block(&mut self.outer, BLOCK, 32, &mut self.block);
-        state_bytes(&self.outer)
+        finish_in_block(&mut s.outer, BLOCK, 32, &mut s.block);
+        state_bytes_into(&s.outer, out);
     }
 }
 
@@ -103,7 +133,47 @@ impl Drop for Scratch {
     }
 }
 
-/// `block = key ‖ 0… ^ pad`, for a key of at most one block.
+/// The inner and outer states of an HMAC key, computed once and reused for any number of
+/// MACs (each MAC copies them into a [`Scratch`]). Zeroized on drop.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub(crate) struct KeyStates {
+    inner: [u32; 8],
+    outer: [u32; 8],
+}
+
+impl KeyStates {
+    /// The states for `key`, of any length, as RFC 2104 defines them: a key longer than
+    /// the 64-byte block is replaced by its SHA-256 hash, a shorter one is padded with
+    /// zeros. Every byte of working memory that held the key is zeroized.
+    pub(crate) fn new(key: &[u8]) -> Self {
+        let mut block = Zeroizing::new([0u8; BLOCK]);
+        let mut hashed = Zeroizing::new([0u8; 32]);
+        let key = if key.len() > BLOCK {
+            let mut state = Zeroizing::new(IV);
+            finish(&mut state, 0, key, &mut block);
+            state_bytes_into(&state, &mut hashed);
+            &hashed[..]
+        } else {
+            key
+        };
+        let mut states = KeyStates {
+            inner: IV,
+            outer: IV,
+        };
+        pad_key(&mut block, key, IPAD);
+        compress(&mut states.inner, &block);
+        pad_key(&mut block, key, OPAD);
+        compress(&mut states.outer, &block);
+        states
+    }
+
+    /// Writes `HMAC(key, msg)` to `out`.
+    pub(crate) fn mac_into(&self, msg: &[u8], out: &mut [u8; 32]) {
+        Scratch::new().load(self).mac_into(msg, out);
+    }
+}
+
+/// `block = key ‖ 0… ^ pad`, for a key of at most one block (both callers guarantee it).
 fn pad_key(block: &mut Block, key: &[u8], pad: u8) {
     block.fill(pad);
     for (b, k) in block.iter_mut().zip(key) {
@@ -153,21 +223,15 @@ fn finish_in_block(state: &mut [u32; 8], before: usize, len: usize, block: &mut 
     compress(state, block);
 }
 
-fn state_bytes(state: &[u32; 8]) -> [u8; 32] {
-    let mut out = [0u8; 32];
+fn state_bytes_into(state: &[u32; 8], out: &mut [u8; 32]) {
     for (chunk, word) in out.chunks_exact_mut(4).zip(state) {
         chunk.copy_from_slice(&word.to_be_bytes());
     }
-    out
 }
 
 /// The inner and outer states of the (public, constant) generator key, computed once:
 /// each derivation then costs two SHA-256 compressions instead of four.
-static KEY_GENERATOR_STATES: LazyLock<([u32; 8], [u32; 8])> = LazyLock::new(|| {
-    let mut s = Scratch::new();
-    s.key(KEY_GENERATOR);
-    (s.inner, s.outer)
-});
+static KEY_GENERATOR_STATES: LazyLock<KeyStates> = LazyLock::new(|| KeyStates::new(KEY_GENERATOR));
 
 /// A signature chain in progress. The running value is secret until the chain is
 /// finished (it would let anyone add caveats to a prefix), so it and the scratch memory
@@ -181,8 +245,10 @@ impl Chain {
     /// `sig_0 = HMAC(k, identifier)` with `k` derived from `root_key`, in one scratch area.
     pub(crate) fn start(root_key: &RootKey, identifier: &[u8]) -> Self {
         let mut chain = Chain::resume([0; 32]);
-        (chain.scratch.inner, chain.scratch.outer) = *KEY_GENERATOR_STATES;
-        *chain.signature = chain.scratch.mac(root_key.expose_secret());
+        chain
+            .scratch
+            .load(&KEY_GENERATOR_STATES)
+            .mac_into(root_key.expose_secret(), &mut chain.signature);
         chain.add(identifier);
         chain
     }
@@ -198,8 +264,9 @@ impl Chain {
     /// `sig_i = HMAC(sig_{i-1}, caveat_i)`, in place (the chain is too big to move per
     /// caveat on the hot path).
     pub(crate) fn add(&mut self, caveat: &[u8]) {
-        self.scratch.key(&*self.signature);
-        *self.signature = self.scratch.mac(caveat);
+        self.scratch
+            .key(&*self.signature)
+            .mac_into(caveat, &mut self.signature);
     }
 
     pub(crate) fn finish(self) -> [u8; 32] {
@@ -225,7 +292,9 @@ pub(crate) fn sha256_32(data: &[u8; 32]) -> [u8; 32] {
     if let Some(head) = block.first_chunk_mut::<32>() {
         head.zeroize();
     }
-    state_bytes(&state)
+    let mut out = [0u8; 32];
+    state_bytes_into(&state, &mut out);
+    out
 }
 
 /// Compares two 32-byte secrets in constant time: the differences are OR-ed together with
@@ -242,6 +311,7 @@ pub(crate) fn ct_eq_32(a: &[u8; 32], b: &[u8; 32]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::encoding::hex_decode;
     use hmac::{Hmac, Mac};
     use proptest::prelude::*;
 
@@ -251,17 +321,129 @@ mod tests {
         mac.finalize().into_bytes().into()
     }
 
+    fn ours<const N: usize>(key: &[u8; N], msg: &[u8]) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        Scratch::new().key(key).mac_into(msg, &mut out);
+        out
+    }
+
+    fn precomputed(key: &[u8], msg: &[u8]) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        KeyStates::new(key).mac_into(msg, &mut out);
+        out
+    }
+
+    /// RFC 4231 section 4 (HMAC-SHA-256), as (key, data, expected prefix in hex); case 5
+    /// is the truncated one.
+    fn rfc4231() -> Vec<(Vec<u8>, Vec<u8>, &'static str)> {
+        let t7 = b"This is a test using a larger than block-size key and a larger than \
+                   block-size data. The key needs to be hashed before being used by the \
+                   HMAC algorithm.";
+        vec![
+            (
+                vec![0x0b; 20],
+                b"Hi There".to_vec(),
+                "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7",
+            ),
+            (
+                b"Jefe".to_vec(),
+                b"what do ya want for nothing?".to_vec(),
+                "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+            ),
+            (
+                vec![0xaa; 20],
+                vec![0xdd; 50],
+                "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe",
+            ),
+            (
+                (1..=25).collect(),
+                vec![0xcd; 50],
+                "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b",
+            ),
+            (
+                vec![0x0c; 20],
+                b"Test With Truncation".to_vec(),
+                "a3b6167473100ee06e0c796c2955552b",
+            ),
+            (
+                vec![0xaa; 131],
+                b"Test Using Larger Than Block-Size Key - Hash Key First".to_vec(),
+                "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54",
+            ),
+            (
+                vec![0xaa; 131],
+                t7.to_vec(),
+                "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2",
+            ),
+        ]
+    }
+
+    #[test]
+    fn rfc4231_known_answers_with_short_keys_in_the_chain_scratch() {
+        // Cases 1 to 5 have keys of at most 32 bytes, the only ones `Scratch::key` takes.
+        let cases = rfc4231();
+        let expect = |i: usize| hex_decode(cases[i].2).unwrap();
+        let key20 = |i: usize| -> [u8; 20] { cases[i].0.as_slice().try_into().unwrap() };
+        assert_eq!(ours(&key20(0), &cases[0].1)[..], expect(0)[..]);
+        assert_eq!(ours(b"Jefe", &cases[1].1)[..], expect(1)[..]);
+        assert_eq!(ours(&key20(2), &cases[2].1)[..], expect(2)[..]);
+        let key25: [u8; 25] = cases[3].0.as_slice().try_into().unwrap();
+        assert_eq!(ours(&key25, &cases[3].1)[..], expect(3)[..]);
+        assert_eq!(ours(&key20(4), &cases[4].1)[..16], expect(4)[..]);
+    }
+
+    #[test]
+    fn rfc4231_known_answers_for_every_case_with_precomputed_states() {
+        // Cases 6 and 7 use a 131-byte key, which RFC 2104 hashes first.
+        for (i, (key, data, expected)) in rfc4231().into_iter().enumerate() {
+            let expected = hex_decode(expected).unwrap();
+            let mac = precomputed(&key, &data);
+            assert_eq!(
+                mac[..expected.len()],
+                expected[..],
+                "RFC 4231 case {}",
+                i + 1
+            );
+        }
+    }
+
     #[test]
     fn matches_the_hmac_crate_at_every_padding_boundary() {
-        // Lengths around 55/56 (length fits / spills) and 64 (a whole block), and beyond.
+        // Lengths around 55/56 (length fits / spills) and 64 (a whole block), and beyond,
+        // with a 32-byte chain key and the 23-byte generator key.
         let key = [0xa5u8; 32];
         for len in 0..300 {
             let msg: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
-            let mut s = Scratch::new();
-            s.key(&key);
-            let ours = s.mac(&msg);
-            assert_eq!(ours, reference(&key, &msg), "length {len}");
+            assert_eq!(ours(&key, &msg), reference(&key, &msg), "length {len}");
+            assert_eq!(
+                ours(KEY_GENERATOR, &msg),
+                reference(KEY_GENERATOR, &msg),
+                "generator key, length {len}"
+            );
+            let mut out = [0u8; 32];
+            Scratch::new()
+                .load(&KEY_GENERATOR_STATES)
+                .mac_into(&msg, &mut out);
+            assert_eq!(out, reference(KEY_GENERATOR, &msg), "precomputed, {len}");
         }
+    }
+
+    #[test]
+    fn key_lengths_around_the_block_size_are_hashed_or_padded_not_truncated() {
+        // 64 bytes is padded, 65 is hashed; a truncating implementation would give two
+        // keys that differ only past byte 64 the same MAC.
+        for len in [0, 1, 31, 32, 33, 63, 64, 65, 127, 128, 129, 1024] {
+            let key: Vec<u8> = (0..len).map(|i| (i * 13 + 1) as u8).collect();
+            assert_eq!(
+                precomputed(&key, b"m"),
+                reference(&key, b"m"),
+                "key length {len}"
+            );
+        }
+        let a = [7u8; 65];
+        let mut b = a;
+        b[64] = 8;
+        assert_ne!(precomputed(&a, b"m"), precomputed(&b, b"m"));
     }
 
     #[test]
@@ -298,6 +480,19 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn random_keys_match_the_hmac_crate_at_any_message_length(
+            key32 in any::<[u8; 32]>(),
+            key23 in any::<[u8; 23]>(),
+            key in proptest::collection::vec(any::<u8>(), 0..300),
+            len in 0usize..300,
+        ) {
+            let msg: Vec<u8> = (0..len).map(|i| (i * 31 + 5) as u8).collect();
+            prop_assert_eq!(ours(&key32, &msg), reference(&key32, &msg));
+            prop_assert_eq!(ours(&key23, &msg), reference(&key23, &msg));
+            prop_assert_eq!(precomputed(&key, &msg), reference(&key, &msg));
+        }
+
         #[test]
         fn chain_matches_nested_reference_hmacs(
             key in any::<[u8; 32]>(),

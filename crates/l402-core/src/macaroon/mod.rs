@@ -29,7 +29,7 @@ pub use codec::{
     DecodeError, MAX_CAVEAT_LEN, MAX_CAVEATS, MAX_IDENTIFIER_LEN, MAX_LOCATION_LEN,
     MAX_MACAROON_LEN, Section,
 };
-pub(crate) use crypto::{Chain, ct_eq_32, sha256_32};
+pub(crate) use crypto::{Chain, KeyStates, ct_eq_32, sha256_32};
 
 use codec::{Layout, Span};
 
@@ -262,14 +262,46 @@ impl Macaroon {
     }
 }
 
+/// Shows the location, the identifier and the caveats; the values of `preimage=` caveats
+/// and the signature are redacted. The signature is what makes the bytes a credential
+/// (with the other fields it rebuilds the whole macaroon, which for a node macaroon is
+/// all an attacker needs), and a `preimage=` caveat carries the proof of payment.
 impl fmt::Debug for Macaroon {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Macaroon")
             .field("location", &self.location())
             .field("identifier", &hex_encode(self.identifier()))
             .field("caveats", &self.caveats())
-            .field("signature", &hex_encode(self.signature()))
+            .field("signature", &Redacted)
             .finish()
+    }
+}
+
+/// Debug-prints as `<redacted>`.
+struct Redacted;
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// One caveat in a `Debug` listing: as it is, unless its condition is `preimage` (in any
+/// case, with any white space around it), whose value is redacted.
+struct DebugCaveat<'a>(&'a str);
+
+impl fmt::Debug for DebugCaveat<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.split_once('=') {
+            Some((condition, _))
+                if condition
+                    .trim()
+                    .eq_ignore_ascii_case(crate::caveat::CONDITION_PREIMAGE) =>
+            {
+                write!(f, "\"{condition}=<redacted>\"")
+            }
+            _ => fmt::Debug::fmt(self.0, f),
+        }
     }
 }
 
@@ -304,9 +336,12 @@ impl<'a> Iterator for Caveats<'a> {
 impl ExactSizeIterator for Caveats<'_> {}
 impl core::iter::FusedIterator for Caveats<'_> {}
 
+/// Lists the caveats, with the values of `preimage=` caveats redacted.
 impl fmt::Debug for Caveats<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.clone()).finish()
+        f.debug_list()
+            .entries(self.clone().map(DebugCaveat))
+            .finish()
     }
 }
 

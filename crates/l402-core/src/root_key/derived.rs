@@ -4,13 +4,12 @@ use core::fmt;
 use std::sync::{PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::{MemoryRevocationList, RevocationList, RootKey, RootKeyError, RootKeyStore};
 use crate::TokenId;
 use crate::encoding::hex_decode;
+use crate::macaroon::KeyStates;
 
 /// Shortest master secret accepted, in bytes.
 pub const MIN_MASTER_SECRET_LEN: usize = 32;
@@ -19,9 +18,12 @@ pub const MAX_MASTER_SECRET_LEN: usize = 1024;
 
 /// The secret every token's root key is derived from: at least 32 random bytes.
 ///
-/// `Debug` is redacted and the bytes are zeroized on drop.
+/// Held only as the HMAC inner and outer states of the secret, computed once when the
+/// value is made (the secret bytes themselves are not kept), so each derivation costs two
+/// SHA-256 compressions and never re-pads the secret. `Debug` is redacted and the states
+/// are zeroized on drop.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct MasterSecret(Vec<u8>);
+pub struct MasterSecret(KeyStates);
 
 /// Why bytes are not a usable master secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -46,7 +48,7 @@ impl MasterSecret {
         if !(MIN_MASTER_SECRET_LEN..=MAX_MASTER_SECRET_LEN).contains(&bytes.len()) {
             return Err(MasterSecretError::Length(bytes.len()));
         }
-        Ok(MasterSecret(bytes.to_vec()))
+        Ok(MasterSecret(KeyStates::new(bytes)))
     }
 
     /// Parses hex (surrounding white space ignored, as in a file with a trailing newline).
@@ -64,20 +66,16 @@ impl MasterSecret {
     /// [`RootKeyError::Randomness`] if the operating system has no randomness to give.
     pub fn generate() -> Result<Self, RootKeyError> {
         let key = RootKey::generate()?;
-        Ok(MasterSecret(key.expose_secret().to_vec()))
+        Ok(MasterSecret(KeyStates::new(key.expose_secret())))
     }
 
-    /// `root key = HMAC-SHA256(key = master secret, msg = token id)`.
+    /// `root key = HMAC-SHA256(key = master secret, msg = token id)`, written straight
+    /// into the [`RootKey`] (zeroized when the caller drops it) from working memory that
+    /// is zeroized before this returns.
     fn derive(&self, token_id: &TokenId) -> RootKey {
-        let bytes = match Hmac::<Sha256>::new_from_slice(&self.0) {
-            Ok(mut mac) => {
-                mac.update(token_id.as_bytes());
-                mac.finalize().into_bytes().into()
-            }
-            // HMAC takes keys of any length; this arm is never taken.
-            Err(_) => [0u8; 32],
-        };
-        RootKey::from_bytes(bytes)
+        let mut key = RootKey::from_bytes([0; 32]);
+        self.0.mac_into(token_id.as_bytes(), key.secret_mut());
+        key
     }
 }
 
@@ -301,6 +299,26 @@ mod tests {
                 .len(),
             1
         );
+    }
+
+    #[test]
+    fn derivation_is_rfc_2104_hmac_for_every_accepted_secret_length() {
+        use hmac::{Hmac, Mac};
+        // Secrets over 64 bytes are hashed first; a truncating HMAC would give two secrets
+        // that differ only after byte 64 the same keys.
+        let id = TokenId::from_bytes([0x5c; 32]);
+        for len in [32, 63, 64, 65, 100, 1024] {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 11 + 3) as u8).collect();
+            let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&bytes).unwrap();
+            mac.update(id.as_bytes());
+            let expected: [u8; 32] = mac.finalize().into_bytes().into();
+            let store = DerivedRootKeyStore::new(MasterSecret::from_bytes(&bytes).unwrap());
+            assert_eq!(
+                store.derive_keys(&id)[0].expose_secret(),
+                &expected,
+                "{len}"
+            );
+        }
     }
 
     #[test]

@@ -76,6 +76,11 @@ impl RootKey {
     pub const fn expose_secret(&self) -> &[u8; 32] {
         &self.0
     }
+
+    /// The bytes, for writing a key in place (so no copy is left outside the value).
+    pub(crate) fn secret_mut(&mut self) -> &mut [u8; 32] {
+        &mut self.0
+    }
 }
 
 impl fmt::Debug for RootKey {

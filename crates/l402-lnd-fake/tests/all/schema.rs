@@ -7,12 +7,18 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
-/// `lnd-rest.json`, found beside the workspace as CI lays it out.
+/// `lnd-rest.json`, found beside the workspace as CI lays it out (`../shared/backends`).
 pub(crate) fn spec() -> &'static Value {
     static SPEC: OnceLock<Value> = OnceLock::new();
     SPEC.get_or_init(|| {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/backends/lnd-rest.json");
+        // Beside the workspace (`../shared`), from a checkout or from a worktree nested
+        // one level deeper.
+        let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let path = manifest
+            .ancestors()
+            .map(|dir| dir.join("shared/backends/lnd-rest.json"))
+            .find(|path| path.exists())
+            .unwrap_or_else(|| manifest.join("../../../shared/backends/lnd-rest.json"));
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
         serde_json::from_str(&text).unwrap()

@@ -248,7 +248,7 @@ impl TokenStore for FileTokenStore {
                 let rec: FileRecord = match serde_json::from_slice(&bytes) {
                     Ok(r) => r,
                     Err(e) => {
-                        tracing::warn!(file = %path.display(), error = %e, "skipping unreadable token record");
+                        tracing::warn!(file = %path.display(), error = %l402_core::ErrorChain(&e), "skipping unreadable token record");
                         continue;
                     }
                 };

@@ -73,24 +73,34 @@ pub(crate) fn decode(input: &str) -> Result<Value, CliError> {
     let looks_like_challenge = header == Some("challenge")
         || (has_scheme(value) && (value.contains("macaroon=") || value.contains("token=")));
     if looks_like_challenge {
-        let challenge = Challenge::parse(value)
-            .map_err(|e| CliError::config(format!("invalid challenge: {e}")))?;
+        let challenge = Challenge::parse(value).map_err(|e| {
+            CliError::config(format!("invalid challenge: {}", crate::exit::chain(&e)))
+        })?;
         let mut out = json!({ "kind": "challenge" });
         merge(&mut out, describe::challenge(&challenge));
         return Ok(out);
     }
     if has_scheme(value) || header == Some("authorization") {
         let credential = Credential::parse_authorization(value)
-            .map_err(|e| CliError::config(format!("invalid credential: {e}")))?
+            .map_err(|e| {
+                CliError::config(format!("invalid credential: {}", crate::exit::chain(&e)))
+            })?
             .ok_or_else(|| CliError::config("not an L402 or LSAT credential"))?;
         return Ok(credential_json(&credential));
     }
     let macaroon = Macaroon::from_base64(value).or_else(|b64| {
         if value.bytes().all(|b| b.is_ascii_hexdigit()) {
-            Macaroon::from_hex(value)
-                .map_err(|e| CliError::config(format!("invalid macaroon (hex): {e}")))
+            Macaroon::from_hex(value).map_err(|e| {
+                CliError::config(format!(
+                    "invalid macaroon (hex): {}",
+                    crate::exit::chain(&e)
+                ))
+            })
         } else {
-            Err(CliError::config(format!("invalid macaroon: {b64}")))
+            Err(CliError::config(format!(
+                "invalid macaroon: {}",
+                crate::exit::chain(&b64)
+            )))
         }
     })?;
     let mut out = json!({ "kind": "macaroon" });

@@ -85,7 +85,7 @@ pub(crate) fn run(args: &VerifyArgs) -> CmdResult {
             print_json(&json!({
                 "valid": false,
                 "check": check_name(&e),
-                "error": e.to_string(),
+                "error": crate::exit::chain(&e),
             }))?;
             Ok(FAILURE)
         }
@@ -105,7 +105,7 @@ fn credential(args: &VerifyArgs) -> Result<Credential, CliError> {
         .transpose()?;
     let value = args.macaroon.trim();
     let from_header = Credential::parse_authorization(value)
-        .map_err(|e| CliError::config(format!("invalid credential: {e}")))?;
+        .map_err(|e| CliError::config(format!("invalid credential: {}", crate::exit::chain(&e))))?;
     if let Some(cred) = from_header {
         if let Some(p) = given
             && &p != cred.preimage()
@@ -124,7 +124,7 @@ fn credential(args: &VerifyArgs) -> Result<Credential, CliError> {
                 Err(e)
             }
         })
-        .map_err(|e| CliError::config(format!("invalid macaroon: {e}")))?;
+        .map_err(|e| CliError::config(format!("invalid macaroon: {}", crate::exit::chain(&e))))?;
     let embedded = macaroon.caveats().find_map(|c| {
         Caveat::parse(c).ok().and_then(|c| match c.kind() {
             Ok(CaveatKind::Preimage(p)) => Some(p),
