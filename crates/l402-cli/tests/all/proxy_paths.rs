@@ -428,3 +428,62 @@ async fn the_dev_node_config_refuses_every_trick() {
     assert_tricks_refused(proxy.addr, &host, &upstream, &tricks("", "/echo")).await;
     assert_eq!(upstream.seen().len(), 1);
 }
+
+/// One HTTP/2 (h2c) request with `:path` and `:authority` exactly as given (hyper sends the
+/// URI's parts as they are), and optionally a `Host` header.
+async fn h2_get(addr: SocketAddr, uri: &str, host: Option<&str>) -> u16 {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let mut req = http::Request::builder()
+        .version(http::Version::HTTP_2)
+        .uri(uri);
+    if let Some(h) = host {
+        req = req.header("host", h);
+    }
+    let req = req
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    sender.send_request(req).await.unwrap().status().as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn path_tricks_over_h2c_are_refused_too() {
+    let upstream = Upstream::start().await;
+    let node = DevNode::start().await;
+    let proxy = Proxy::start(&node, &services(&upstream)).await;
+    let base = format!("http://{}", proxy.addr);
+    assert_eq!(
+        h2_get(proxy.addr, &format!("{base}/health/ok"), None).await,
+        200
+    );
+    assert_eq!(upstream.seen().last().unwrap().path, "/public/health/ok");
+    let mut leaked = Vec::new();
+    let mut sent = 0;
+    for t in tricks("/health", "/echo") {
+        // `//…` would read as an authority in a full URI: these go as `:path` below.
+        if t.starts_with("//") {
+            continue;
+        }
+        let Ok(uri) = format!("{base}{t}").parse::<http::Uri>() else {
+            continue;
+        };
+        let status = h2_get(proxy.addr, &uri.to_string(), None).await;
+        sent += 1;
+        if status != 400 {
+            leaked.push(format!("{t}: {status}"));
+        }
+    }
+    assert!(leaked.is_empty(), "{leaked:#?}");
+    assert!(sent >= 25, "only {sent} tricks could be sent");
+    // `:authority` and a `Host` header that disagree.
+    assert_eq!(
+        h2_get(proxy.addr, &format!("{base}/health/ok"), Some("other.test")).await,
+        400
+    );
+    assert_eq!(upstream.seen().len(), 1);
+}

@@ -125,8 +125,9 @@ impl Table {
                 let method = req.method().clone();
                 // One canonical target, decided before routing; nothing after this looks
                 // at the raw target again.
-                let target = match Target::of(&req) {
-                    Ok(target) => target,
+                let target = Target::of(&req).and_then(|t| Ok((t.origin_form()?, t)));
+                let (uri, target) = match target {
+                    Ok(found) => found,
                     Err(e) => {
                         // Escaped (Debug) and cut short: the raw target is hostile input.
                         let raw: String = req.uri().to_string().chars().take(256).collect();
@@ -140,9 +141,6 @@ impl Table {
                         );
                         return Ok(bad_request(&e));
                     }
-                };
-                let Some(uri) = target.origin_form() else {
-                    return Ok(bad_request(&TargetError::BadEscape));
                 };
                 *req.uri_mut() = uri;
                 let host = target.authority.as_ref().map(Authority::host);

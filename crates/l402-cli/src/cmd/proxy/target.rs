@@ -72,6 +72,8 @@ pub(crate) enum TargetError {
     MissingHost,
     /// The request target's authority and the `Host` header disagree.
     AuthorityMismatch,
+    /// The canonical path and the query do not form a request target.
+    Unrepresentable,
 }
 
 impl fmt::Display for TargetError {
@@ -93,6 +95,7 @@ impl fmt::Display for TargetError {
             TargetError::UserInfo => "user info is not accepted in the authority",
             TargetError::MissingHost => "no host header",
             TargetError::AuthorityMismatch => "the request target and the host header disagree",
+            TargetError::Unrepresentable => "the request target cannot be represented",
         })
     }
 }
@@ -198,12 +201,19 @@ impl Target {
     }
 
     /// The canonical path and the query, as an origin-form URI.
-    pub(crate) fn origin_form(&self) -> Option<http::Uri> {
+    ///
+    /// # Errors
+    /// [`TargetError::Unrepresentable`] if they do not parse back (the canonical path
+    /// holds only characters a path may hold, so this does not happen).
+    pub(crate) fn origin_form(&self) -> Result<http::Uri, TargetError> {
         let pq = match &self.query {
             Some(q) => format!("{}?{q}", self.path),
             None => self.path.clone(),
         };
-        http::Uri::builder().path_and_query(pq).build().ok()
+        http::Uri::builder()
+            .path_and_query(pq)
+            .build()
+            .map_err(|_| TargetError::Unrepresentable)
     }
 }
 
@@ -369,7 +379,7 @@ pub(crate) fn fuzz_check(data: &[u8]) {
         }
         if let Ok(t) = Target::of(&req) {
             assert_eq!(canonical_path(&t.path).as_ref(), Ok(&t.path));
-            assert!(t.origin_form().is_some(), "{path:?}");
+            assert!(t.origin_form().is_ok(), "{path:?}");
         }
     }
 }
