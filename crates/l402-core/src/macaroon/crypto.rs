@@ -265,7 +265,7 @@ impl Chain {
     /// caveat on the hot path).
     pub(crate) fn add(&mut self, caveat: &[u8]) {
         self.scratch
-            .key(&*self.signature)
+            .key(&self.signature)
             .mac_into(caveat, &mut self.signature);
     }
 
