@@ -67,6 +67,20 @@ impl MasterSecret {
         Ok(MasterSecret(key.expose_secret().to_vec()))
     }
 
+    /// `HMAC-SHA256(key = master secret, msg = label)`: a secret for another purpose,
+    /// separated from the root keys by a label that is not 32 bytes long (token ids are).
+    pub(crate) fn derive_labelled(&self, label: &[u8]) -> Zeroizing<[u8; 32]> {
+        debug_assert_ne!(label.len(), 32);
+        Zeroizing::new(match Hmac::<Sha256>::new_from_slice(&self.0) {
+            Ok(mut mac) => {
+                mac.update(label);
+                mac.finalize().into_bytes().into()
+            }
+            // HMAC takes keys of any length; this arm is never taken.
+            Err(_) => [0u8; 32],
+        })
+    }
+
     /// `root key = HMAC-SHA256(key = master secret, msg = token id)`.
     fn derive(&self, token_id: &TokenId) -> RootKey {
         let bytes = match Hmac::<Sha256>::new_from_slice(&self.0) {
