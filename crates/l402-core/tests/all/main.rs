@@ -3,5 +3,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod fuzz_corpus;
+mod mpp_vectors;
 mod vectors;
 mod verify;
