@@ -4,5 +4,6 @@
 
 mod fuzz_corpus;
 mod mpp_vectors;
+mod payment_scheme;
 mod vectors;
 mod verify;
