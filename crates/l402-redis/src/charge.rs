@@ -89,13 +89,26 @@ impl ChargeStore for RedisChargeStore {
         let mut nonce = [0u8; 16];
         getrandom::fill(&mut nonce).map_err(|e| ChargeStoreError::Unavailable(Box::new(e)))?;
         let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+        self.consume_with_nonce(payment_hash, expires_at, &nonce)
+            .await
+    }
+}
+
+impl RedisChargeStore {
+    /// One consumption attempt carrying `nonce` (the same on every retry of one call).
+    async fn consume_with_nonce(
+        &self,
+        payment_hash: &PaymentHash,
+        expires_at: SystemTime,
+        nonce: &str,
+    ) -> Result<Consumption, ChargeStoreError> {
         let key = self.redis_key(payment_hash);
         let ttl = ttl_ms(expires_at, SystemTime::now());
         let fresh: i64 = self
             .conn
             .run(|mut conn| {
                 let mut invocation = self.script.key(&key);
-                invocation.arg(&nonce).arg(ttl);
+                invocation.arg(nonce).arg(ttl);
                 async move { invocation.invoke_async(&mut conn).await }
             })
             .await
@@ -130,6 +143,46 @@ mod tests {
         assert_eq!(
             store.redis_key(&PaymentHash::from_bytes([0xab; 32])),
             format!("p:charge:{}", "ab".repeat(32))
+        );
+    }
+
+    /// A retry after a lost reply carries the same nonce and must still be fresh; another
+    /// call (another nonce) must not. Needs `L402_REDIS_URL` (skipped without it, except in
+    /// CI).
+    #[tokio::test]
+    async fn a_retried_call_is_still_the_first() {
+        let Ok(url) = std::env::var("L402_REDIS_URL") else {
+            assert!(
+                std::env::var("CI").map_or(true, |v| v.is_empty() || v == "false" || v == "0"),
+                "CI must run the Redis tests"
+            );
+            return;
+        };
+        let mut tag = [0u8; 6];
+        getrandom::fill(&mut tag).unwrap();
+        let prefix: String = tag.iter().map(|b| format!("{b:02x}")).collect();
+        let conn = RedisConnection::builder(url)
+            .prefix(format!("t-retry-{prefix}"))
+            .build()
+            .unwrap();
+        let store = RedisChargeStore::new(conn);
+        let h = PaymentHash::from_bytes(tag.repeat(6)[..32].try_into().unwrap());
+        let exp = SystemTime::now() + Duration::from_secs(60);
+        assert_eq!(
+            store.consume_with_nonce(&h, exp, "n1").await.unwrap(),
+            Consumption::Fresh
+        );
+        assert_eq!(
+            store.consume_with_nonce(&h, exp, "n1").await.unwrap(),
+            Consumption::Fresh
+        );
+        assert_eq!(
+            store.consume_with_nonce(&h, exp, "n2").await.unwrap(),
+            Consumption::AlreadyUsed
+        );
+        assert_eq!(
+            store.consume(&h, exp).await.unwrap(),
+            Consumption::AlreadyUsed
         );
     }
 
