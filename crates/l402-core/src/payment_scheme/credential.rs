@@ -1,12 +1,14 @@
 //! The `Authorization: Payment <base64url JSON>` credential.
 
 use core::fmt;
+use std::borrow::Cow;
 
 use http::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use serde::{Deserialize, Serialize};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::challenge::PaymentChallenge;
+use super::challenge_id::ChallengeBinding;
 use super::{INTENT_CHARGE, INTENT_SESSION, METHOD_LIGHTNING, SCHEME};
 use crate::Preimage;
 use crate::encoding::{Base64Error, HexError, base64url_decode, base64url_encode};
@@ -133,29 +135,230 @@ struct PayloadOut<'a> {
     preimage: &'a str,
 }
 
+/// A credential as read, borrowing from the decoded token where no escape forces a copy.
 #[derive(Deserialize)]
-struct WireIn {
-    challenge: PaymentChallenge,
-    #[serde(default)]
-    source: Option<String>,
-    payload: PayloadIn,
+pub(crate) struct WireIn<'a> {
+    #[serde(borrow)]
+    pub(crate) challenge: ChallengeIn<'a>,
+    #[serde(default, borrow)]
+    pub(crate) source: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub(crate) payload: PayloadIn<'a>,
+}
+
+/// The echoed challenge as read.
+#[derive(Deserialize)]
+pub(crate) struct ChallengeIn<'a> {
+    #[serde(borrow)]
+    pub(crate) id: Cow<'a, str>,
+    #[serde(borrow)]
+    pub(crate) realm: Cow<'a, str>,
+    #[serde(borrow)]
+    pub(crate) method: Cow<'a, str>,
+    #[serde(borrow)]
+    pub(crate) intent: Cow<'a, str>,
+    #[serde(borrow)]
+    pub(crate) request: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub(crate) expires: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub(crate) description: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub(crate) opaque: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub(crate) digest: Option<Cow<'a, str>>,
+}
+
+impl<'a> ChallengeIn<'a> {
+    pub(crate) fn binding(&self) -> ChallengeBinding<'_> {
+        ChallengeBinding {
+            realm: &self.realm,
+            method: &self.method,
+            intent: &self.intent,
+            request: &self.request,
+            expires: self.expires.as_deref().unwrap_or(""),
+            digest: self.digest.as_deref().unwrap_or(""),
+            opaque: self.opaque.as_deref().unwrap_or(""),
+        }
+    }
+
+    pub(crate) fn borrowed(c: &'a PaymentChallenge) -> Self {
+        let b = |s: &'a Option<String>| s.as_deref().map(Cow::Borrowed);
+        ChallengeIn {
+            id: Cow::Borrowed(&c.id),
+            realm: Cow::Borrowed(&c.realm),
+            method: Cow::Borrowed(&c.method),
+            intent: Cow::Borrowed(&c.intent),
+            request: Cow::Borrowed(&c.request),
+            expires: b(&c.expires),
+            description: b(&c.description),
+            opaque: b(&c.opaque),
+            digest: b(&c.digest),
+        }
+    }
+
+    fn into_owned(self) -> PaymentChallenge {
+        let o = |s: Option<Cow<'a, str>>| s.map(Cow::into_owned);
+        let mut c = PaymentChallenge::new(
+            self.id.into_owned(),
+            self.realm.into_owned(),
+            self.method.into_owned(),
+            self.intent.into_owned(),
+            self.request.into_owned(),
+        );
+        c.expires = o(self.expires);
+        c.description = o(self.description);
+        c.opaque = o(self.opaque);
+        c.digest = o(self.digest);
+        c
+    }
 }
 
 /// Any payload object: a charge's `preimage` is read, other members (a session's
 /// `action`, `sessionId`, …) are ignored so that such credentials are recognised.
 #[derive(Deserialize)]
-struct PayloadIn {
-    #[serde(default)]
-    preimage: Option<SecretText>,
+pub(crate) struct PayloadIn<'a> {
+    #[serde(default, borrow)]
+    pub(crate) preimage: Option<SecretStr<'a>>,
 }
 
-/// A string that is zeroized on drop, also when parsing fails after it was read.
-struct SecretText(Zeroizing<String>);
+/// A secret string as read: borrowed from the decoded token (which is wiped where it
+/// lies), or, when escapes forced a copy, an owned copy zeroized on drop.
+pub(crate) enum SecretStr<'a> {
+    Borrowed(&'a str),
+    Owned(Zeroizing<String>),
+}
 
-impl<'de> Deserialize<'de> for SecretText {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(|s| SecretText(Zeroizing::new(s)))
+impl SecretStr<'_> {
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            SecretStr::Borrowed(s) => s,
+            SecretStr::Owned(s) => s,
+        }
     }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for SecretStr<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = SecretStr<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                v: &'de str,
+            ) -> Result<Self::Value, E> {
+                Ok(SecretStr::Borrowed(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(SecretStr::Owned(Zeroizing::new(v.to_owned())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(SecretStr::Owned(Zeroizing::new(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// Which bytes of a decoded token held the preimage and must be wiped.
+enum Wipe {
+    Nothing,
+    Range(usize, usize),
+    All,
+}
+
+/// Parses an `Authorization` value and hands the checked credential, borrowed from the
+/// decoded token, to `f`; then wipes the preimage from the decoded bytes.
+pub(crate) fn with_credential<R>(
+    value: &str,
+    f: impl FnOnce(CheckedCredential<'_>) -> R,
+) -> Result<R, ParsePaymentCredentialError> {
+    if value.len() > MAX_PAYMENT_AUTHORIZATION_LEN {
+        return Err(ParsePaymentCredentialError::TooLong(value.len()));
+    }
+    let token = payment_token(value).ok_or(ParsePaymentCredentialError::NotPaymentScheme)?;
+    if token.is_empty() {
+        return Err(ParsePaymentCredentialError::Empty);
+    }
+    let mut json = base64url_decode(token).map_err(ParsePaymentCredentialError::Base64)?;
+    parse_and_wipe(&mut json, f)
+}
+
+/// Parses decoded credential JSON, hands the checked credential to `f`, then zeroes the
+/// bytes of `json` that held the preimage (all of them when its place is unknown).
+fn parse_and_wipe<R>(
+    json: &mut Vec<u8>,
+    f: impl FnOnce(CheckedCredential<'_>) -> R,
+) -> Result<R, ParsePaymentCredentialError> {
+    let (outcome, wipe) = match serde_json::from_slice::<WireIn<'_>>(json) {
+        // Where the preimage was is unknown: wipe everything.
+        Err(e) => (
+            Err(ParsePaymentCredentialError::Json {
+                line: e.line(),
+                column: e.column(),
+            }),
+            Wipe::All,
+        ),
+        Ok(wire) => {
+            let wipe = match &wire.payload.preimage {
+                None => Wipe::Nothing,
+                Some(SecretStr::Owned(_)) => Wipe::All,
+                Some(SecretStr::Borrowed(p)) => {
+                    // The preimage's place in the buffer it borrows from.
+                    let start = (p.as_ptr() as usize).wrapping_sub(json.as_ptr() as usize);
+                    Wipe::Range(start, p.len())
+                }
+            };
+            (check(wire).map(f), wipe)
+        }
+    };
+    match wipe {
+        Wipe::Nothing => {}
+        Wipe::Range(start, len) => match json.get_mut(start..start.saturating_add(len)) {
+            Some(bytes) => bytes.zeroize(),
+            None => json.zeroize(),
+        },
+        Wipe::All => json.zeroize(),
+    }
+    outcome
+}
+
+/// A credential that passed the codec's checks, borrowed from the decoded token.
+pub(crate) struct CheckedCredential<'a> {
+    pub(crate) challenge: ChallengeIn<'a>,
+    pub(crate) source: Option<Cow<'a, str>>,
+    pub(crate) preimage: SecretStr<'a>,
+}
+
+fn check(wire: WireIn<'_>) -> Result<CheckedCredential<'_>, ParsePaymentCredentialError> {
+    let c = &wire.challenge;
+    if c.id.is_empty() {
+        return Err(ParsePaymentCredentialError::Json { line: 1, column: 1 });
+    }
+    if c.method != METHOD_LIGHTNING {
+        return Err(ParsePaymentCredentialError::UnsupportedMethod);
+    }
+    if c.intent == INTENT_SESSION {
+        return Err(ParsePaymentCredentialError::SessionUnsupported);
+    }
+    if c.intent != INTENT_CHARGE {
+        return Err(ParsePaymentCredentialError::UnknownIntent);
+    }
+    let Some(preimage) = wire.payload.preimage else {
+        return Err(ParsePaymentCredentialError::MissingPreimage);
+    };
+    let p = preimage.as_str();
+    if p.is_empty() || p.len() > MAX_PREIMAGE_HEX_LEN || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ParsePaymentCredentialError::InvalidPreimage);
+    }
+    Ok(CheckedCredential {
+        challenge: wire.challenge,
+        source: wire.source,
+        preimage,
+    })
 }
 
 impl PaymentCredential {
@@ -235,45 +438,15 @@ impl PaymentCredential {
     /// # Errors
     /// [`ParsePaymentCredentialError`] naming what is wrong.
     pub fn parse_authorization(value: &str) -> Result<Self, ParsePaymentCredentialError> {
-        if value.len() > MAX_PAYMENT_AUTHORIZATION_LEN {
-            return Err(ParsePaymentCredentialError::TooLong(value.len()));
-        }
-        let token = payment_token(value).ok_or(ParsePaymentCredentialError::NotPaymentScheme)?;
-        if token.is_empty() {
-            return Err(ParsePaymentCredentialError::Empty);
-        }
-        let json =
-            Zeroizing::new(base64url_decode(token).map_err(ParsePaymentCredentialError::Base64)?);
-        let wire: WireIn =
-            serde_json::from_slice(&json).map_err(|e| ParsePaymentCredentialError::Json {
-                line: e.line(),
-                column: e.column(),
-            })?;
-        let preimage = wire.payload.preimage.map(|p| p.0);
-        let challenge = wire.challenge;
-        if challenge.id.is_empty() {
-            return Err(ParsePaymentCredentialError::Json { line: 1, column: 1 });
-        }
-        if challenge.method != METHOD_LIGHTNING {
-            return Err(ParsePaymentCredentialError::UnsupportedMethod);
-        }
-        if challenge.intent == INTENT_SESSION {
-            return Err(ParsePaymentCredentialError::SessionUnsupported);
-        }
-        if challenge.intent != INTENT_CHARGE {
-            return Err(ParsePaymentCredentialError::UnknownIntent);
-        }
-        let preimage = preimage.ok_or(ParsePaymentCredentialError::MissingPreimage)?;
-        if preimage.is_empty()
-            || preimage.len() > MAX_PREIMAGE_HEX_LEN
-            || !preimage.bytes().all(|b| b.is_ascii_hexdigit())
-        {
-            return Err(ParsePaymentCredentialError::InvalidPreimage);
-        }
-        Ok(PaymentCredential {
-            challenge,
-            source: wire.source,
-            payload: ChargePayload { preimage },
+        with_credential(value, |c| PaymentCredential {
+            challenge: c.challenge.into_owned(),
+            source: c.source.map(Cow::into_owned),
+            payload: ChargePayload {
+                preimage: match c.preimage {
+                    SecretStr::Borrowed(p) => Zeroizing::new(p.to_owned()),
+                    SecretStr::Owned(p) => p,
+                },
+            },
         })
     }
 
@@ -408,6 +581,37 @@ mod tests {
             PaymentCredential::parse_authorization(&big),
             Err(ParsePaymentCredentialError::TooLong(big.len()))
         );
+    }
+
+    #[test]
+    fn the_decoded_token_is_wiped_where_the_preimage_was() {
+        let secret = "ab".repeat(32);
+        let text = format!(
+            r#"{{"challenge":{{"id":"i","realm":"r","method":"lightning","intent":"charge","request":"cQ"}},"payload":{{"preimage":"{secret}"}}}}"#
+        );
+        let at = text.find(&secret).unwrap();
+        let mut json = text.clone().into_bytes();
+        let seen = parse_and_wipe(&mut json, |c| c.preimage.as_str().to_owned()).unwrap();
+        assert_eq!(seen, secret);
+        assert!(
+            json[at..at + 64].iter().all(|&b| b == 0),
+            "preimage left behind"
+        );
+        assert_eq!(
+            &json[..at],
+            &text.as_bytes()[..at],
+            "only the preimage is wiped"
+        );
+        assert_eq!(&json[at + 64..], &text.as_bytes()[at + 64..]);
+        // Escaped, its place is unknown: everything goes.
+        let escaped = text.replacen("ab", "\\u0061b", 1);
+        let mut json = escaped.into_bytes();
+        parse_and_wipe(&mut json, |_| ()).unwrap();
+        assert!(json.iter().all(|&b| b == 0));
+        // Not parseable: everything goes too.
+        let mut json = text[..text.len() - 1].as_bytes().to_vec();
+        assert!(parse_and_wipe(&mut json, |_| ()).is_err());
+        assert!(json.iter().all(|&b| b == 0));
     }
 
     #[test]

@@ -19,7 +19,7 @@
 //! | [`PaymentCredential`] | the `Authorization: Payment` credential codec |
 //! | [`PaymentReceipt`] | the `Payment-Receipt` codec |
 //! | [`Problem`], [`ProblemType`] | RFC 9457 problem bodies and their statuses |
-//! | [`verify_charge`], [`verify_and_consume`] | server-side verification and single-use consumption |
+//! | [`verify_authorization`], [`verify_charge`], [`verify_and_consume`] | server-side verification (from the header value, or from a parsed credential) and single-use consumption |
 //! | [`ChargeStore`], [`MemoryChargeStore`] | where consumed charges are recorded |
 //! | [`canonicalize`], [`encode_json_param`], [`decode_json_param`] | RFC 8785 canonical JSON and the base64url parameters built on it |
 //!
@@ -110,8 +110,8 @@ pub use store::{
 };
 pub use time::{TimestampError, format_rfc3339, parse_rfc3339};
 pub use verify::{
-    ChargeContext, ChargeVerifyError, ConsumeChargeError, VerifiedCharge, verify_and_consume,
-    verify_charge,
+    ChargeContext, ChargeVerifyError, ConsumeChargeError, VerifiedCharge, VerifyAuthorizationError,
+    verify_and_consume, verify_authorization, verify_charge,
 };
 
 /// The scheme name, as written in headers.

@@ -1,12 +1,16 @@
 //! The Lightning `charge` request: what a challenge's `request` parameter says to pay.
 
+use std::borrow::Cow;
 use std::str::FromStr;
 
 use lightning_invoice::{Bolt11Invoice, Currency};
 use serde::{Deserialize, Serialize};
 
 use super::CURRENCY_SAT;
-use super::json::{CanonicalJsonError, DecodeJsonParamError, decode_json_param, encode_json_param};
+use super::json::{
+    CanonicalJsonError, DecodeJsonParamError, MAX_JSON_PARAM_LEN, encode_json_param,
+};
+use crate::encoding::base64url_decode;
 use crate::{Amount, PaymentHash};
 
 /// The Lightning network an invoice is for, as named in `methodDetails.network`.
@@ -118,28 +122,120 @@ const MAX_SATS: u64 = 21_000_000 * 100_000_000;
 /// Longest BOLT11 invoice (`lightning-invoice`'s `MAX_LENGTH`).
 const MAX_INVOICE_LEN: usize = 7089;
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct WireRequest {
+struct WireRequest<'a> {
     amount: String,
-    currency: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    description: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    recipient: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    external_id: Option<String>,
-    method_details: WireDetails,
+    currency: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recipient: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    external_id: Option<&'a str>,
+    method_details: WireDetails<'a>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct WireDetails {
-    invoice: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+struct WireDetails<'a> {
+    invoice: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
     payment_hash: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    network: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    network: Option<&'a str>,
+}
+
+/// The request as read: borrowed from the decoded bytes where no escape forces a copy.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireRequestIn<'a> {
+    #[serde(borrow)]
+    amount: Cow<'a, str>,
+    #[serde(borrow)]
+    currency: Cow<'a, str>,
+    #[serde(default, borrow)]
+    description: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    recipient: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    external_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    method_details: WireDetailsIn<'a>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireDetailsIn<'a> {
+    #[serde(borrow)]
+    invoice: Cow<'a, str>,
+    #[serde(default, borrow)]
+    payment_hash: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    network: Option<Cow<'a, str>>,
+}
+
+/// The checked terms of a request: what a verifier needs, without copying the invoice.
+pub(crate) struct ChargeTerms<'a> {
+    pub(crate) amount_sat: u64,
+    pub(crate) payment_hash: Option<PaymentHash>,
+    pub(crate) network: Option<ChargeNetwork>,
+    pub(crate) invoice: Cow<'a, str>,
+}
+
+/// Decodes a `request` parameter's base64url.
+pub(crate) fn request_bytes(param: &str) -> Result<Vec<u8>, DecodeChargeRequestError> {
+    if param.len() > MAX_JSON_PARAM_LEN {
+        return Err(DecodeChargeRequestError::Decode(
+            DecodeJsonParamError::TooLong(param.len()),
+        ));
+    }
+    base64url_decode(param)
+        .map_err(|e| DecodeChargeRequestError::Decode(DecodeJsonParamError::Base64(e)))
+}
+
+fn parse_wire(bytes: &[u8]) -> Result<WireRequestIn<'_>, DecodeChargeRequestError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| DecodeChargeRequestError::Decode(DecodeJsonParamError::Json(e)))
+}
+
+/// Checks every field of a request read from `bytes` (see [`ChargeRequest::decode`]).
+pub(crate) fn charge_terms(bytes: &[u8]) -> Result<ChargeTerms<'_>, DecodeChargeRequestError> {
+    let w = parse_wire(bytes)?;
+    check_terms(w.currency.as_ref(), w.amount.as_ref(), w.method_details)
+}
+
+fn check_terms<'a>(
+    currency: &str,
+    amount: &str,
+    d: WireDetailsIn<'a>,
+) -> Result<ChargeTerms<'a>, DecodeChargeRequestError> {
+    if currency != CURRENCY_SAT {
+        return Err(DecodeChargeRequestError::UnsupportedCurrency);
+    }
+    let amount_sat = parse_sats(amount).ok_or(DecodeChargeRequestError::InvalidAmount)?;
+    if d.invoice.is_empty()
+        || d.invoice.len() > MAX_INVOICE_LEN
+        || !d.invoice.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
+        return Err(DecodeChargeRequestError::InvalidInvoice);
+    }
+    let payment_hash = d
+        .payment_hash
+        .map(|h| {
+            if h.bytes().any(|b| b.is_ascii_uppercase()) {
+                return Err(DecodeChargeRequestError::InvalidPaymentHash);
+            }
+            PaymentHash::from_hex(&h).map_err(|_| DecodeChargeRequestError::InvalidPaymentHash)
+        })
+        .transpose()?;
+    let network = d.network.as_deref().map(str::parse).transpose()?;
+    Ok(ChargeTerms {
+        amount_sat,
+        payment_hash,
+        network,
+        invoice: d.invoice,
+    })
 }
 
 /// A Lightning `charge` request (draft-lightning-charge): the amount, the invoice that is
@@ -241,57 +337,39 @@ impl ChargeRequest {
         encode_json_param(&self.wire())
     }
 
-    fn wire(&self) -> WireRequest {
+    fn wire(&self) -> WireRequest<'_> {
         WireRequest {
             amount: self.amount_sat.to_string(),
-            currency: CURRENCY_SAT.to_owned(),
-            description: self.description.clone(),
-            recipient: self.recipient.clone(),
-            external_id: self.external_id.clone(),
+            currency: CURRENCY_SAT,
+            description: self.description.as_deref(),
+            recipient: self.recipient.as_deref(),
+            external_id: self.external_id.as_deref(),
             method_details: WireDetails {
-                invoice: self.invoice.clone(),
+                invoice: &self.invoice,
                 payment_hash: self.payment_hash.map(|h| h.to_hex()),
-                network: self.network.map(|n| n.as_str().to_owned()),
+                network: self.network.map(ChargeNetwork::as_str),
             },
         }
     }
 
     /// Decodes a `request` parameter (its JSON need not be canonical; unknown members
-    /// are ignored).
+    /// are ignored, repeated ones refused).
     ///
     /// # Errors
     /// [`DecodeChargeRequestError`] naming the first field that is wrong.
     pub fn decode(param: &str) -> Result<Self, DecodeChargeRequestError> {
-        let w: WireRequest = decode_json_param(param).map_err(DecodeChargeRequestError::Decode)?;
-        if w.currency != CURRENCY_SAT {
-            return Err(DecodeChargeRequestError::UnsupportedCurrency);
-        }
-        let amount_sat = parse_sats(&w.amount).ok_or(DecodeChargeRequestError::InvalidAmount)?;
-        let d = w.method_details;
-        if d.invoice.is_empty()
-            || d.invoice.len() > MAX_INVOICE_LEN
-            || !d.invoice.bytes().all(|b| b.is_ascii_alphanumeric())
-        {
-            return Err(DecodeChargeRequestError::InvalidInvoice);
-        }
-        let payment_hash = d
-            .payment_hash
-            .map(|h| {
-                if h.bytes().any(|b| b.is_ascii_uppercase()) {
-                    return Err(DecodeChargeRequestError::InvalidPaymentHash);
-                }
-                PaymentHash::from_hex(&h).map_err(|_| DecodeChargeRequestError::InvalidPaymentHash)
-            })
-            .transpose()?;
-        let network = d.network.as_deref().map(str::parse).transpose()?;
+        let bytes = request_bytes(param)?;
+        let w = parse_wire(&bytes)?;
+        let (description, recipient, external_id) = (w.description, w.recipient, w.external_id);
+        let terms = check_terms(w.currency.as_ref(), w.amount.as_ref(), w.method_details)?;
         Ok(ChargeRequest {
-            amount_sat,
-            description: w.description,
-            recipient: w.recipient,
-            external_id: w.external_id,
-            invoice: d.invoice,
-            payment_hash,
-            network,
+            amount_sat: terms.amount_sat,
+            description: description.map(Cow::into_owned),
+            recipient: recipient.map(Cow::into_owned),
+            external_id: external_id.map(Cow::into_owned),
+            invoice: terms.invoice.into_owned(),
+            payment_hash: terms.payment_hash,
+            network: terms.network,
         })
     }
 

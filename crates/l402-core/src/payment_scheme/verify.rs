@@ -6,11 +6,15 @@ use std::time::SystemTime;
 use super::INTENT_CHARGE;
 use super::challenge::ChallengeExpiryError;
 use super::challenge_id::ChallengeIdSecret;
-use super::credential::PaymentCredential;
+use super::credential::{
+    ChallengeIn, ParsePaymentCredentialError, PaymentCredential, with_credential,
+};
 use super::problem::ProblemType;
 use super::receipt::PaymentReceipt;
 use super::request::DecodeChargeRequestError;
+use super::request::{charge_terms, request_bytes};
 use super::store::{ChargeStore, ChargeStoreError, Consumption};
+use super::time::parse_rfc3339;
 use crate::{PaymentHash, Preimage};
 
 /// What the route charges, and what verification needs to know.
@@ -198,8 +202,69 @@ pub fn verify_charge(
     credential: &PaymentCredential,
     ctx: &ChargeContext<'_>,
 ) -> Result<VerifiedCharge, ChargeVerifyError> {
-    let c = &credential.challenge;
-    if !c.id_matches(ctx.secret) {
+    verify_parts(
+        &ChallengeIn::borrowed(&credential.challenge),
+        credential.payload.expose_preimage_hex(),
+        ctx,
+    )
+}
+
+/// Why an `Authorization` value is not a verified charge.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyAuthorizationError {
+    /// The value is not a usable Payment charge credential.
+    #[error("invalid Payment credential")]
+    Parse(#[source] ParsePaymentCredentialError),
+    /// The credential does not verify.
+    #[error("Payment credential does not verify")]
+    Verify(#[source] ChargeVerifyError),
+}
+
+impl VerifyAuthorizationError {
+    /// The problem type to answer with: `method-unsupported` (400) for another payment
+    /// method, `malformed-credential` for anything else that does not parse (a session
+    /// credential included: its challenge was not issued here), else the verdict's.
+    #[must_use]
+    pub fn problem_type(&self) -> ProblemType {
+        match self {
+            VerifyAuthorizationError::Parse(ParsePaymentCredentialError::UnsupportedMethod) => {
+                ProblemType::MethodUnsupported
+            }
+            VerifyAuthorizationError::Parse(
+                ParsePaymentCredentialError::SessionUnsupported
+                | ParsePaymentCredentialError::UnknownIntent,
+            ) => ProblemType::InvalidChallenge,
+            VerifyAuthorizationError::Parse(_) => ProblemType::MalformedCredential,
+            VerifyAuthorizationError::Verify(e) => e.problem_type(),
+        }
+    }
+}
+
+/// Parses and verifies an `Authorization: Payment …` value in one pass, without copying
+/// the credential out of the decoded token: what a server runs per request (it is
+/// [`PaymentCredential::parse_authorization`] then [`verify_charge`], minus the copies).
+/// Nothing is consumed; call [`VerifiedCharge::consume`] next.
+///
+/// # Errors
+/// [`VerifyAuthorizationError`].
+pub fn verify_authorization(
+    value: &str,
+    ctx: &ChargeContext<'_>,
+) -> Result<VerifiedCharge, VerifyAuthorizationError> {
+    with_credential(value, |c| {
+        verify_parts(&c.challenge, c.preimage.as_str(), ctx)
+    })
+    .map_err(VerifyAuthorizationError::Parse)?
+    .map_err(VerifyAuthorizationError::Verify)
+}
+
+fn verify_parts(
+    c: &ChallengeIn<'_>,
+    preimage_hex: &str,
+    ctx: &ChargeContext<'_>,
+) -> Result<VerifiedCharge, ChargeVerifyError> {
+    if !c.binding().matches(ctx.secret, &c.id) {
         return Err(ChargeVerifyError::InvalidChallengeId);
     }
     if c.intent != INTENT_CHARGE {
@@ -208,44 +273,48 @@ pub fn verify_charge(
     if c.realm != ctx.realm {
         return Err(ChargeVerifyError::WrongRealm);
     }
-    let expires_at = c.expires_at().map_err(ChargeVerifyError::Expiry)?;
+    let expires_at = c
+        .expires
+        .as_deref()
+        .ok_or(ChargeVerifyError::Expiry(ChallengeExpiryError::Missing))
+        .and_then(|e| {
+            parse_rfc3339(e)
+                .map_err(|e| ChargeVerifyError::Expiry(ChallengeExpiryError::Invalid(e)))
+        })?;
     if expires_at <= ctx.now {
         return Err(ChargeVerifyError::Expired);
     }
-    let request = c
-        .charge_request()
-        .map_err(ChargeVerifyError::InvalidRequest)?;
-    if request.amount_sat < ctx.amount_sat {
+    let bytes = request_bytes(&c.request).map_err(ChargeVerifyError::InvalidRequest)?;
+    let terms = charge_terms(&bytes).map_err(ChargeVerifyError::InvalidRequest)?;
+    if terms.amount_sat < ctx.amount_sat {
         return Err(ChargeVerifyError::Insufficient {
-            paid: request.amount_sat,
+            paid: terms.amount_sat,
             price: ctx.amount_sat,
         });
     }
-    if request.amount_sat != ctx.amount_sat {
+    if terms.amount_sat != ctx.amount_sat {
         return Err(ChargeVerifyError::AmountMismatch {
-            paid: request.amount_sat,
+            paid: terms.amount_sat,
             price: ctx.amount_sat,
         });
     }
-    let payment_hash = match request.payment_hash {
+    let payment_hash = match terms.payment_hash {
         Some(h) => h,
-        None => request
+        None => terms
             .invoice
             .parse::<lightning_invoice::Bolt11Invoice>()
             .map(|i| PaymentHash::from(&i))
             .map_err(|_| ChargeVerifyError::NoPaymentHash)?,
     };
-    let preimage: Preimage = credential
-        .payload
-        .preimage()
-        .map_err(|_| ChargeVerifyError::MalformedPreimage)?;
+    let preimage =
+        Preimage::from_hex(preimage_hex).map_err(|_| ChargeVerifyError::MalformedPreimage)?;
     if !payment_hash.matches(&preimage) {
         return Err(ChargeVerifyError::WrongPreimage);
     }
     Ok(VerifiedCharge {
-        challenge_id: c.id.clone(),
+        challenge_id: c.id.clone().into_owned(),
         payment_hash,
-        amount_sat: request.amount_sat,
+        amount_sat: terms.amount_sat,
         expires_at,
     })
 }

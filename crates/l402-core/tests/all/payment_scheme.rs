@@ -13,8 +13,9 @@ use l402_core::lightning_invoice::{Bolt11Invoice, Currency, InvoiceBuilder, Paym
 use l402_core::payment_scheme::{
     ChallengeIdSecret, ChargeContext, ChargeInvoiceError, ChargeNetwork, ChargeRequest,
     ChargeVerifyError, ConsumeChargeError, MemoryChargeStore, ParsePaymentCredentialError,
-    PaymentChallenge, PaymentCredential, PaymentReceipt, ProblemType, canonicalize,
-    decode_json_param, encode_json_param, format_rfc3339, verify_and_consume, verify_charge,
+    PaymentChallenge, PaymentCredential, PaymentReceipt, ProblemType, VerifyAuthorizationError,
+    canonicalize, decode_json_param, encode_json_param, format_rfc3339, verify_and_consume,
+    verify_authorization, verify_charge,
 };
 use l402_core::{MasterSecret, PaymentHash, Preimage};
 use proptest::prelude::*;
@@ -224,6 +225,49 @@ fn expiry_price_realm_and_proof_are_checked() {
     let e = verify_charge(&cred, &ctx(&secret, 100, now())).unwrap_err();
     assert!(matches!(e, ChargeVerifyError::MalformedPreimage));
     assert_eq!(e.problem_type(), ProblemType::MalformedCredential);
+}
+
+/// The one-pass header verifier gives the same verdicts as parse-then-verify.
+#[test]
+fn verifying_the_header_agrees_with_parse_then_verify() {
+    let f = fixture(100);
+    let secret = secret();
+    let good = PaymentCredential::new(f.challenge.clone(), &f.preimage);
+    let header = good.to_header_string();
+    let paid = verify_authorization(&header, &ctx(&secret, 100, now())).unwrap();
+    assert_eq!(
+        paid,
+        verify_charge(&good, &ctx(&secret, 100, now())).unwrap()
+    );
+    let cases: Vec<(String, ProblemType)> = vec![
+        (PaymentCredential::new(f.challenge.clone(), &Preimage::from_bytes([1; 32])).to_header_string().to_string(), ProblemType::VerificationFailed),
+        (header.replace("Payment ", "Payment !"), ProblemType::MalformedCredential),
+        ("Payment ".to_owned(), ProblemType::MalformedCredential),
+        ("Payment e30".to_owned(), ProblemType::MalformedCredential),
+        (
+            format!("Payment {}", base64url_encode(br#"{"challenge":{"id":"i","realm":"r","method":"tempo","intent":"charge","request":"cQ"},"payload":{}}"#)),
+            ProblemType::MethodUnsupported,
+        ),
+        (
+            format!("Payment {}", base64url_encode(br#"{"challenge":{"id":"i","realm":"r","method":"lightning","intent":"session","request":"cQ"},"payload":{"action":"open","preimage":"aa"}}"#)),
+            ProblemType::InvalidChallenge,
+        ),
+    ];
+    for (h, want) in cases {
+        let e = verify_authorization(&h, &ctx(&secret, 100, now())).unwrap_err();
+        assert_eq!(e.problem_type(), want, "{h}: {e:?}");
+    }
+    let e = verify_authorization(
+        &header,
+        &ctx(&secret, 100, f.challenge.expires_at().unwrap()),
+    )
+    .unwrap_err();
+    assert!(matches!(
+        e,
+        VerifyAuthorizationError::Verify(ChargeVerifyError::Expired)
+    ));
+    assert_eq!(e.problem_type(), ProblemType::PaymentExpired);
+    assert_eq!(e.problem_type().status().as_u16(), 402);
 }
 
 #[test]
