@@ -4,8 +4,10 @@ use core::fmt;
 use std::borrow::Cow;
 
 use http::header::{AUTHORIZATION, HeaderMap, HeaderValue};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use zeroize::{Zeroize, Zeroizing};
+
+use super::json_reader::{self, Reader, Seen, line_column, opt_string};
 
 use super::challenge::PaymentChallenge;
 use super::challenge_id::ChallengeBinding;
@@ -136,36 +138,22 @@ struct PayloadOut<'a> {
 }
 
 /// A credential as read, borrowing from the decoded token where no escape forces a copy.
-#[derive(Deserialize)]
 pub(crate) struct WireIn<'a> {
-    #[serde(borrow)]
     pub(crate) challenge: ChallengeIn<'a>,
-    #[serde(default, borrow)]
     pub(crate) source: Option<Cow<'a, str>>,
-    #[serde(borrow)]
     pub(crate) payload: PayloadIn<'a>,
 }
 
 /// The echoed challenge as read.
-#[derive(Deserialize)]
 pub(crate) struct ChallengeIn<'a> {
-    #[serde(borrow)]
     pub(crate) id: Cow<'a, str>,
-    #[serde(borrow)]
     pub(crate) realm: Cow<'a, str>,
-    #[serde(borrow)]
     pub(crate) method: Cow<'a, str>,
-    #[serde(borrow)]
     pub(crate) intent: Cow<'a, str>,
-    #[serde(borrow)]
     pub(crate) request: Cow<'a, str>,
-    #[serde(default, borrow)]
     pub(crate) expires: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
     pub(crate) description: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
     pub(crate) opaque: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
     pub(crate) digest: Option<Cow<'a, str>>,
 }
 
@@ -215,10 +203,8 @@ impl<'a> ChallengeIn<'a> {
 }
 
 /// Any payload object: a charge's `preimage` is read, other members (a session's
-/// `action`, `sessionId`, …) are ignored so that such credentials are recognised.
-#[derive(Deserialize)]
+/// `action`, `sessionId`, …) are skipped so that such credentials are recognised.
 pub(crate) struct PayloadIn<'a> {
-    #[serde(default, borrow)]
     pub(crate) preimage: Option<SecretStr<'a>>,
 }
 
@@ -238,29 +224,98 @@ impl SecretStr<'_> {
     }
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for SecretStr<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = SecretStr<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
+/// Reads the credential object: members in any order, unknown ones skipped, known ones
+/// not repeated, required ones present (the rules of the `serde` derive).
+fn read_credential<'a>(r: &mut Reader<'a>) -> json_reader::Result<WireIn<'a>> {
+    let mut seen = Seen::default();
+    let (mut challenge, mut source, mut payload) = (None, None, None);
+    r.object(|r, key| {
+        match key {
+            "challenge" => {
+                seen.mark(0, r)?;
+                challenge = Some(read_challenge(r)?);
             }
-            fn visit_borrowed_str<E: serde::de::Error>(
-                self,
-                v: &'de str,
-            ) -> Result<Self::Value, E> {
-                Ok(SecretStr::Borrowed(v))
+            "source" => {
+                seen.mark(1, r)?;
+                source = opt_string(r)?;
             }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(SecretStr::Owned(Zeroizing::new(v.to_owned())))
+            "payload" => {
+                seen.mark(2, r)?;
+                payload = Some(read_payload(r)?);
             }
-            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
-                Ok(SecretStr::Owned(Zeroizing::new(v)))
-            }
+            _ => r.skip()?,
         }
-        d.deserialize_str(V)
+        Ok(())
+    })?;
+    r.end()?;
+    match (challenge, payload) {
+        (Some(challenge), Some(payload)) => Ok(WireIn {
+            challenge,
+            source,
+            payload,
+        }),
+        _ => Err(r.error_here()),
     }
+}
+
+fn read_challenge<'a>(r: &mut Reader<'a>) -> json_reader::Result<ChallengeIn<'a>> {
+    let mut seen = Seen::default();
+    let mut req: [Option<Cow<'a, str>>; 5] = Default::default();
+    let mut opt: [Option<Cow<'a, str>>; 4] = Default::default();
+    r.object(|r, key| {
+        const REQUIRED: [&str; 5] = ["id", "realm", "method", "intent", "request"];
+        const OPTIONAL: [&str; 4] = ["expires", "description", "opaque", "digest"];
+        if let Some(n) = REQUIRED.iter().position(|k| *k == key) {
+            seen.mark(n as u32, r)?;
+            req[n] = Some(r.string()?);
+        } else if let Some(n) = OPTIONAL.iter().position(|k| *k == key) {
+            seen.mark(5 + n as u32, r)?;
+            opt[n] = opt_string(r)?;
+        } else {
+            r.skip()?;
+        }
+        Ok(())
+    })?;
+    let [
+        Some(id),
+        Some(realm),
+        Some(method),
+        Some(intent),
+        Some(request),
+    ] = req
+    else {
+        return Err(r.error_here());
+    };
+    let [expires, description, opaque, digest] = opt;
+    Ok(ChallengeIn {
+        id,
+        realm,
+        method,
+        intent,
+        request,
+        expires,
+        description,
+        opaque,
+        digest,
+    })
+}
+
+fn read_payload<'a>(r: &mut Reader<'a>) -> json_reader::Result<PayloadIn<'a>> {
+    let mut seen = Seen::default();
+    let mut preimage = None;
+    r.object(|r, key| {
+        if key == "preimage" {
+            seen.mark(0, r)?;
+            preimage = opt_string(r)?.map(|p| match p {
+                Cow::Borrowed(p) => SecretStr::Borrowed(p),
+                Cow::Owned(p) => SecretStr::Owned(Zeroizing::new(p)),
+            });
+        } else {
+            r.skip()?;
+        }
+        Ok(())
+    })?;
+    Ok(PayloadIn { preimage })
 }
 
 /// Which bytes of a decoded token held the preimage and must be wiped.
@@ -293,15 +348,19 @@ fn parse_and_wipe<R>(
     json: &mut Vec<u8>,
     f: impl FnOnce(CheckedCredential<'_>) -> R,
 ) -> Result<R, ParsePaymentCredentialError> {
-    let (outcome, wipe) = match serde_json::from_slice::<WireIn<'_>>(json) {
+    let parsed = match core::str::from_utf8(json) {
+        Ok(text) => read_credential(&mut Reader::new(text)).map_err(|e| {
+            let (line, column) = line_column(text, e.at);
+            ParsePaymentCredentialError::Json { line, column }
+        }),
+        Err(e) => {
+            let (line, column) = (1, e.valid_up_to() + 1);
+            Err(ParsePaymentCredentialError::Json { line, column })
+        }
+    };
+    let (outcome, wipe) = match parsed {
         // Where the preimage was is unknown: wipe everything.
-        Err(e) => (
-            Err(ParsePaymentCredentialError::Json {
-                line: e.line(),
-                column: e.column(),
-            }),
-            Wipe::All,
-        ),
+        Err(e) => (Err(e), Wipe::All),
         Ok(wire) => {
             let wipe = match &wire.payload.preimage {
                 None => Wipe::Nothing,

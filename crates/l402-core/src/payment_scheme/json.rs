@@ -43,6 +43,15 @@ pub enum DecodeJsonParamError {
     /// The decoded bytes are not the expected JSON.
     #[error("parameter is not the expected json")]
     Json(#[source] serde_json::Error),
+    /// The decoded bytes are not JSON of the expected shape (a syntax error, a required
+    /// member missing, one repeated or of the wrong type), at this position.
+    #[error("parameter is not the expected json (line {line}, column {column})")]
+    Syntax {
+        /// Line of the error, from 1.
+        line: usize,
+        /// Column of the error, from 1.
+        column: usize,
+    },
 }
 
 /// The canonical (RFC 8785) form of any serializable value.

@@ -77,6 +77,7 @@ mod challenge;
 mod challenge_id;
 mod credential;
 mod json;
+mod json_reader;
 mod problem;
 mod receipt;
 mod request;

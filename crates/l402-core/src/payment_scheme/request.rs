@@ -4,12 +4,13 @@ use std::borrow::Cow;
 use std::str::FromStr;
 
 use lightning_invoice::{Bolt11Invoice, Currency};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::CURRENCY_SAT;
 use super::json::{
     CanonicalJsonError, DecodeJsonParamError, MAX_JSON_PARAM_LEN, encode_json_param,
 };
+use super::json_reader::{self, Reader, Seen, line_column, opt_string};
 use crate::encoding::base64url_decode;
 use crate::{Amount, PaymentHash};
 
@@ -147,32 +148,98 @@ struct WireDetails<'a> {
 }
 
 /// The request as read: borrowed from the decoded bytes where no escape forces a copy.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
 struct WireRequestIn<'a> {
-    #[serde(borrow)]
     amount: Cow<'a, str>,
-    #[serde(borrow)]
     currency: Cow<'a, str>,
-    #[serde(default, borrow)]
     description: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
     recipient: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
     external_id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
     method_details: WireDetailsIn<'a>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
 struct WireDetailsIn<'a> {
-    #[serde(borrow)]
     invoice: Cow<'a, str>,
-    #[serde(default, borrow)]
     payment_hash: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
     network: Option<Cow<'a, str>>,
+}
+
+/// Reads the request object by the `serde` derive's rules (any order, unknown members
+/// skipped, known ones not repeated, required ones present, `null` for an absent option).
+fn read_request<'a>(r: &mut Reader<'a>) -> json_reader::Result<WireRequestIn<'a>> {
+    let mut seen = Seen::default();
+    let (mut amount, mut currency, mut details) = (None, None, None);
+    let mut opt: [Option<Cow<'a, str>>; 3] = Default::default();
+    r.object(|r, key| {
+        match key {
+            "amount" => {
+                seen.mark(0, r)?;
+                amount = Some(r.string()?);
+            }
+            "currency" => {
+                seen.mark(1, r)?;
+                currency = Some(r.string()?);
+            }
+            "methodDetails" => {
+                seen.mark(2, r)?;
+                details = Some(read_details(r)?);
+            }
+            "description" | "recipient" | "externalId" => {
+                let n = match key {
+                    "description" => 0,
+                    "recipient" => 1,
+                    _ => 2,
+                };
+                seen.mark(3 + n, r)?;
+                opt[n as usize] = opt_string(r)?;
+            }
+            _ => r.skip()?,
+        }
+        Ok(())
+    })?;
+    r.end()?;
+    let (Some(amount), Some(currency), Some(method_details)) = (amount, currency, details) else {
+        return Err(r.error_here());
+    };
+    let [description, recipient, external_id] = opt;
+    Ok(WireRequestIn {
+        amount,
+        currency,
+        description,
+        recipient,
+        external_id,
+        method_details,
+    })
+}
+
+fn read_details<'a>(r: &mut Reader<'a>) -> json_reader::Result<WireDetailsIn<'a>> {
+    let mut seen = Seen::default();
+    let (mut invoice, mut payment_hash, mut network) = (None, None, None);
+    r.object(|r, key| {
+        match key {
+            "invoice" => {
+                seen.mark(0, r)?;
+                invoice = Some(r.string()?);
+            }
+            "paymentHash" => {
+                seen.mark(1, r)?;
+                payment_hash = opt_string(r)?;
+            }
+            "network" => {
+                seen.mark(2, r)?;
+                network = opt_string(r)?;
+            }
+            _ => r.skip()?,
+        }
+        Ok(())
+    })?;
+    let Some(invoice) = invoice else {
+        return Err(r.error_here());
+    };
+    Ok(WireDetailsIn {
+        invoice,
+        payment_hash,
+        network,
+    })
 }
 
 /// The checked terms of a request: what a verifier needs, without copying the invoice.
@@ -195,8 +262,22 @@ pub(crate) fn request_bytes(param: &str) -> Result<Vec<u8>, DecodeChargeRequestE
 }
 
 fn parse_wire(bytes: &[u8]) -> Result<WireRequestIn<'_>, DecodeChargeRequestError> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| DecodeChargeRequestError::Decode(DecodeJsonParamError::Json(e)))
+    let text = core::str::from_utf8(bytes).map_err(|e| {
+        DecodeChargeRequestError::Decode(DecodeJsonParamError::Syntax {
+            line: 1,
+            column: e.valid_up_to() + 1,
+        })
+    })?;
+    read_request(&mut Reader::new(text)).map_err(|e| {
+        let (line, column) = line_column(text, e.at);
+        DecodeChargeRequestError::Decode(DecodeJsonParamError::Syntax { line, column })
+    })
+}
+
+/// Whether every byte is an ASCII letter or digit (a bech32 string), without an early
+/// exit so that the loop vectorizes.
+fn is_alphanumeric(s: &str) -> bool {
+    s.bytes().fold(true, |ok, b| ok & b.is_ascii_alphanumeric())
 }
 
 /// Checks every field of a request read from `bytes` (see [`ChargeRequest::decode`]).
@@ -214,10 +295,7 @@ fn check_terms<'a>(
         return Err(DecodeChargeRequestError::UnsupportedCurrency);
     }
     let amount_sat = parse_sats(amount).ok_or(DecodeChargeRequestError::InvalidAmount)?;
-    if d.invoice.is_empty()
-        || d.invoice.len() > MAX_INVOICE_LEN
-        || !d.invoice.bytes().all(|b| b.is_ascii_alphanumeric())
-    {
+    if d.invoice.is_empty() || d.invoice.len() > MAX_INVOICE_LEN || !is_alphanumeric(&d.invoice) {
         return Err(DecodeChargeRequestError::InvalidInvoice);
     }
     let payment_hash = d

@@ -531,3 +531,96 @@ proptest! {
         let _ = ChargeRequest::decode(&s);
     }
 }
+
+/// The reference reading of a credential: the `serde` derive over `serde_json`.
+#[derive(serde::Deserialize)]
+struct RefCredential {
+    challenge: PaymentChallenge,
+    #[serde(default)]
+    source: Option<String>,
+    payload: RefPayload,
+}
+
+#[derive(serde::Deserialize)]
+struct RefPayload {
+    #[serde(default)]
+    preimage: Option<String>,
+}
+
+/// A JSON member, sometimes mangled: escaped, null, repeated, or an unknown neighbour.
+fn member(key: &'static str, value: String) -> impl Strategy<Value = Vec<String>> {
+    let v = value.clone();
+    prop_oneof![
+        6 => Just(vec![format!("\"{key}\":{value}")]),
+        1 => Just(vec![format!("\"{key}\":null")]),
+        1 => Just(vec![]),
+        1 => Just(vec![format!("\"{key}\":{v}"), format!("\"{key}\":{v}")]),
+        1 => Just(vec![format!("\"{}\":{value}", key.chars().map(|c| format!("\\u{:04x}", c as u32)).collect::<String>())]),
+        1 => Just(vec![format!("\"{key}\":{value}"), "\"x\":[1,{\"y\":-2.5e3},\"\\\"\",null,true]".to_owned()]),
+        1 => Just(vec![format!("\"{key}\":7")]),
+    ]
+}
+
+fn object(members: Vec<Vec<String>>, order: Vec<usize>) -> String {
+    let mut flat: Vec<String> = members.into_iter().flatten().collect();
+    for (i, j) in order.into_iter().enumerate() {
+        if !flat.is_empty() {
+            let n = flat.len();
+            flat.swap(i % n, j % n);
+        }
+    }
+    format!("{{{}}}", flat.join(","))
+}
+
+fn credential_json() -> impl Strategy<Value = String> {
+    let challenge = (
+        member("id", "\"kM9x\"".into()),
+        member("realm", "\"api \\\"q\\\" \\u00e9\"".into()),
+        member("method", "\"lightning\"".into()),
+        member("intent", "\"charge\"".into()),
+        member("request", "\"eyJhbW91bnQiOiIxMDAifQ\"".into()),
+        member("expires", "\"2026-03-15T12:05:00Z\"".into()),
+        member("opaque", "\"e30\"".into()),
+        proptest::collection::vec(any::<usize>(), 0..6),
+    )
+        .prop_map(|(a, b, c, d, e, f, g, order)| object(vec![a, b, c, d, e, f, g], order));
+    let payload = (
+        member("preimage", format!("\"{}\"", "ab".repeat(32))),
+        member("action", "\"open\"".into()),
+    )
+        .prop_map(|(a, b)| object(vec![a, b], vec![]));
+    (
+        challenge.prop_flat_map(|c| member("challenge", c)),
+        payload.prop_flat_map(|p| member("payload", p)),
+        member("source", "\"did:key:z6Mk\"".into()),
+        proptest::collection::vec(any::<usize>(), 0..3),
+        prop_oneof![4 => Just(""), 1 => Just(" "), 1 => Just(" x"), 1 => Just("}")],
+    )
+        .prop_map(|(c, p, s, order, tail)| format!("{}{tail}", object(vec![c, p, s], order)))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// Our one-pass reader accepts and reads exactly what the serde derive does.
+    #[test]
+    fn the_credential_reader_agrees_with_serde(json in credential_json()) {
+        let header = format!("Payment {}", base64url_encode(json.as_bytes()));
+        let ours = PaymentCredential::parse_authorization(&header);
+        match serde_json::from_str::<RefCredential>(&json) {
+            Err(_) => prop_assert!(
+                matches!(ours, Err(ParsePaymentCredentialError::Json { .. })),
+                "serde refused, we said {:?}: {}", ours, json
+            ),
+            Ok(r) => match ours {
+                Err(ParsePaymentCredentialError::Json { .. }) => prop_assert!(false, "serde accepted, we refused: {}", json),
+                Err(_) => {}
+                Ok(c) => {
+                    prop_assert_eq!(&c.challenge, &r.challenge);
+                    prop_assert_eq!(c.source, r.source);
+                    prop_assert_eq!(Some(c.payload.expose_preimage_hex().to_owned()), r.payload.preimage);
+                }
+            },
+        }
+    }
+}
