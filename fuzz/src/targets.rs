@@ -6,6 +6,9 @@
 
 use l402_core::Macaroon;
 use l402_core::header::{Challenge, Credential, Scheme};
+use l402_core::payment_scheme::{
+    ChargeRequest, PaymentChallenge, PaymentCredential, PaymentReceipt,
+};
 
 /// The V2 binary decoder and both text forms.
 #[allow(unreachable_pub)]
@@ -70,4 +73,62 @@ pub fn challenge_parse(data: &[u8]) {
             assert_eq!(again.scheme(), scheme);
         }
     }
+}
+
+/// The `Payment` scheme's parsers: challenge lists (one field per line), the
+/// `Authorization: Payment` credential, the receipt and the charge request. Whatever
+/// parses must format back to a value that parses to the same thing.
+#[allow(unreachable_pub)]
+pub fn payment_parse(data: &[u8]) {
+    let Ok(s) = core::str::from_utf8(data) else {
+        return;
+    };
+    let values: Vec<&str> = s.split('\n').collect();
+    if let Ok(list) = PaymentChallenge::from_values(values.iter().copied()) {
+        for c in &list {
+            let again = PaymentChallenge::parse_list(&c.to_header_string())
+                .expect("emitted challenge parses");
+            assert_eq!(again, vec![c.clone()], "challenge must round-trip");
+        }
+        let joined: Vec<String> = list
+            .iter()
+            .map(PaymentChallenge::to_header_string)
+            .collect();
+        assert_eq!(
+            PaymentChallenge::parse_list(&joined.join(", ")).as_ref(),
+            Ok(&list),
+            "challenge list must round-trip"
+        );
+    }
+    for line in &values {
+        if let Ok(c) = PaymentCredential::parse_authorization(line) {
+            let again = PaymentCredential::parse_authorization(&c.to_header_string());
+            assert_eq!(again.as_ref(), Ok(&c), "credential must round-trip");
+        }
+        if let Ok(r) = PaymentReceipt::parse(line) {
+            assert_eq!(
+                PaymentReceipt::parse(&r.to_header_string()).as_ref(),
+                Ok(&r),
+                "receipt must round-trip"
+            );
+        }
+        if let Ok(r) = ChargeRequest::decode(line) {
+            let encoded = r.encode().expect("request encodes");
+            assert_eq!(
+                ChargeRequest::decode(&encoded).ok().as_ref(),
+                Some(&r),
+                "request must round-trip"
+            );
+        }
+    }
+    // As a server sees several Authorization values.
+    let mut headers = http::HeaderMap::new();
+    for line in &values {
+        if let Ok(v) = http::HeaderValue::from_str(line) {
+            headers.append(http::header::AUTHORIZATION, v.clone());
+            headers.append(http::header::WWW_AUTHENTICATE, v);
+        }
+    }
+    let _ = PaymentCredential::from_headers(&headers);
+    let _ = PaymentChallenge::from_headers(&headers);
 }

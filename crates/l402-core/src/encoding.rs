@@ -4,9 +4,12 @@
 //! * Input: hex of either case; base64 in the standard or URL-safe alphabet, padded or
 //!   not. Padding, when present, must be correct, and unused trailing bits must be zero,
 //!   so that every accepted string denotes exactly one byte string.
+//! * The `Payment` scheme's base64url ([`base64url_encode`], [`base64url_decode`]): the
+//!   URL-safe alphabet only, emitted without padding; padding accepted on input when it is
+//!   correct, trailing bits must be zero.
 
 use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
 /// Why a hex string was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -172,6 +175,35 @@ pub fn hex_decode_array<const N: usize>(s: &str) -> Result<[u8; N], HexError> {
 #[must_use]
 pub fn base64_encode(bytes: &[u8]) -> String {
     STANDARD.encode(bytes)
+}
+
+/// Encodes bytes as base64url (RFC 4648 §5) without padding, the form the `Payment`
+/// scheme emits.
+#[must_use]
+pub fn base64url_encode(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Decodes strict base64url: the URL-safe alphabet only (`+` and `/` are refused, as is
+/// white space), padded or not; padding, when present, must make the length a multiple of
+/// four, and the unused trailing bits must be zero, so every accepted string denotes
+/// exactly one byte string.
+///
+/// # Errors
+/// [`Base64Error`] on a character outside the URL-safe alphabet, an impossible length,
+/// wrong padding or non-zero trailing bits.
+pub fn base64url_decode(s: &str) -> Result<Vec<u8>, Base64Error> {
+    // The form the scheme emits, unpadded URL-safe, goes through a SIMD decoder that is as
+    // strict as ours (it refuses padding, other characters and non-zero trailing bits);
+    // what it rejects goes to the general decoder, which decides and explains.
+    if let Ok(bytes) = base64_simd::URL_SAFE_NO_PAD.decode_to_vec(s) {
+        return Ok(bytes);
+    }
+    let bytes = s.as_bytes();
+    if let Some(i) = bytes.iter().position(|&c| c == b'+' || c == b'/') {
+        return Err(Base64Error::InvalidCharacter(i));
+    }
+    base64_decode_general(bytes)
 }
 
 /// Marks a byte that is in neither base64 alphabet.
@@ -398,7 +430,63 @@ mod tests {
         }
     }
 
+    #[test]
+    fn base64url_is_strict() {
+        assert_eq!(base64url_decode("__79").unwrap(), vec![0xff, 0xfe, 0xfd]);
+        assert_eq!(base64url_decode("aGVsbG8=").unwrap(), b"hello");
+        assert_eq!(
+            base64url_decode("a+b/"),
+            Err(Base64Error::InvalidCharacter(1))
+        );
+        assert_eq!(base64url_decode("AB"), Err(Base64Error::TrailingBits));
+        assert_eq!(
+            base64url_decode("aGVs\nbG8"),
+            Err(Base64Error::InvalidCharacter(4))
+        );
+        assert_eq!(base64url_encode(&[0xff, 0xfe]), "__4");
+    }
+
     proptest! {
+        #[test]
+        fn base64url_round_trips(data in proptest::collection::vec(any::<u8>(), 0..200), pad in any::<bool>()) {
+            let mut s = base64url_encode(&data);
+            prop_assert!(!s.contains(['=', '+', '/']));
+            prop_assert_eq!(base64url_decode(&s).unwrap(), data.clone());
+            if pad {
+                while s.len() % 4 != 0 {
+                    s.push('=');
+                }
+                prop_assert_eq!(base64url_decode(&s).unwrap(), data);
+            }
+        }
+
+        #[test]
+        fn base64url_simd_path_agrees_with_the_general_decoder(
+            data in proptest::collection::vec(any::<u8>(), 0..60),
+            change in proptest::option::of((any::<usize>(), proptest::sample::select(b"AQgw+/-_=*".to_vec()))),
+        ) {
+            let mut s = base64url_encode(&data).into_bytes();
+            if let Some((i, c)) = change
+                && !s.is_empty()
+            {
+                let i = i % s.len();
+                s[i] = c;
+            }
+            let s = String::from_utf8(s).unwrap();
+            if let Ok(fast) = base64_simd::URL_SAFE_NO_PAD.decode_to_vec(&s) {
+                prop_assert!(!s.contains(['+', '/', '=']));
+                prop_assert_eq!(base64_decode_general(s.as_bytes()), Ok(fast));
+            }
+        }
+
+        #[test]
+        fn base64url_accepts_only_canonical_spellings(s in "[A-Za-z0-9_=-]{0,24}") {
+            // Whatever decodes re-encodes to the same string, less any padding.
+            if let Ok(bytes) = base64url_decode(&s) {
+                prop_assert_eq!(base64url_encode(&bytes), s.trim_end_matches('='));
+            }
+        }
+
         #[test]
         fn fixed_hex_agrees_with_general_hex(
             bytes in any::<[u8; 32]>(),

@@ -19,6 +19,7 @@
 //! | [`mint`](mod@mint) | [`MintRequest`] and [`mint()`](fn@mint) |
 //! | [`verify`](mod@verify) | the pure [`Verifier`] and its [`Receipt`] |
 //! | [`header`] | [`Challenge`] (`WWW-Authenticate`) and [`Credential`] (`Authorization`) |
+//! | [`payment_scheme`] | the IETF `Payment` scheme (MPP) with the Lightning `charge` intent: challenges, credentials, receipts, verification, single-use stores |
 //! | [`root_key`] | [`RootKeyStore`]: per-token keys or stateless derivation, rotation, revocation |
 //! | [`backend`] | the [`LightningBackend`] traits that servers and clients plug nodes into |
 //!
@@ -74,7 +75,9 @@
 //!
 //! ## Secrets
 //!
-//! [`RootKey`], [`MasterSecret`] and [`Preimage`] have redacted `Debug`, no `Display`, and
+//! [`RootKey`], [`MasterSecret`], [`Preimage`] and the `Payment` scheme's
+//! [`ChallengeIdSecret`](payment_scheme::ChallengeIdSecret) and
+//! [`ChargePayload`](payment_scheme::ChargePayload) have redacted `Debug`, no `Display`, and
 //! are zeroized on drop. Nothing in this crate logs them or puts them in error text.
 
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
@@ -89,6 +92,7 @@ pub mod identifier;
 pub mod macaroon;
 pub mod mint;
 pub mod payment;
+pub mod payment_scheme;
 pub mod root_key;
 pub mod verify;
 

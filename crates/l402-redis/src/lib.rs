@@ -9,8 +9,9 @@
 //! | [`RedisRootKeyStore`] | [`RootKeyStore`](l402_core::RootKeyStore) | one random root key per token, in Redis (Aperture's model, shared) |
 //! | [`RedisRevocationList`] | [`RevocationList`](l402_core::RevocationList) | revocations for [`DerivedRootKeyStore`](l402_core::DerivedRootKeyStore) fleets (stateless keys from a shared master secret), with a bounded local cache |
 //! | [`RedisFreeAllowance`] | [`FreeAllowance`](l402_tower::FreeAllowance) | free requests per client, counted fleet-wide |
+//! | [`RedisChargeStore`] | [`ChargeStore`](l402_core::payment_scheme::ChargeStore) | single use of `Payment` scheme charges, fleet-wide (atomic, kept until the challenge expires) |
 //!
-//! All three share one [`RedisConnection`]: a `redis` [`ConnectionManager`] (one
+//! All of them share one [`RedisConnection`]: a `redis` [`ConnectionManager`] (one
 //! multiplexed connection, reconnecting by itself), the deployment's key prefix and a
 //! timeout bounding every call.
 //!
@@ -95,6 +96,7 @@
 //! | [`RedisRootKeyStore`] | 503 (`create` fails) | 503: fails closed, never a pass |
 //! | [`DerivedRootKeyStore`](l402_core::DerivedRootKeyStore) + [`RedisRevocationList`] | works (no Redis needed) | works; revocation checks answered from the fresh local cache, else 503 (default, fail closed) or accepted with a `warn` log (`fail_open_on_revocation_error(true)`) |
 //! | [`RedisFreeAllowance`] | | no free requests: clients are asked to pay |
+//! | [`RedisChargeStore`] | | `Payment` credentials get 503 and are not consumed: fails closed, never a pass |
 //!
 //! ## Keys
 //!
@@ -103,19 +105,22 @@
 //! | `<prefix>:rk:<token id hex>` | the 32-byte root key (secret) | the token's expiry |
 //! | `<prefix>:rev:<token id hex>` | `1` | the longest token lifetime |
 //! | `<prefix>:free:<scope>:<hex SHA-256 of the client key>` | a counter | the window |
+//! | `<prefix>:charge:<payment hash hex>` | a random nonce of the consuming call | the challenge's expiry |
 //!
-//! No key name holds a secret: token ids are public (they are in every macaroon), and
-//! client keys are hashed. See `docs/operations.md` for running a fleet.
+//! No key name holds a secret: token ids are public (they are in every macaroon), payment
+//! hashes are public (they are in every invoice), and client keys are hashed. See `docs/operations.md` for running a fleet.
 
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod allowance;
+mod charge;
 mod connection;
 mod error;
 mod revocation;
 mod root_key;
 
 pub use allowance::{DEFAULT_SCOPE, RedisFreeAllowance, RedisFreeAllowanceBuilder};
+pub use charge::RedisChargeStore;
 pub use connection::{DEFAULT_TIMEOUT, MAX_PREFIX_LEN, RedisConnection, RedisConnectionBuilder};
 pub use error::{BuildError, StoreError};
 pub use revocation::{

@@ -9,7 +9,7 @@
 
 mod challenge;
 mod credential;
-mod params;
+pub(crate) mod params;
 
 pub use challenge::{Challenge, MAX_CHALLENGE_VALUE_LEN, ParseChallengeError};
 pub use credential::{

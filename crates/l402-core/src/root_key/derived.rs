@@ -69,6 +69,15 @@ impl MasterSecret {
         Ok(MasterSecret(KeyStates::new(key.expose_secret())))
     }
 
+    /// `HMAC-SHA256(key = master secret, msg = label)`: a secret for another purpose,
+    /// separated from the root keys by a label that is not 32 bytes long (token ids are).
+    pub(crate) fn derive_labelled(&self, label: &[u8]) -> Zeroizing<[u8; 32]> {
+        debug_assert_ne!(label.len(), 32);
+        let mut out = Zeroizing::new([0u8; 32]);
+        self.0.mac_into(label, &mut out);
+        out
+    }
+
     /// `root key = HMAC-SHA256(key = master secret, msg = token id)`, written straight
     /// into the [`RootKey`] (zeroized when the caller drops it) from working memory that
     /// is zeroized before this returns.

@@ -34,3 +34,8 @@ fn credential_parse_seeds() {
 fn challenge_parse_seeds() {
     run_corpus("challenge_parse", targets::challenge_parse);
 }
+
+#[test]
+fn payment_parse_seeds() {
+    run_corpus("payment_parse", targets::payment_parse);
+}

@@ -3,5 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod fuzz_corpus;
+mod mpp_vectors;
+mod payment_scheme;
 mod vectors;
 mod verify;

@@ -11,6 +11,7 @@
     dead_code
 )]
 
+mod charges;
 mod fleet;
 mod outage;
 mod stores;
