@@ -95,6 +95,14 @@ impl RevocationList for Revocations {
             Revocations::Redis(list) => list.revoke(token_id).await,
         }
     }
+
+    fn retention(&self) -> Option<Duration> {
+        match self {
+            Revocations::None(list) => list.retention(),
+            Revocations::File(_) => None,
+            Revocations::Redis(list) => list.retention(),
+        }
+    }
 }
 
 /// What the file looked like when last read: modification time and length.
