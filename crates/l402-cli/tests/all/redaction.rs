@@ -20,6 +20,7 @@ const ROOT_KEY: [u8; 32] = [0x3c; 32];
 const MASTER_SECRET: [u8; 40] = [0x5e; 40];
 const MOCK_NODE_KEY: [u8; 32] = [0x42; 32];
 const RUNE: &str = "bm9kZS1ydW5lLXNlY3JldC10ZXh0LWZvci10ZXN0cw==";
+const REDIS_PASSWORD: &str = "redis-password-for-the-redaction-test";
 
 /// Every text form a secret could leak in. Long enough (16 bytes and more) that a match is
 /// never a coincidence.
@@ -165,6 +166,24 @@ async fn no_secret_reaches_debug_output() {
     shown.push((
         "ClnBackend",
         format!("{:?}", cln.webpki_roots().build().unwrap()),
+    ));
+
+    // l402-redis: the connection URL may carry a password.
+    let redis =
+        l402_redis::RedisConnection::builder(format!("redis://user:{REDIS_PASSWORD}@127.0.0.1:1/"))
+            .prefix("redaction");
+    shown.push(("RedisConnectionBuilder", format!("{redis:?}")));
+    // An unparsable URL: the error chain must not repeat it.
+    let bad_url = l402_redis::RedisConnection::builder(format!(
+        "redis://user:{REDIS_PASSWORD}@127.0.0.1:notaport/"
+    ))
+    .prefix("redaction")
+    .build()
+    .unwrap_err();
+    shown.push(("redis BuildError", format!("{bad_url:?}")));
+    shown.push((
+        "redis BuildError chain",
+        l402_core::ErrorChain(&bad_url).to_string(),
     ));
 
     // l402-mock and the fake nodes.
