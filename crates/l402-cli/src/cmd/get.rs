@@ -1,5 +1,6 @@
 //! `l402 get`: a curl for L402 APIs, like Lightning Labs' lnget.
 
+mod node;
 mod nopay;
 mod report;
 mod request;
@@ -78,6 +79,11 @@ pub(crate) struct GetArgs {
     /// Include the status line and response headers in the output.
     #[arg(short = 'i', long = "include")]
     include: bool,
+    /// Follow redirects to other origins too (as curl's -L). Without it only redirects
+    /// within the URL's origin (scheme, host, port) are followed. Either way nothing is
+    /// paid to an origin reached through a cross-origin redirect.
+    #[arg(short = 'L', long = "location")]
+    location: bool,
     /// Most to pay for one request, in satoshis (fees excluded).
     #[arg(
         long,
@@ -115,8 +121,13 @@ pub(crate) struct GetArgs {
     #[arg(short = 'q', long)]
     quiet: bool,
     /// Print the summary on stderr as one JSON object (and --no-pay's challenge as JSON).
+    /// Log lines, if any, are JSON objects too; the summary is the last line.
     #[arg(long)]
     json: bool,
+    /// Log more on stderr: -v info, -vv debug, -vvv trace (default: warnings only, or
+    /// RUST_LOG when set; -q: errors only).
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    verbose: u8,
     #[command(flatten)]
     node: NodeArgs,
 }
@@ -162,6 +173,7 @@ fn default_token_dir() -> Result<PathBuf, CliError> {
 }
 
 pub(crate) async fn run(args: GetArgs) -> CmdResult {
+    crate::logging::init_client(args.verbose, args.quiet, args.json);
     let reporter = Reporter::new(args.quiet, args.json, args.url.clone());
     match fetch(&args, &reporter).await {
         Ok(code) => Ok(code),
@@ -222,10 +234,12 @@ async fn fetch(args: &GetArgs, reporter: &Reporter) -> CmdResult {
         policy = policy.budget(r);
     }
     let never_pay = args.no_pay || budget_exhausted;
+    // The node is built when a payment (or a lookup of an interrupted one) needs it.
+    let node = Arc::new(node::LazyNode::new(NodeSettings::from(&args.node)));
     let backend: BoxPaymentBackend = if never_pay {
         BoxPaymentBackend::new(nopay::NoPayment)
     } else {
-        NodeSettings::from(&args.node).payment_backend()?
+        BoxPaymentBackend::new(Arc::clone(&node))
     };
     let events: Arc<Mutex<Vec<Event>>> = Arc::default();
     let sink = Arc::clone(&events);
@@ -246,9 +260,11 @@ async fn fetch(args: &GetArgs, reporter: &Reporter) -> CmdResult {
         })
         .build()
         .map_err(|e| CliError::config(format!("spending policy: {e}")))?;
+    let stopped_at: Arc<Mutex<Option<reqwest::Url>>> = Arc::default();
     let client = reqwest::Client::builder()
         .user_agent(concat!("l402/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(30))
+        .redirect(redirect_policy(args.location, Arc::clone(&stopped_at)))
         .build()
         .map_err(|e| CliError::failure(format!("cannot build the http client: {e}")))?;
     let http = reqwest_middleware::ClientBuilder::new(client)
@@ -281,13 +297,29 @@ async fn fetch(args: &GetArgs, reporter: &Reporter) -> CmdResult {
     let response = match sent {
         Ok(r) => r,
         Err(e) => {
-            let err = classify(&e);
+            let err = match node.config_error() {
+                Some(why) => CliError::config(format!("cannot pay, nothing paid: {why}")),
+                None => classify(&e),
+            };
             summary.error = Some(err.message.clone());
             summary.exit_code = err.code;
             return Err(reporter.finish_with(&summary, err));
         }
     };
     summary.status = Some(response.status().as_u16());
+    let stopped = stopped_at
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
+    if let Some(url) = stopped
+        && !args.quiet
+        && !args.json
+    {
+        eprintln!(
+            "l402: not following the redirect to another origin, {} (use -L to follow)",
+            url.origin().ascii_serialization()
+        );
+    }
     if let Some(challenge) = response.extensions().get::<Challenge>().cloned() {
         // Only with never_pay does a challenge come back to us.
         if budget_exhausted && !args.no_pay {
@@ -322,6 +354,32 @@ async fn fetch(args: &GetArgs, reporter: &Reporter) -> CmdResult {
     summary.exit_code = code;
     reporter.finish(&summary);
     Ok(code)
+}
+
+/// Most redirects followed for one request (curl's default is 50, reqwest's 10).
+const MAX_REDIRECTS: usize = 10;
+
+/// Same-origin redirects only, unless `follow_all` (`-L`). A redirect not followed is
+/// remembered in `stopped_at` and its response is the answer, as curl does.
+fn redirect_policy(
+    follow_all: bool,
+    stopped_at: Arc<Mutex<Option<reqwest::Url>>>,
+) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() > MAX_REDIRECTS {
+            return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
+        }
+        let same_origin = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.origin() == attempt.url().origin());
+        if follow_all || same_origin {
+            attempt.follow()
+        } else {
+            *stopped_at.lock().unwrap_or_else(PoisonError::into_inner) = Some(attempt.url().clone());
+            attempt.stop()
+        }
+    })
 }
 
 /// Maps a failed request to an exit code and message.

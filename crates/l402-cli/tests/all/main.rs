@@ -5,6 +5,8 @@
 
 mod cln;
 mod get;
+mod get_money;
+mod paid;
 mod pay_loop;
 mod proxy;
 mod support;
