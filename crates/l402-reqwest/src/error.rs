@@ -117,6 +117,10 @@ pub enum L402Error {
     /// The token store failed.
     #[error("token store failed: {0}")]
     Store(#[from] StoreError),
+    /// The spending ledger failed before paying, so the budgets could not be checked.
+    /// Nothing was paid.
+    #[error(transparent)]
+    Ledger(LedgerError),
     /// The request URL has no host, so no token key can be derived.
     #[error("request url has no host")]
     NoHost,
@@ -156,6 +160,98 @@ impl L402Error {
 impl From<L402Error> for reqwest_middleware::Error {
     fn from(e: L402Error) -> Self {
         reqwest_middleware::Error::middleware(e)
+    }
+}
+
+/// Why a [`SpendingLedger`](crate::ledger::SpendingLedger) operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LedgerError {
+    /// A file operation failed.
+    #[error("spending ledger i/o error: {0}")]
+    Io(std::io::Error),
+    /// The ledger's content does not parse. It is never reset on its own: move the file
+    /// away (or repair it) to start again.
+    #[error("spending ledger is corrupt: {0}")]
+    Corrupt(String),
+    /// A blocking task failed (panicked or was cancelled).
+    #[error("spending ledger task failed")]
+    Task,
+    /// A ledger backend (a database) failed.
+    #[error("spending ledger backend failed: {0}")]
+    Backend(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl LedgerError {
+    /// A backend failure (for ledgers kept in a database).
+    pub fn backend(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        LedgerError::Backend(error.into())
+    }
+}
+
+impl From<std::io::Error> for LedgerError {
+    fn from(e: std::io::Error) -> Self {
+        LedgerError::Io(e)
+    }
+}
+
+/// Why [`SpendingLedger::reserve`](crate::ledger::SpendingLedger::reserve) reserved
+/// nothing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReserveError {
+    /// The reservation's cost (amount plus fee cap) does not fit a budget.
+    #[error(
+        "reserving {needed} (fee cap included) would exceed the {scope} budget, {remaining} left"
+    )]
+    BudgetExceeded {
+        /// Which budget.
+        scope: BudgetScope,
+        /// Amount plus the most fee the payment may cost.
+        needed: Amount,
+        /// What is left of that budget.
+        remaining: Amount,
+    },
+    /// The ledger failed.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+impl PartialEq for ReserveError {
+    /// Budget refusals compare by value; ledger failures never compare equal.
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (
+                ReserveError::BudgetExceeded {
+                    scope: a,
+                    needed: b,
+                    remaining: c,
+                },
+                ReserveError::BudgetExceeded {
+                    scope: x,
+                    needed: y,
+                    remaining: z,
+                },
+            ) => a == x && b == y && c == z,
+            _ => false,
+        }
+    }
+}
+
+impl From<ReserveError> for L402Error {
+    fn from(e: ReserveError) -> Self {
+        match e {
+            ReserveError::BudgetExceeded {
+                scope,
+                needed,
+                remaining,
+            } => L402Error::BudgetExceeded {
+                scope,
+                needed,
+                remaining,
+            },
+            ReserveError::Ledger(e) => L402Error::Ledger(e),
+        }
     }
 }
 

@@ -129,14 +129,16 @@ pub mod aperture;
 mod error;
 mod events;
 mod key;
+pub mod ledger;
 mod middleware;
 mod policy;
 mod spending;
 pub mod store;
 
-pub use error::{BudgetScope, BuildError, L402Error, StoreError};
+pub use error::{BudgetScope, BuildError, L402Error, LedgerError, ReserveError, StoreError};
 pub use events::{Event, EventHandler};
 pub use key::KeyScope;
+pub use ledger::{FileLedger, MemoryLedger, SpendingLedger};
 pub use middleware::{L402Middleware, L402MiddlewareBuilder, RecoveryReport};
 pub use policy::{
     DEFAULT_EXPIRY_MARGIN, DEFAULT_IN_FLIGHT_WAIT, DEFAULT_MAX_FEE_BASE, DEFAULT_MAX_FEE_PPM,

@@ -16,8 +16,9 @@ use reqwest_middleware::{Middleware, Next};
 use crate::error::{BuildError, L402Error};
 use crate::events::{Event, EventHandler};
 use crate::key::KeyScope;
+use crate::ledger::{MemoryLedger, Reservation, SpendingLedger};
 use crate::policy::{PaymentOptions, SpendingPolicy};
-use crate::spending::{Ledger, SpendingSummary};
+use crate::spending::{SpendingSummary, Tally};
 use crate::store::{MemoryTokenStore, PendingPayment, StoredToken, TokenRecord, TokenStore};
 
 /// Most requests sent for one call: the original, then at most two retries (a token
@@ -67,7 +68,9 @@ struct Inner<P> {
     flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Tokens by key; `None` = the store had nothing when last looked at.
     cache: RwLock<HashMap<String, Option<Arc<Cached>>>>,
-    ledger: Mutex<Ledger>,
+    ledger: Arc<dyn SpendingLedger>,
+    /// What this middleware paid, for [`L402Middleware::spending`].
+    tally: Mutex<Tally>,
 }
 
 /// Builds an [`L402Middleware`]; from [`L402Middleware::builder`].
@@ -79,6 +82,7 @@ pub struct L402MiddlewareBuilder<P> {
     scope: KeyScope,
     events: Option<Arc<dyn EventHandler>>,
     recover_lazily: bool,
+    ledger: Option<Arc<dyn SpendingLedger>>,
 }
 
 impl<P> core::fmt::Debug for L402MiddlewareBuilder<P> {
@@ -96,6 +100,15 @@ impl<P: PaymentBackend + 'static> L402MiddlewareBuilder<P> {
     /// tokens, and recover interrupted payments, across restarts.
     pub fn store(mut self, store: impl TokenStore) -> Self {
         self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// Where budgets are counted (default: a fresh [`MemoryLedger`], budgets per
+    /// process). A [`FileLedger`](crate::ledger::FileLedger) makes them hold across
+    /// restarts and for every process on the machine sharing the file; a Redis ledger
+    /// (`l402-redis`) for a fleet.
+    pub fn ledger(mut self, ledger: impl SpendingLedger) -> Self {
+        self.ledger = Some(Arc::new(ledger));
         self
     }
 
@@ -153,7 +166,8 @@ impl<P: PaymentBackend + 'static> L402MiddlewareBuilder<P> {
                 recovered: tokio::sync::OnceCell::new(),
                 flights: Mutex::new(HashMap::new()),
                 cache: RwLock::new(HashMap::new()),
-                ledger: Mutex::new(Ledger::default()),
+                ledger: self.ledger.unwrap_or_else(|| Arc::new(MemoryLedger::new())),
+                tally: Mutex::new(Tally::default()),
             }),
         })
     }
@@ -190,13 +204,22 @@ impl<P: PaymentBackend + 'static> L402Middleware<P> {
             scope: KeyScope::default(),
             events: None,
             recover_lazily: true,
+            ledger: None,
         }
     }
 
-    /// What has been paid so far.
+    /// What this middleware (and its clones) paid since it was built, payments
+    /// recovered after a restart included. What everyone sharing the ledger paid is
+    /// in [`ledger`](Self::ledger)'s [`summary`](SpendingLedger::summary).
     #[must_use]
     pub fn spending(&self) -> SpendingSummary {
-        self.inner.ledger().summary()
+        self.inner.tally().summary()
+    }
+
+    /// The spending ledger.
+    #[must_use]
+    pub fn ledger(&self) -> &Arc<dyn SpendingLedger> {
+        &self.inner.ledger
     }
 
     /// The spending policy.
@@ -308,8 +331,16 @@ enum Resolution {
 }
 
 impl<P: PaymentBackend + 'static> Inner<P> {
-    fn ledger(&self) -> MutexGuard<'_, Ledger> {
-        self.ledger.lock().unwrap_or_else(PoisonError::into_inner)
+    fn tally(&self) -> MutexGuard<'_, Tally> {
+        self.tally.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Drops a reservation; a failure leaves it held (budget over-counted, never
+    /// under-counted).
+    async fn release(&self, key: &str, hash: &PaymentHash) {
+        if let Err(e) = self.ledger.release(hash).await {
+            tracing::warn!(key = %key, payment_hash = %hash, error = %e, "could not release a budget reservation");
+        }
     }
 
     fn emit(&self, event: Event) {
@@ -595,13 +626,9 @@ impl<P: PaymentBackend + 'static> Inner<P> {
             }
         };
         let max_fee = self.policy.fee_cap(amount);
-        if let Err(e) = self.ledger().reserve(
-            key,
-            hash,
-            amount.saturating_add(max_fee),
-            (self.policy.budget, self.policy.origin_budget),
-            self.policy.budget_window,
-        ) {
+        let reservation = Reservation::new(key, hash, amount, max_fee, self.policy.limits());
+        if let Err(e) = self.ledger.reserve(&reservation).await {
+            let e = L402Error::from(e);
             self.refused(key, &e);
             return Err(e);
         }
@@ -618,7 +645,7 @@ impl<P: PaymentBackend + 'static> Inner<P> {
             .save(key, &TokenRecord::Pending(pending.clone()))
             .await
         {
-            self.ledger().release(&hash);
+            self.release(key, &hash).await;
             tracing::warn!(key = %key, error = %e, "could not store the pending record, not paying");
             return Err(e.into());
         }
@@ -651,7 +678,7 @@ impl<P: PaymentBackend + 'static> Inner<P> {
                     // The record stays; the next lookup finds the failure and drops it.
                     tracing::warn!(key = %key, error = %se, "could not remove a failed pending record");
                 }
-                self.ledger().release(&hash);
+                self.release(key, &hash).await;
                 tracing::info!(key = %key, payment_hash = %hash, error = %e, "L402 payment failed");
                 self.emit(Event::PaymentFailed {
                     key: key.to_owned(),
@@ -685,8 +712,15 @@ impl<P: PaymentBackend + 'static> Inner<P> {
             SystemTime::now(),
         )
         .with_scheme(pending.scheme);
-        self.ledger()
-            .record(key, &hash, success.amount, success.fee);
+        if let Err(e) = self
+            .ledger
+            .commit(key, &hash, success.amount, success.fee)
+            .await
+        {
+            // The reservation (amount plus fee cap) stays: over-counted, never under.
+            tracing::warn!(key = %key, payment_hash = %hash, error = %e, "could not commit a payment to the spending ledger");
+        }
+        self.tally().record(key, success.amount, success.fee);
         let cached = to_cached(&token)?;
         if let Err(e) = self.store.save(key, &TokenRecord::Paid(token)).await {
             // The pending record stays: after a restart the token is recovered by lookup.
@@ -773,7 +807,7 @@ impl<P: PaymentBackend + 'static> Inner<P> {
         why: PayError,
     ) -> Result<Resolution, L402Error> {
         self.store.remove(key, hash).await?;
-        self.ledger().release(hash);
+        self.release(key, hash).await;
         tracing::info!(key = %key, payment_hash = %hash, reason = %why, "dropped a pending payment that did not complete");
         self.emit(Event::PendingDropped {
             key: key.to_owned(),

@@ -182,6 +182,16 @@ impl SpendingPolicy {
         self.max_fee_base.saturating_add(prop)
     }
 
+    /// The budgets as ledger [`Limits`](crate::ledger::Limits).
+    #[must_use]
+    pub fn limits(&self) -> crate::ledger::Limits {
+        crate::ledger::Limits {
+            total: self.budget,
+            per_origin: self.origin_budget,
+            window: self.budget_window,
+        }
+    }
+
     pub(crate) fn validate(&self) -> Result<(), BuildError> {
         if self.max_price.is_zero() {
             return Err(BuildError::ZeroMaxPrice);

@@ -101,7 +101,7 @@ fn file_stem(key: &str) -> String {
     s
 }
 
-fn open_private(path: &Path, options: &mut OpenOptions) -> io::Result<File> {
+pub(crate) fn open_private(path: &Path, options: &mut OpenOptions) -> io::Result<File> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
@@ -111,7 +111,7 @@ fn open_private(path: &Path, options: &mut OpenOptions) -> io::Result<File> {
 }
 
 /// An exclusive `flock` on a lock file, released when the file is closed.
-fn lock_file(path: &Path) -> io::Result<File> {
+pub(crate) fn lock_file(path: &Path) -> io::Result<File> {
     let file = open_private(
         path,
         OpenOptions::new()
@@ -157,7 +157,7 @@ fn read_record(path: &Path, key: &str) -> Result<Option<TokenRecord>, StoreError
 }
 
 /// Writes `bytes` to `path` atomically: temporary file, fsync, rename, directory fsync.
-fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub(crate) fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
     let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
     let name = path
         .file_name()

@@ -6,7 +6,7 @@
 //!
 //! Implement [`TokenStore`] for anything else (a database, a keychain).
 
-mod file;
+pub(crate) mod file;
 mod memory;
 
 pub use file::FileTokenStore;
