@@ -47,7 +47,11 @@ async fn verbose_shows_the_middleware_logs() {
     cmd.args(["--path-scope", "1"]);
     let out = run_async(cmd).await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert!(stderr(&out).contains("paying L402 invoice"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("paying L402 invoice"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(net.paid_msat(), 10_000 + FEE_MSAT);
 
     // RUST_LOG is honoured without -v; the default shows warnings only.
@@ -56,4 +60,18 @@ async fn verbose_shows_the_middleware_logs() {
     let out = run_async(cmd).await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(stderr(&out).contains("DEBUG"), "{}", stderr(&out));
+    // By default only warnings are logged, and there are none: the token store finds
+    // only tokens in its directory (the ledger lives elsewhere).
+    let out = run_async(net.get(&[], &format!("http://{api}/free"))).await;
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+    let names: Vec<_> = std::fs::read_dir(net.dir.join("tokens"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .all(|n| !n.contains("ledger") && !n.contains("spent")),
+        "{names:?}"
+    );
 }

@@ -82,6 +82,7 @@ impl PaidNet {
             cmd.args(self.node_flags());
         }
         cmd.arg("--token-dir").arg(self.dir.join("tokens"));
+        cmd.arg("--ledger").arg(self.ledger());
         cmd.args(extra);
         cmd.arg(url);
         cmd
@@ -119,11 +120,18 @@ impl PaidNet {
         let app = Router::new()
             .route("/paid", get(|| async { "never reached" }))
             .route_layer(layer)
-            .layer(axum::middleware::map_request(|mut req: Request| async move {
-                req.headers_mut().remove(http::header::AUTHORIZATION);
-                req
-            }));
+            .layer(axum::middleware::map_request(
+                |mut req: Request| async move {
+                    req.headers_mut().remove(http::header::AUTHORIZATION);
+                    req
+                },
+            ));
         serve(app).await
+    }
+
+    /// The spending ledger of this test's calls.
+    pub(crate) fn ledger(&self) -> std::path::PathBuf {
+        self.dir.join("ledger.json")
     }
 
     pub(crate) fn paid_msat(&self) -> u64 {

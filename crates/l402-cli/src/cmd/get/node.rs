@@ -7,7 +7,8 @@ use l402_core::backend::{PayParams, PaymentStatus, PaymentSuccess};
 use l402_core::lightning_invoice::Bolt11Invoice;
 use l402_core::{BackendError, BoxPaymentBackend, PayError, PaymentBackend, PaymentHash};
 
-use crate::backend::NodeSettings;
+use crate::backend::{BackendKind, NodeSettings};
+use crate::exit::CliError;
 
 /// Message prefix of the error a payment gets when the node cannot be built; the
 /// command maps it back to a configuration error (exit 2).
@@ -21,11 +22,24 @@ pub(super) struct LazyNode {
 }
 
 impl LazyNode {
-    pub(super) fn new(settings: NodeSettings) -> Self {
-        LazyNode {
+    /// Checks at once what needs no node and no file (flags of the other backend kind).
+    pub(super) fn new(settings: NodeSettings) -> Result<Self, CliError> {
+        let misplaced = match settings.kind {
+            BackendKind::Lnd => (settings.rune_file.is_some()
+                || settings.tls_server_name.is_some())
+            .then_some("a rune and a tls server name are for --backend cln"),
+            BackendKind::Cln => settings
+                .macaroon_file
+                .is_some()
+                .then_some("a macaroon is for --backend lnd"),
+        };
+        if let Some(why) = misplaced {
+            return Err(CliError::config(why));
+        }
+        Ok(LazyNode {
             settings,
             node: OnceLock::new(),
-        }
+        })
     }
 
     fn node(&self) -> Result<&BoxPaymentBackend, BackendError> {

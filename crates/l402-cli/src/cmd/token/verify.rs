@@ -155,9 +155,9 @@ fn keys(args: &VerifyArgs) -> Result<Keys, CliError> {
     match &args.root_key_file {
         Some(path) if is_stdin(path) => {
             let hex = read_stdin("root key")?;
-            RootKey::from_hex(&hex)
-                .map(Keys::Root)
-                .map_err(|e| CliError::config(format!("root key on stdin must be 64 hex characters: {e}")))
+            RootKey::from_hex(&hex).map(Keys::Root).map_err(|e| {
+                CliError::config(format!("root key on stdin must be 64 hex characters: {e}"))
+            })
         }
         other => keys::root_key(other.as_deref()).map(Keys::Root),
     }
@@ -220,8 +220,9 @@ fn credential(args: &VerifyArgs) -> Result<Credential, CliError> {
     };
     let given = given_hex
         .map(|hex| {
-            Preimage::from_hex(&hex)
-                .map_err(|e| CliError::config(format!("the preimage must be 64 hex characters: {e}")))
+            Preimage::from_hex(&hex).map_err(|e| {
+                CliError::config(format!("the preimage must be 64 hex characters: {e}"))
+            })
         })
         .transpose()?;
     let from_stdin = args.macaroon == "-";
