@@ -112,12 +112,16 @@
 mod allowance;
 mod connection;
 mod error;
+#[cfg(feature = "ledger")]
+mod ledger;
 mod revocation;
 mod root_key;
 
 pub use allowance::{DEFAULT_SCOPE, RedisFreeAllowance, RedisFreeAllowanceBuilder};
 pub use connection::{DEFAULT_TIMEOUT, MAX_PREFIX_LEN, RedisConnection, RedisConnectionBuilder};
 pub use error::{BuildError, StoreError};
+#[cfg(feature = "ledger")]
+pub use ledger::{DEFAULT_LEDGER_SCOPE, RedisLedger, RedisLedgerBuilder};
 pub use revocation::{
     DEFAULT_CACHE_CAPACITY, DEFAULT_STALENESS, RedisRevocationList, RedisRevocationListBuilder,
 };

@@ -12,6 +12,8 @@
 )]
 
 mod fleet;
+#[cfg(feature = "ledger")]
+mod ledger;
 mod outage;
 mod stores;
 mod support;
