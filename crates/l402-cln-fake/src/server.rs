@@ -718,7 +718,8 @@ async fn xpay(state: &Arc<State>, params: Map<String, Value>) -> Result<Value, F
     let amount = p.msat("amount_msat")?;
     let maxfee = p.msat("maxfee")?;
     p.unsigned("retry_for", u64::from(u32::MAX))?;
-    p.unsigned("maxdelay", u64::from(u32::MAX))?;
+    // xpay's default; the mock refuses routes locked longer (no route).
+    let maxdelay = p.unsigned("maxdelay", u64::from(u32::MAX))?.unwrap_or(2016);
     let label = p.string("label")?.map(str::to_owned);
     for unsupported in ["layers", "partial_msat", "payer_note", "localinvreqid"] {
         if p.has(unsupported) {
@@ -751,7 +752,8 @@ async fn xpay(state: &Arc<State>, params: Map<String, Value>) -> Result<Value, F
     };
     // xpay's default: 5000 msat or 1 %, whichever is greater.
     let maxfee = maxfee.unwrap_or_else(|| Amount::from_msat((amount_sent.msat() / 100).max(5_000)));
-    let mut pay_params = PayParams::new(maxfee, MOCK_PAY_TIMEOUT);
+    let mut pay_params = PayParams::new(maxfee, MOCK_PAY_TIMEOUT)
+        .max_cltv_delta(u32::try_from(maxdelay).unwrap_or(u32::MAX));
     if let Some(amount) = amount {
         pay_params = pay_params.amount(amount);
     }

@@ -32,6 +32,7 @@ use crate::wire::{
 mod code {
     pub(super) const METHOD_NOT_FOUND: i64 = -32601;
     pub(super) const INVALID_PARAMS: i64 = -32602;
+    pub(super) const PAY_IN_PROGRESS: i64 = 200;
     pub(super) const PAY_ALREADY_PAID_OTHER: i64 = 201;
     pub(super) const PAY_DESTINATION_PERM_FAIL: i64 = 203;
     pub(super) const PAY_ROUTE_NOT_FOUND: i64 = 205;
@@ -276,6 +277,7 @@ impl ClnBackend {
             maxfee: params.max_fee.msat(),
             retry_for: u32::try_from(params.timeout.as_secs().max(1)).unwrap_or(u32::MAX),
             amount_msat,
+            maxdelay: params.max_cltv_delta,
         };
         let deadline = Instant::now() + params.timeout + self.inner.pay_timeout_margin;
         let request = self
@@ -399,7 +401,11 @@ fn pay_error(
         (
             _,
             Some(
-                code::PAY_ALREADY_PAID | code::PAY_ALREADY_PAID_OLD | code::PAY_ALREADY_PAID_OTHER,
+                code::PAY_ALREADY_PAID
+                    | code::PAY_ALREADY_PAID_OLD
+                    | code::PAY_ALREADY_PAID_OTHER
+                    // A payment for the hash is in progress: not "nothing paid".
+                    | code::PAY_IN_PROGRESS,
             ),
         ) => PayError::Failed(FailureReason::AlreadyPaid),
         (_, Some(code::PAY_UNSPECIFIED_ERROR)) => {
@@ -763,6 +769,13 @@ mod tests {
             cln(500, Some(219)),
             PayError::Failed(FailureReason::AlreadyPaid)
         ));
+        // In progress: another payment for the hash is in flight.
+        let in_progress = cln(500, Some(200));
+        assert!(matches!(
+            in_progress,
+            PayError::Failed(FailureReason::AlreadyPaid)
+        ));
+        assert!(!in_progress.is_definitely_unpaid());
         assert!(matches!(
             cln(500, Some(209)),
             PayError::Failed(FailureReason::Other(_))

@@ -96,6 +96,9 @@ pub(crate) struct XpayParams<'a> {
     pub(crate) retry_for: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) amount_msat: Option<u64>,
+    /// The route's total CLTV delay limit in blocks (xpay's default: 2016).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) maxdelay: Option<u32>,
 }
 
 /// `xpay`'s answer: no `payment_hash`, no `status` (success is the 201 itself).
@@ -183,10 +186,11 @@ mod tests {
             maxfee: 5000,
             retry_for: 30,
             amount_msat: None,
+            maxdelay: Some(1008),
         };
         assert_eq!(
             serde_json::to_string(&body).unwrap(),
-            r#"{"invstring":"lnbcrt1","maxfee":5000,"retry_for":30}"#
+            r#"{"invstring":"lnbcrt1","maxfee":5000,"retry_for":30,"maxdelay":1008}"#
         );
     }
 }

@@ -617,6 +617,13 @@ fn check_send_request(
         }
     }
     let mut params = PayParams::new(fee_limit, MOCK_PAY_TIMEOUT);
+    // Zero (the default): `--max-cltv-expiry`, 2016 blocks. The mock refuses routes
+    // locked longer (no route).
+    let cltv_limit = match get_i64(fields, "cltv_limit")? {
+        n if n > 0 => u32::try_from(n).unwrap_or(u32::MAX),
+        _ => 2016,
+    };
+    params = params.max_cltv_delta(cltv_limit);
     if let Some(amount) = amount {
         params = params.amount(amount);
     }

@@ -297,6 +297,9 @@ impl LndBackend {
             // before it means nothing was sent.
             no_inflight_updates: false,
             amt_msat,
+            cltv_limit: params
+                .max_cltv_delta
+                .map(|blocks| i32::try_from(blocks).unwrap_or(i32::MAX)),
         };
         let deadline = Instant::now() + params.timeout + self.inner.pay_timeout_margin;
         let request = self

@@ -116,6 +116,10 @@ pub(crate) struct SendPaymentRequest<'a> {
     pub(crate) no_inflight_updates: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) amt_msat: Option<String>,
+    /// The route's total time lock limit (a JSON number; zero or absent: LND's
+    /// `--max-cltv-expiry`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) cltv_limit: Option<i32>,
 }
 
 /// `lnrpc.Payment`.
@@ -175,10 +179,11 @@ mod tests {
             timeout_seconds: 30,
             no_inflight_updates: false,
             amt_msat: None,
+            cltv_limit: Some(1008),
         };
         assert_eq!(
             serde_json::to_string(&body).unwrap(),
-            r#"{"payment_request":"lnbcrt1","fee_limit_msat":"5000","timeout_seconds":30,"no_inflight_updates":false}"#
+            r#"{"payment_request":"lnbcrt1","fee_limit_msat":"5000","timeout_seconds":30,"no_inflight_updates":false,"cltv_limit":1008}"#
         );
     }
 }

@@ -470,8 +470,14 @@ impl Ledger {
         // The payment is sent: from here on it is recorded.
         let fault = payer_state.faults.take_payment_fault();
         let cut = matches!(fault, Some(PaymentFault::CutAfterSettle));
+        // Routes are one hop with no delta of their own: the total lock is the invoice's
+        // final delta. Above the payer's limit no route qualifies.
+        let too_long = params
+            .max_cltv_delta
+            .is_some_and(|max| invoice.min_final_cltv_expiry_delta() > u64::from(max));
         let routed = match &fault {
             Some(PaymentFault::Fail(reason)) => Err(reason.clone()),
+            _ if too_long => Err(FailureReason::NoRoute),
             _ => self.route(
                 payer,
                 payee,

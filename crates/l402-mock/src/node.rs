@@ -163,7 +163,9 @@ impl fmt::Debug for NodeBuilder {
 ///   ([`InvalidInvoice`](l402_core::backend::FailureReason::InvalidInvoice)), an expired one
 ///   ([`InvoiceExpired`](l402_core::backend::FailureReason::InvoiceExpired)), one it paid
 ///   or is paying ([`AlreadyPaid`](l402_core::backend::FailureReason::AlreadyPaid)), and
-///   its own. Then it sends: an unknown payee or a fee above `max_fee` fails with
+///   its own. Then it sends: an unknown payee, a fee above `max_fee` or a
+///   `min_final_cltv_expiry_delta` above [`PayParams::max_cltv_delta`] (routes are one
+///   hop with no delta of their own) fails with
 ///   [`NoRoute`](l402_core::backend::FailureReason::NoRoute), a balance below amount plus
 ///   fee with [`InsufficientBalance`](l402_core::backend::FailureReason::InsufficientBalance),
 ///   and an invoice the payee does not have open (unknown hash, wrong payment secret,

@@ -33,7 +33,9 @@ impl core::fmt::Display for BudgetScope {
 /// [`InvoiceExpired`](Self::InvoiceExpired), [`WrongNetwork`](Self::WrongNetwork),
 /// [`PaymentHashMismatch`](Self::PaymentHashMismatch),
 /// [`BodyNotReplayable`](Self::BodyNotReplayable), [`InvalidInvoice`](Self::InvalidInvoice),
-/// [`InvalidIdentifier`](Self::InvalidIdentifier)) are decided before any payment: nothing
+/// [`InvalidIdentifier`](Self::InvalidIdentifier), [`CltvDeltaTooHigh`](Self::CltvDeltaTooHigh),
+/// [`CrossOriginRedirect`](Self::CrossOriginRedirect),
+/// [`OriginSuspended`](Self::OriginSuspended)) are decided before any payment: nothing
 /// was paid. [`L402Error::nothing_paid`] says so for every variant.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -69,6 +71,37 @@ pub enum L402Error {
         expected: Currency,
         /// What the invoice says.
         found: Currency,
+    },
+    /// The invoice asks for a final CLTV delta above the policy's limit: a payee could
+    /// keep the payment locked (a hold invoice) for that long.
+    #[error("invoice final cltv delta of {delta} blocks exceeds the limit of {max}")]
+    CltvDeltaTooHigh {
+        /// The invoice's `min_final_cltv_expiry_delta`.
+        delta: u64,
+        /// The limit.
+        max: u32,
+    },
+    /// The 402 came from another origin than the request's, after a redirect. A token
+    /// bought there would be stored and sent for the request's origin (where it is
+    /// useless), and the other origin would be paid again on every request. Refused by
+    /// default, nothing paid; see
+    /// [`L402MiddlewareBuilder::follow_cross_origin_redirects`](crate::L402MiddlewareBuilder::follow_cross_origin_redirects).
+    #[error("refusing to pay a challenge from {to} after a redirect from {from}")]
+    CrossOriginRedirect {
+        /// The request's origin.
+        from: String,
+        /// The origin that answered 402.
+        to: String,
+    },
+    /// Payments to this origin are suspended: it answered 402 again to the token it had
+    /// just been paid for ([`StillPaymentRequired`](Self::StillPaymentRequired)). Nothing
+    /// was paid; see [`SpendingPolicy::suspend_after_unpaid`](crate::SpendingPolicy::suspend_after_unpaid).
+    #[error("payments to {origin} are suspended for {}s: it still required payment after being paid", retry_after.as_secs())]
+    OriginSuspended {
+        /// The origin.
+        origin: String,
+        /// When payments resume (from now).
+        retry_after: std::time::Duration,
     },
     /// The invoice's payment hash is not the one the macaroon's identifier commits to:
     /// paying would not produce a usable token.
@@ -293,6 +326,9 @@ pub enum BuildError {
     /// The poll interval for in-flight payments is zero.
     #[error("poll interval must be above zero")]
     ZeroPollInterval,
+    /// The CLTV delta limit is zero: no route could ever be used.
+    #[error("max cltv delta must be above zero")]
+    ZeroCltvDelta,
     /// Keying by path prefix with zero segments (use origin keys instead).
     #[error("path prefix key needs at least one segment")]
     ZeroPathSegments,

@@ -141,8 +141,9 @@ pub use key::KeyScope;
 pub use ledger::{FileLedger, MemoryLedger, SpendingLedger};
 pub use middleware::{L402Middleware, L402MiddlewareBuilder, RecoveryReport};
 pub use policy::{
-    DEFAULT_EXPIRY_MARGIN, DEFAULT_IN_FLIGHT_WAIT, DEFAULT_MAX_FEE_BASE, DEFAULT_MAX_FEE_PPM,
-    DEFAULT_MAX_PRICE, DEFAULT_PAY_TIMEOUT, DEFAULT_POLL_INTERVAL, PaymentOptions, SpendingPolicy,
+    DEFAULT_EXPIRY_MARGIN, DEFAULT_IN_FLIGHT_WAIT, DEFAULT_MAX_CLTV_DELTA, DEFAULT_MAX_FEE_BASE,
+    DEFAULT_MAX_FEE_PPM, DEFAULT_MAX_PRICE, DEFAULT_PAY_TIMEOUT, DEFAULT_POLL_INTERVAL,
+    DEFAULT_SUSPEND_AFTER_UNPAID, PaymentOptions, SpendingPolicy,
 };
 pub use spending::{OriginSpending, SpendingSummary};
 pub use store::{

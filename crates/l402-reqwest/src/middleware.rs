@@ -16,7 +16,7 @@ use reqwest_middleware::{Middleware, Next};
 use crate::error::{BuildError, L402Error};
 use crate::events::{Event, EventHandler};
 use crate::key::KeyScope;
-use crate::ledger::{MemoryLedger, Reservation, SpendingLedger};
+use crate::ledger::{Limits, MemoryLedger, Reservation, SpendingLedger};
 use crate::policy::{PaymentOptions, SpendingPolicy};
 use crate::spending::{SpendingSummary, Tally};
 use crate::store::{MemoryTokenStore, PendingPayment, StoredToken, TokenRecord, TokenStore};
@@ -71,6 +71,11 @@ struct Inner<P> {
     ledger: Arc<dyn SpendingLedger>,
     /// What this middleware paid, for [`L402Middleware::spending`].
     tally: Mutex<Tally>,
+    /// Pay challenges from the final origin of a cross-origin redirect.
+    follow_cross_origin: bool,
+    /// Origins that answered 402 to the token they had just been paid for, with when
+    /// payments to them resume.
+    suspended: Mutex<HashMap<String, Instant>>,
 }
 
 /// Builds an [`L402Middleware`]; from [`L402Middleware::builder`].
@@ -83,6 +88,7 @@ pub struct L402MiddlewareBuilder<P> {
     events: Option<Arc<dyn EventHandler>>,
     recover_lazily: bool,
     ledger: Option<Arc<dyn SpendingLedger>>,
+    follow_cross_origin: bool,
 }
 
 impl<P> core::fmt::Debug for L402MiddlewareBuilder<P> {
@@ -136,6 +142,23 @@ impl<P: PaymentBackend + 'static> L402MiddlewareBuilder<P> {
         self
     }
 
+    /// Whether to pay a challenge that comes, after a redirect, from another origin than
+    /// the request's (default `false`).
+    ///
+    /// reqwest follows redirects (unless its client is built with another
+    /// [`redirect::Policy`](reqwest::redirect::Policy)) and drops `Authorization` on a
+    /// hop to another origin. By default a 402 from another origin than the request's is
+    /// refused with [`L402Error::CrossOriginRedirect`], nothing paid: a token bought
+    /// there could never be presented through the redirect, and the other origin would
+    /// be paid on every request. With `true`, the challenge is paid for the final
+    /// origin's key, the request is retried directly at the final URL (same method and
+    /// body), and later requests that end up there reuse that token. Either way a
+    /// challenge is paid only for the origin that issued it.
+    pub fn follow_cross_origin_redirects(mut self, follow: bool) -> Self {
+        self.follow_cross_origin = follow;
+        self
+    }
+
     /// Whether the first request runs [`L402Middleware::recover`] (default `true`).
     /// Pending records are resolved before any payment for their key either way.
     pub fn recover_on_first_request(mut self, enabled: bool) -> Self {
@@ -168,6 +191,8 @@ impl<P: PaymentBackend + 'static> L402MiddlewareBuilder<P> {
                 cache: RwLock::new(HashMap::new()),
                 ledger: self.ledger.unwrap_or_else(|| Arc::new(MemoryLedger::new())),
                 tally: Mutex::new(Tally::default()),
+                follow_cross_origin: self.follow_cross_origin,
+                suspended: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -205,6 +230,7 @@ impl<P: PaymentBackend + 'static> L402Middleware<P> {
             events: None,
             recover_lazily: true,
             ledger: None,
+            follow_cross_origin: false,
         }
     }
 
@@ -364,7 +390,18 @@ impl<P: PaymentBackend + 'static> Inner<P> {
                 })
                 .await;
         }
-        let key = self.scope.key_for(req.url())?;
+        let url = req.url().clone();
+        let key = self.scope.key_for(&url)?;
+        // The caller's own credentials are never replaced: the request goes as it is and
+        // its answer (a 402 too, with the parsed challenge) comes back unpaid.
+        if req.headers().contains_key(AUTHORIZATION) {
+            let mut res = next.run(req, extensions).await?;
+            if let Some(c) = challenge_of(&res) {
+                tracing::debug!(key = %key, "request carries its own Authorization, not paying");
+                res.extensions_mut().insert(c);
+            }
+            return Ok(res);
+        }
         let options = extensions
             .get::<PaymentOptions>()
             .cloned()
@@ -387,6 +424,19 @@ impl<P: PaymentBackend + 'static> Inner<P> {
             }
             return Ok(res);
         };
+        // Who asked for payment: after redirects, the final URL's origin. A token is only
+        // ever bought from, stored for and sent to that origin.
+        let (key, target, mut sent) = if same_origin(&url, res.url()) {
+            (key, None, cached.map(|c| c.payment_hash))
+        } else {
+            // The cached token (if any) was for the request's origin, and reqwest dropped
+            // it on the hop.
+            (
+                self.scope.key_for(res.url())?,
+                Some(res.url().clone()),
+                None,
+            )
+        };
         self.emit(Event::ChallengeSeen {
             key: key.clone(),
             amount: challenge
@@ -400,15 +450,31 @@ impl<P: PaymentBackend + 'static> Inner<P> {
             res.extensions_mut().insert(challenge);
             return Ok(res);
         }
+        if let Some(target) = &target
+            && !self.follow_cross_origin
+        {
+            let e = L402Error::CrossOriginRedirect {
+                from: origin_of(&url),
+                to: origin_of(target),
+            };
+            self.refused(&key, &e);
+            return Err(e.into());
+        }
         let Some(replay) = replay else {
             let e = L402Error::BodyNotReplayable;
             self.refused(&key, &e);
             return Err(e.into());
         };
         drop(res);
+        let payee = target.as_ref().unwrap_or(&url);
+        let origin = origin_of(payee);
+        if let Some(e) = self.suspension(&origin) {
+            self.refused(&key, &e);
+            return Err(e.into());
+        }
 
-        let mut sent = cached.map(|c| c.payment_hash);
         let mut paid = false;
+        let mut redirected = false;
         for _ in 0..=MAX_RETRIES {
             if paid {
                 break;
@@ -416,12 +482,29 @@ impl<P: PaymentBackend + 'static> Inner<P> {
             let (token, paid_now) = self.obtain(&key, &challenge, sent, &options).await?;
             paid = paid_now;
             let mut retry = replay.try_clone().ok_or(L402Error::BodyNotReplayable)?;
+            if let Some(target) = &target {
+                *retry.url_mut() = target.clone();
+            }
             retry
                 .headers_mut()
                 .insert(AUTHORIZATION, token.header.clone());
             let res = next.clone().run(retry, extensions).await?;
             match challenge_of(&res) {
                 None => return Ok(res),
+                Some(_) if !same_origin(payee, res.url()) => {
+                    // Sent elsewhere again: that origin's challenge is never paid here.
+                    redirected = true;
+                    sent = None;
+                    if !paid {
+                        let e = L402Error::CrossOriginRedirect {
+                            from: origin_of(payee),
+                            to: origin_of(res.url()),
+                        };
+                        self.refused(&key, &e);
+                        return Err(e.into());
+                    }
+                    break;
+                }
                 Some(c) => {
                     tracing::debug!(key = %key, "token refused right after it was obtained");
                     challenge = c;
@@ -429,12 +512,46 @@ impl<P: PaymentBackend + 'static> Inner<P> {
                 }
             }
         }
-        // Paid, presented the new token, and was asked to pay again: do not pay in a loop.
+        // Paid, presented the new token, and was asked to pay again: do not pay in a loop,
+        // and do not pay this origin again for a while.
         if let Some(hash) = sent {
             self.drop_token(&key, &hash).await;
         }
-        tracing::warn!(key = %key, "server still requires payment after paying once");
+        if paid {
+            self.suspend(&origin);
+        }
+        tracing::warn!(key = %key, redirected, "server still requires payment after paying once");
         Err(L402Error::StillPaymentRequired.into())
+    }
+
+    /// The refusal for a suspended origin, if it is.
+    fn suspension(&self, origin: &str) -> Option<L402Error> {
+        let mut suspended = self
+            .suspended
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        suspended.retain(|_, until| *until > now);
+        suspended
+            .get(origin)
+            .map(|until| L402Error::OriginSuspended {
+                origin: origin.to_owned(),
+                retry_after: until.saturating_duration_since(now),
+            })
+    }
+
+    fn suspend(&self, origin: &str) {
+        let cooldown = self.policy.suspend_after_unpaid;
+        if cooldown.is_zero() {
+            return;
+        }
+        tracing::warn!(origin = %origin, seconds = cooldown.as_secs(), "suspending payments to an origin that still required payment after being paid");
+        if let Some(until) = Instant::now().checked_add(cooldown) {
+            self.suspended
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(origin.to_owned(), until);
+        }
     }
 
     fn refused(&self, key: &str, e: &L402Error) {
@@ -597,6 +714,13 @@ impl<P: PaymentBackend + 'static> Inner<P> {
         if invoice.would_expire(now.saturating_add(self.policy.expiry_margin)) {
             return Err(L402Error::InvoiceExpired);
         }
+        let delta = invoice.min_final_cltv_expiry_delta();
+        if delta > u64::from(self.policy.max_cltv_delta) {
+            return Err(L402Error::CltvDeltaTooHigh {
+                delta,
+                max: self.policy.max_cltv_delta,
+            });
+        }
         let amount = invoice
             .amount_milli_satoshis()
             .filter(|a| *a > 0)
@@ -657,10 +781,15 @@ impl<P: PaymentBackend + 'static> Inner<P> {
             amount,
             max_fee,
         });
-        let params = PayParams::new(max_fee, self.policy.pay_timeout);
+        let params = PayParams::new(max_fee, self.policy.pay_timeout)
+            .max_cltv_delta(self.policy.max_cltv_delta);
         match self.payer.pay_invoice(&invoice, &params).await {
             Ok(success) => self.complete(key, &pending, success, false).await,
-            Err(PayError::OutcomeUnknown(e)) => {
+            // "Already paid" / "in transition": a payment for this hash exists (another
+            // process on the node, an invoice served twice). Its outcome is this one's.
+            Err(
+                e @ (PayError::OutcomeUnknown(_) | PayError::Failed(FailureReason::AlreadyPaid)),
+            ) => {
                 tracing::warn!(key = %key, payment_hash = %hash, error = %e, "payment outcome unknown, looking it up");
                 let deadline = Instant::now() + self.policy.in_flight_wait;
                 // Right after a lost answer the node may not have recorded the payment
@@ -755,6 +884,7 @@ impl<P: PaymentBackend + 'static> Inner<P> {
         unknown_is: UnknownIs,
     ) -> Result<Resolution, L402Error> {
         let hash = pending.payment_hash;
+        self.hold(key, pending).await;
         loop {
             let last_error = match self.payer.lookup_payment(&hash).await {
                 Ok(PaymentStatus::Succeeded(success)) => {
@@ -797,6 +927,23 @@ impl<P: PaymentBackend + 'static> Inner<P> {
                 tracing::debug!(key = %key, payment_hash = %hash, error = %e, "payment lookup failed, retrying");
             }
             tokio::time::sleep(self.policy.poll_interval.min(deadline - now)).await;
+        }
+    }
+
+    /// Holds amount plus fee cap of a pending payment in the ledger until it is resolved
+    /// (a payment from before a restart may still complete), whatever the budgets say:
+    /// the money may be spent already. Idempotent: the payment's own reservation, if
+    /// still held, is kept as is.
+    async fn hold(&self, key: &str, pending: &PendingPayment) {
+        let reservation = Reservation::new(
+            key,
+            pending.payment_hash,
+            pending.amount,
+            self.policy.fee_cap(pending.amount),
+            Limits::new(),
+        );
+        if let Err(e) = self.ledger.reserve(&reservation).await {
+            tracing::warn!(key = %key, payment_hash = %pending.payment_hash, error = %e, "could not hold a pending payment in the spending ledger");
         }
     }
 
@@ -863,4 +1010,18 @@ fn to_cached(t: &StoredToken) -> Result<Arc<Cached>, L402Error> {
         header,
         payment_hash: t.payment_hash,
     }))
+}
+
+/// The origin of a URL, `scheme://host:port`.
+fn origin_of(url: &reqwest::Url) -> String {
+    KeyScope::Origin
+        .key_for(url)
+        .unwrap_or_else(|_| url.origin().ascii_serialization())
+}
+
+/// Whether two URLs have the same origin (scheme, host and port).
+fn same_origin(a: &reqwest::Url, b: &reqwest::Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
 }

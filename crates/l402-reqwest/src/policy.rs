@@ -24,6 +24,14 @@ pub const DEFAULT_PAY_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_IN_FLIGHT_WAIT: Duration = Duration::from_secs(30);
 /// Default interval between lookups of an in-flight payment: 250 ms.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(250);
+/// Default limit on the blocks a payment may stay locked (the route's total CLTV delta):
+/// 1,008 blocks, about a week. Invoices usually ask for a final delta of 18 to 80
+/// blocks; a hold-invoice server asking for more could lock the payer's liquidity for
+/// weeks. Nodes default to 2016.
+pub const DEFAULT_MAX_CLTV_DELTA: u32 = 1_008;
+/// Default time payments to an origin stay suspended after it answered 402 again to the
+/// token it had just been paid for: one hour.
+pub const DEFAULT_SUSPEND_AFTER_UNPAID: Duration = Duration::from_secs(3600);
 /// Default margin before an invoice's expiry under which it is refused: 10 s (time to
 /// route the payment).
 pub const DEFAULT_EXPIRY_MARGIN: Duration = Duration::from_secs(10);
@@ -34,9 +42,17 @@ pub const DEFAULT_EXPIRY_MARGIN: Duration = Duration::from_secs(10);
 /// amount, at most [`max_price`](Self::max_price); amount plus fee cap must fit the
 /// [total](Self::budget) and [per-origin](Self::origin_budget) budgets (over an optional
 /// [window](Self::budget_window)); the invoice must not be about to expire and must be
-/// for the [expected network](Self::network) if one is set. Every payment carries a fee
+/// for the [expected network](Self::network) if one is set, and must not ask for a final
+/// CLTV delta above [`max_cltv_delta`](Self::max_cltv_delta). Every payment carries a fee
 /// cap of [`max_fee_base`](Self::max_fee_base) plus [`max_fee_ppm`](Self::max_fee_ppm)
-/// of the amount.
+/// of the amount, and the CLTV limit. An origin that answers 402 again right after being
+/// paid is [suspended](Self::suspend_after_unpaid).
+///
+/// Budgets are counted by the middleware's
+/// [`SpendingLedger`](crate::ledger::SpendingLedger): per process with the default
+/// [`MemoryLedger`](crate::MemoryLedger), per machine with a
+/// [`FileLedger`](crate::FileLedger), per fleet with a Redis ledger. There is no budget
+/// by default (only the per-request cap).
 ///
 /// ```
 /// use std::time::Duration;
@@ -65,6 +81,8 @@ pub struct SpendingPolicy {
     pub(crate) in_flight_wait: Duration,
     pub(crate) poll_interval: Duration,
     pub(crate) expiry_margin: Duration,
+    pub(crate) max_cltv_delta: u32,
+    pub(crate) suspend_after_unpaid: Duration,
 }
 
 impl Default for SpendingPolicy {
@@ -81,6 +99,8 @@ impl Default for SpendingPolicy {
             in_flight_wait: DEFAULT_IN_FLIGHT_WAIT,
             poll_interval: DEFAULT_POLL_INTERVAL,
             expiry_margin: DEFAULT_EXPIRY_MARGIN,
+            max_cltv_delta: DEFAULT_MAX_CLTV_DELTA,
+            suspend_after_unpaid: DEFAULT_SUSPEND_AFTER_UNPAID,
         }
     }
 }
@@ -174,6 +194,29 @@ impl SpendingPolicy {
         self
     }
 
+    /// The most blocks a payment may stay locked (default [`DEFAULT_MAX_CLTV_DELTA`]):
+    /// an invoice whose final CLTV delta alone is above it is refused before paying
+    /// ([`L402Error::CltvDeltaTooHigh`](crate::L402Error::CltvDeltaTooHigh)), and the
+    /// node is given it as the route's limit
+    /// ([`PayParams::max_cltv_delta`](l402_core::backend::PayParams::max_cltv_delta)).
+    #[must_use]
+    pub fn max_cltv_delta(mut self, blocks: u32) -> Self {
+        self.max_cltv_delta = blocks;
+        self
+    }
+
+    /// How long payments to an origin are refused
+    /// ([`L402Error::OriginSuspended`](crate::L402Error::OriginSuspended)) after it
+    /// answered 402 again to the token it had just been paid for
+    /// ([`L402Error::StillPaymentRequired`](crate::L402Error::StillPaymentRequired)):
+    /// a server that takes the money without serving is not paid again and again.
+    /// Default [`DEFAULT_SUSPEND_AFTER_UNPAID`]; zero turns the suspension off.
+    #[must_use]
+    pub fn suspend_after_unpaid(mut self, duration: Duration) -> Self {
+        self.suspend_after_unpaid = duration;
+        self
+    }
+
     /// The fee cap for a payment of `amount`: base plus ppm of the amount (rounded up).
     #[must_use]
     pub fn fee_cap(&self, amount: Amount) -> Amount {
@@ -213,6 +256,9 @@ impl SpendingPolicy {
         }
         if self.poll_interval.is_zero() {
             return Err(BuildError::ZeroPollInterval);
+        }
+        if self.max_cltv_delta == 0 {
+            return Err(BuildError::ZeroCltvDelta);
         }
         Ok(())
     }

@@ -412,3 +412,64 @@ async fn listsendpays_when_listpays_is_unknown() {
         other => panic!("not recovered: {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_payment_in_transition_is_not_definitely_unpaid() {
+    let pair = Pair::new().await;
+    let created = invoice(&pair, 10_000).await;
+    pair.agent
+        .node()
+        .faults()
+        .next_payment(PaymentFault::InFlight {
+            duration: Duration::from_millis(400),
+            then: Outcome::Succeed,
+        });
+    let agent = pair.agent_backend();
+    let paying = {
+        let agent = agent.clone();
+        let invoice = created.invoice.clone();
+        tokio::spawn(async move { agent.pay_invoice(&invoice, &params()).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // A second attempt while the first is in flight: the node refuses it, but money is
+    // on its way, so a caller must look the payment up rather than forget it.
+    let err = agent
+        .pay_invoice(&created.invoice, &params())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PayError::Failed(FailureReason::AlreadyPaid)),
+        "{err:?}"
+    );
+    assert!(!err.is_definitely_unpaid());
+    let paid = paying.await.unwrap().unwrap();
+    assert_eq!(
+        agent.lookup_payment(&created.payment_hash).await.unwrap(),
+        PaymentStatus::Succeeded(paid)
+    );
+    assert_eq!(pair.agent.node().payments().len(), 1);
+}
+
+#[tokio::test]
+async fn the_cltv_limit_reaches_the_node() {
+    let pair = Pair::new().await;
+    // The mock's invoices ask for a final delta of 80 blocks.
+    let created = invoice(&pair, 10_000).await;
+    let agent = pair.agent_backend();
+    let before = pair.agent.node().balance();
+    let err = agent
+        .pay_invoice(&created.invoice, &params().max_cltv_delta(79))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PayError::Failed(FailureReason::NoRoute)),
+        "{err:?}"
+    );
+    assert!(err.is_definitely_unpaid());
+    assert_eq!(pair.agent.node().balance(), before);
+    let paid = agent
+        .pay_invoice(&created.invoice, &params().max_cltv_delta(80))
+        .await
+        .unwrap();
+    assert!(created.payment_hash.matches(&paid.preimage));
+}

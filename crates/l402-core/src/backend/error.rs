@@ -121,8 +121,11 @@ pub enum FailureReason {
     InsufficientBalance,
     /// The invoice expired.
     InvoiceExpired,
-    /// The node already paid this invoice (or has a payment for it in flight): look the
-    /// payment up instead.
+    /// The node already paid this invoice, or has a payment for it in flight (LND's
+    /// `ALREADY_EXISTS`: "invoice is already paid", "payment is in transition"; CLN's
+    /// "already paid" and "payment in progress"). Not a sign that nothing was paid:
+    /// [`PayError::is_definitely_unpaid`] is `false` for it, and the outcome is that of
+    /// the earlier payment: look it up by hash.
     AlreadyPaid,
     /// The invoice is malformed, for another network, or needs an amount that was not given.
     InvalidInvoice,
@@ -153,7 +156,8 @@ impl fmt::Display for FailureReason {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PayError {
-    /// The node reported a final failure: nothing was paid.
+    /// The node reported a final failure: nothing was paid (except for
+    /// [`FailureReason::AlreadyPaid`], where an earlier payment exists).
     #[error("payment failed: {0}")]
     Failed(FailureReason),
     /// The payment never started (the node was unreachable, or refused the request before
@@ -167,9 +171,15 @@ pub enum PayError {
 }
 
 impl PayError {
-    /// Whether nothing was paid, for certain.
+    /// Whether nothing was paid, for certain. `false` for
+    /// [`OutcomeUnknown`](Self::OutcomeUnknown) and for
+    /// [`Failed`](Self::Failed)`(`[`AlreadyPaid`](FailureReason::AlreadyPaid)`)`: a
+    /// payment for the hash exists (settled or in flight), so look it up by hash.
     #[must_use]
     pub fn is_definitely_unpaid(&self) -> bool {
-        !matches!(self, PayError::OutcomeUnknown(_))
+        !matches!(
+            self,
+            PayError::OutcomeUnknown(_) | PayError::Failed(FailureReason::AlreadyPaid)
+        )
     }
 }

@@ -199,6 +199,12 @@ pub struct PayParams {
     pub timeout: Duration,
     /// The amount for an invoice that has none; must be `None` when the invoice has one.
     pub amount: Option<Amount>,
+    /// The most blocks the payment's HTLCs may stay locked: the total CLTV delta of the
+    /// route, the invoice's final delta included (LND's `cltv_limit`, CLN's `maxdelay`).
+    /// A route above it is not used; `None` leaves the node's default (2016 blocks on
+    /// LND and CLN). Bounds how long a payee holding the payment (a hold invoice) can
+    /// lock the payer's liquidity.
+    pub max_cltv_delta: Option<u32>,
 }
 
 impl PayParams {
@@ -209,7 +215,15 @@ impl PayParams {
             max_fee,
             timeout,
             amount: None,
+            max_cltv_delta: None,
         }
+    }
+
+    /// Limits the route's total CLTV delta to `blocks`.
+    #[must_use]
+    pub fn max_cltv_delta(mut self, blocks: u32) -> Self {
+        self.max_cltv_delta = Some(blocks);
+        self
     }
 
     /// The amount to pay an amountless invoice.

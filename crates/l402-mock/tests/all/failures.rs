@@ -281,3 +281,29 @@ async fn a_node_does_not_pay_itself() {
     assert_eq!(network.payment_count(), 0);
     assert_eq!(alice.balance(), msat(100_000));
 }
+
+#[tokio::test]
+async fn a_route_above_the_cltv_limit_finds_no_route() {
+    let (network, alice, bob) = pair(RoutingFee::ZERO, 100_000);
+    // The network's invoices ask for DEFAULT_MIN_FINAL_CLTV_EXPIRY_DELTA (80) blocks.
+    let created = invoice(&bob, 1_000).await;
+    let before = balances(&alice, &bob);
+    let err = alice
+        .pay_invoice(&created.invoice, &params().max_cltv_delta(79))
+        .await
+        .unwrap_err();
+    assert_eq!(failure(err), FailureReason::NoRoute);
+    assert_eq!(balances(&alice, &bob), before);
+    // Recorded as a failed payment, as a node that found no route does.
+    assert_eq!(
+        alice.lookup_payment(&created.payment_hash).await.unwrap(),
+        PaymentStatus::Failed(FailureReason::NoRoute)
+    );
+    // At the limit it pays.
+    alice
+        .pay_invoice(&created.invoice, &params().max_cltv_delta(80))
+        .await
+        .unwrap();
+    assert_eq!(network.payment_count(), 2);
+    assert_conserved(&network);
+}

@@ -1,6 +1,6 @@
 //! [`FileLedger`]: budgets for every process on one machine, across restarts.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -211,15 +211,9 @@ impl SpendingLedger for FileLedger {
     }
 }
 
-/// Removes a ledger file and its lock file (for tests and tools).
-#[cfg(test)]
-fn remove(path: &Path) {
-    let _ = fs::remove_file(path);
-    let _ = fs::remove_file(lock_path(path));
-}
-
 #[cfg(test)]
 mod tests {
+    use std::fs;
     use std::time::SystemTime;
 
     use super::*;
@@ -240,6 +234,12 @@ mod tests {
 
     fn h(n: u8) -> PaymentHash {
         PaymentHash::from_bytes([n; 32])
+    }
+
+    /// Removes a ledger file and its lock file.
+    fn remove(path: &Path) {
+        let _ = fs::remove_file(path);
+        let _ = fs::remove_file(lock_path(path));
     }
 
     fn res(n: u8, msat: u64, limits: Limits) -> Reservation {

@@ -5,6 +5,7 @@
 
 mod basic;
 mod concurrency;
+mod money;
 mod recovery;
 mod refusals;
 mod servers;

@@ -125,7 +125,9 @@ async fn refuses_beyond_the_origin_budget_over_a_window() {
         .policy(
             policy()
                 .origin_budget(sat(15))
-                .budget_window(Duration::from_millis(600)),
+                .budget_window(Duration::from_millis(600))
+                // This test is about budgets: no suspension after an unpaid answer.
+                .suspend_after_unpaid(Duration::ZERO),
         )
         .build()
         .unwrap();

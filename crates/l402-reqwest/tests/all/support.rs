@@ -42,7 +42,11 @@ impl Net {
     }
 
     pub fn with_fee(fee: RoutingFee) -> Self {
-        let network = MockNetwork::builder().routing_fee(fee).build();
+        Self::on(MockNetwork::builder().routing_fee(fee).build())
+    }
+
+    /// On a network built by the caller.
+    pub fn on(network: MockNetwork) -> Self {
         let server = network.node("server").build().unwrap();
         let payer = network
             .node("payer")
@@ -92,6 +96,50 @@ impl Net {
 
     pub async fn paywall(&self) -> String {
         self.paywall_with(Duration::from_secs(3600)).await
+    }
+
+    /// Money the payer sent (amounts and fees), on the node.
+    pub fn spent(&self) -> Amount {
+        sat(START_BALANCE_SAT).saturating_sub(self.payer.balance())
+    }
+}
+
+/// A server whose every path answers `307 Temporary Redirect` to `to` + the path.
+pub async fn redirector(to: String) -> String {
+    let app = Router::new().fallback(move |uri: axum::http::Uri| {
+        let to = to.clone();
+        async move {
+            let location = format!("{to}{}", uri.path());
+            (
+                StatusCode::TEMPORARY_REDIRECT,
+                [(axum::http::header::LOCATION, location)],
+            )
+        }
+    });
+    serve(app).await
+}
+
+impl Net {
+    /// A paywall (`/paid`, 10 sat) that also redirects `/moved` to `/paid` on itself.
+    pub async fn paywall_with_redirect(&self) -> String {
+        let layer = L402Layer::builder(self.server.clone(), Arc::clone(&self.keys))
+            .service("api")
+            .price_sat(10)
+            .build()
+            .unwrap();
+        let app = Router::new()
+            .route("/paid", get(|| async { "paid content" }))
+            .route_layer(layer)
+            .route(
+                "/moved",
+                get(|| async {
+                    (
+                        StatusCode::TEMPORARY_REDIRECT,
+                        [(axum::http::header::LOCATION, "/paid")],
+                    )
+                }),
+            );
+        serve(app).await
     }
 }
 
