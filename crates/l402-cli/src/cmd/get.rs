@@ -530,6 +530,9 @@ fn classify(error: &reqwest_middleware::Error) -> CliError {
             | L402Error::PaymentHashMismatch
             | L402Error::InvalidInvoice(_)
             | L402Error::InvalidIdentifier(_)
+            | L402Error::CltvDeltaTooHigh { .. }
+            | L402Error::CrossOriginRedirect { .. }
+            | L402Error::OriginSuspended { .. }
             | L402Error::BodyNotReplayable => exit::REFUSED,
             L402Error::PaymentFailed(_)
             | L402Error::PaymentInFlight { .. }

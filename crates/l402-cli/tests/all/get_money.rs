@@ -192,7 +192,12 @@ async fn concurrent_calls_share_one_budget() {
     let outs = futures_join_all(calls).await;
     let mut codes: Vec<i32> = outs.iter().map(code).collect();
     codes.sort_unstable();
-    assert_eq!(codes, [0, 0, 3, 3], "{:?}", outs.iter().map(stderr).collect::<Vec<_>>());
+    assert_eq!(
+        codes,
+        [0, 0, 3, 3],
+        "{:?}",
+        outs.iter().map(stderr).collect::<Vec<_>>()
+    );
     assert_eq!(net.network.payment_count(), 2);
     assert_eq!(net.paid_msat(), 2 * (10_000 + FEE_MSAT));
 }
@@ -228,7 +233,13 @@ async fn cross_origin_redirects_are_never_paid() {
     let out = run_async(net.get(&["-L"], &format!("http://{hop}/start"))).await;
     assert_eq!(code(&out), 3, "{}", stderr(&out));
     let s = summary(&out);
-    assert!(s["error"].as_str().unwrap().contains("refused, nothing paid"), "{s}");
+    assert!(
+        s["error"]
+            .as_str()
+            .unwrap()
+            .contains("refused, nothing paid"),
+        "{s}"
+    );
     assert_eq!(stdout(&out), "");
     assert_eq!(net.network.payment_count(), 0);
     assert_eq!(net.paid_msat(), 0);
