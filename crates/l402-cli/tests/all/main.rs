@@ -11,3 +11,4 @@ mod pay_loop;
 mod proxy;
 mod support;
 mod token;
+mod token_secrets;
