@@ -20,33 +20,63 @@ pub(crate) const LEDGER_KIND: &str = "ledger";
 /// Default scope: several budgets sharing a prefix need different scopes.
 pub const DEFAULT_LEDGER_SCOPE: &str = "default";
 
-/// The shared prelude of the scripts: keys, pruning, parsing.
+/// The shared prelude of the scripts: keys, pruning, windowed sums.
 ///
-/// * `KEYS[1]` spent: sorted set, member = payment hash (hex), score = commit time (ms).
-/// * `KEYS[2]` pay: hash, payment hash → `amount \t fee \t origin`, for the payments in
-///   `spent` (the idempotency index, and what windowed sums read).
-/// * `KEYS[3]` tot: hash, all-time totals: `a`, `f`, `n` (amount, fees, count), and
-///   `a:<origin>`, `f:<origin>`, `n:<origin>`; never pruned.
+/// * `KEYS[1]` spent: sorted set, member = payment hash (hex), score = commit time (ms);
+///   `<spent>:o:<sha1 of the origin>` the same for one origin (same hash slot).
+/// * `KEYS[2]` pay: hash, payment hash → `amount \t fee \t A \t F \t oA \t oF \t origin`,
+///   where `A`, `F` (`oA`, `oF`) are the all-time amount and fee totals (of the origin)
+///   *before* this payment: the sum of a window is the total now minus the `A`/`F` of the
+///   first payment inside it, two lookups whatever the number of payments.
+/// * `KEYS[3]` tot: hash, all-time totals: `a`, `f`, `n` and `a:<origin>`, `f:<origin>`,
+///   `n:<origin>`; never pruned.
 /// * `KEYS[4]` held: hash, payment hash → `amount \t max_fee \t at \t origin`.
 ///
-/// `prune(now, retention)` drops payments older than the retention from `spent` and
-/// `pay`; they stay in `tot` (the all-time totals).
+/// Commit times never go backwards (a commit is stamped at least at the latest one), so
+/// that the order of the sets is the order of the totals; a clock behind the fleet's
+/// stamps later, which over-counts (never under-counts) its windows.
 const PRELUDE: &str = r"
 local spent, pay, tot, held = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local function prune(now, retention)
-  local cutoff = now - retention
-  local old = redis.call('ZRANGEBYSCORE', spent, '-inf', '(' .. cutoff)
-  for _, h in ipairs(old) do redis.call('HDEL', pay, h) end
-  if #old > 0 then redis.call('ZREMRANGEBYSCORE', spent, '-inf', '(' .. cutoff) end
+local function okey(origin) return spent .. ':o:' .. redis.sha1hex(origin) end
+local function num(x) return tonumber(x) or 0 end
+local function fmt(x) return string.format('%d', x) end
+local function record(v)
+  local a, f, ta, tf, oa, of, o =
+    string.match(v, '^(%d+)\t(%d+)\t(%d+)\t(%d+)\t(%d+)\t(%d+)\t(.*)$')
+  if not a then error('l402 ledger: malformed payment record') end
+  return tonumber(a), tonumber(f), tonumber(ta), tonumber(tf), tonumber(oa), tonumber(of), o
 end
-local function paid(v)
-  local a, f, o = string.match(v, '^(%d+)\t(%d+)\t(.*)$')
-  if not a then return redis.error_reply('l402 ledger: malformed payment record') end
-  return tonumber(a) + tonumber(f), o
+local function prune(now, retention)
+  local cutoff = '(' .. fmt(now - retention)
+  local old = redis.call('ZRANGEBYSCORE', spent, '-inf', cutoff)
+  for _, h in ipairs(old) do
+    local v = redis.call('HGET', pay, h)
+    if v then
+      local _, _, _, _, _, _, o = record(v)
+      redis.call('ZREM', okey(o), h)
+      redis.call('HDEL', pay, h)
+    end
+  end
+  if #old > 0 then redis.call('ZREMRANGEBYSCORE', spent, '-inf', cutoff) end
+end
+-- Amount and fees committed after `from` (exclusive): in total (origin nil) or for one.
+local function since(from, origin)
+  local zkey = spent
+  local fa, ff = 'a', 'f'
+  if origin then zkey, fa, ff = okey(origin), 'a:' .. origin, 'f:' .. origin end
+  local t = redis.call('HMGET', tot, fa, ff)
+  local first = redis.call('ZRANGEBYSCORE', zkey, '(' .. fmt(from), '+inf', 'LIMIT', 0, 1)[1]
+  if not first then return 0, 0, 0 end
+  local v = redis.call('HGET', pay, first)
+  if not v then error('l402 ledger: payment without record') end
+  local _, _, ta, tf, oa, of = record(v)
+  if origin then ta, tf = oa, of end
+  local n = redis.call('ZCOUNT', zkey, '(' .. fmt(from), '+inf')
+  return num(t[1]) - ta, num(t[2]) - tf, n
 end
 local function reserved(v)
   local a, m, at, o = string.match(v, '^(%d+)\t(%d+)\t(%d+)\t(.*)$')
-  if not a then return redis.error_reply('l402 ledger: malformed reservation') end
+  if not a then error('l402 ledger: malformed reservation') end
   return tonumber(a) + tonumber(m), o
 end
 ";
@@ -67,22 +97,18 @@ if redis.call('HEXISTS', pay, hash) == 1 then return {2} end
 local total, mine = 0, 0
 if window == 0 or window > retention then
   local t = redis.call('HMGET', tot, 'a', 'f', 'a:' .. origin, 'f:' .. origin)
-  total = (tonumber(t[1]) or 0) + (tonumber(t[2]) or 0)
-  mine = (tonumber(t[3]) or 0) + (tonumber(t[4]) or 0)
+  total = num(t[1]) + num(t[2])
+  mine = num(t[3]) + num(t[4])
 else
-  local inside = redis.call('ZRANGEBYSCORE', spent, '(' .. (now - window), '+inf')
-  for _, h in ipairs(inside) do
-    local v = redis.call('HGET', pay, h)
-    if not v then return redis.error_reply('l402 ledger: payment without record') end
-    local cost, o = paid(v)
-    if type(cost) == 'table' then return cost end
-    total = total + cost
-    if o == origin then mine = mine + cost end
+  local a, f = since(now - window, nil)
+  total = a + f
+  if limit_origin >= 0 then
+    local oa, of = since(now - window, origin)
+    mine = oa + of
   end
 end
 for _, v in ipairs(redis.call('HVALS', held)) do
   local cost, o = reserved(v)
-  if type(cost) == 'table' then return cost end
   total = total + cost
   if o == origin then mine = mine + cost end
 end
@@ -101,12 +127,17 @@ return {0}
 /// when recorded, 0 when the hash was already committed.
 const COMMIT: &str = r"
 local now, retention = tonumber(ARGV[1]), tonumber(ARGV[2])
-local hash, origin, amount, fee = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local hash, origin, amount, fee = ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
 prune(now, retention)
 redis.call('HDEL', held, hash)
 if redis.call('HEXISTS', pay, hash) == 1 then return 0 end
-redis.call('ZADD', spent, now, hash)
-redis.call('HSET', pay, hash, amount .. '\t' .. fee .. '\t' .. origin)
+local last = redis.call('ZRANGE', spent, -1, -1, 'WITHSCORES')[2]
+local at = math.max(now, num(last))
+local t = redis.call('HMGET', tot, 'a', 'f', 'a:' .. origin, 'f:' .. origin)
+redis.call('ZADD', spent, at, hash)
+redis.call('ZADD', okey(origin), at, hash)
+redis.call('HSET', pay, hash, table.concat({ARGV[5], ARGV[6], fmt(num(t[1])), fmt(num(t[2])),
+  fmt(num(t[3])), fmt(num(t[4])), origin}, '\t'))
 redis.call('HINCRBY', tot, 'a', amount)
 redis.call('HINCRBY', tot, 'f', fee)
 redis.call('HINCRBY', tot, 'n', 1)
@@ -117,21 +148,31 @@ return 1
 ";
 
 /// Summary: `ARGV` = now ms, retention ms, window ms (0 = all time). Answers
-/// `{totals (HGETALL of tot, or {} for a window), records in the window, reservations}`.
-/// Read-only (it does not prune: records older than the retention are skipped by score).
+/// `{totals as field/value pairs (those of tot, or the same computed for the window),
+/// reservations}`. Read-only: payments older than the retention that were not pruned
+/// yet are outside every window the script computes (windows are at most the retention).
 const SUMMARY: &str = r"
 local now, retention, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local records = {}
-local totals = {}
 if window == 0 or window > retention then
-  totals = redis.call('HGETALL', tot)
-else
-  for _, h in ipairs(redis.call('ZRANGEBYSCORE', spent, '(' .. (now - window), '+inf')) do
-    local v = redis.call('HGET', pay, h)
-    if v then records[#records + 1] = v end
+  return {redis.call('HGETALL', tot), redis.call('HVALS', held)}
+end
+local from = math.max(now - window, now - retention)
+local out = {}
+local a, f, n = since(from, nil)
+for _, x in ipairs({'a', fmt(a), 'f', fmt(f), 'n', fmt(n)}) do out[#out + 1] = x end
+local all = redis.call('HGETALL', tot)
+for i = 1, #all, 2 do
+  local o = string.match(all[i], '^n:(.*)$')
+  if o then
+    local oa, of, on = since(from, o)
+    if on > 0 then
+      for _, x in ipairs({'a:' .. o, fmt(oa), 'f:' .. o, fmt(of), 'n:' .. o, fmt(on)}) do
+        out[#out + 1] = x
+      end
+    end
   end
 end
-return {totals, records, redis.call('HVALS', held)}
+return {out, redis.call('HVALS', held)}
 ";
 
 /// A [`SpendingLedger`] in Redis: every client of a fleet that uses the same connection
@@ -146,8 +187,9 @@ return {totals, records, redis.call('HVALS', held)}
 /// payment hash (a call retried after a lost answer changes nothing more).
 ///
 /// # Windows and retention
-/// Committed payments are kept one by one in a sorted set scored by their commit time,
-/// so a rolling window is exact. Payments older than the
+/// Committed payments are kept one by one in sorted sets scored by their commit time,
+/// each with the running totals before it, so a rolling window is exact and costs two
+/// lookups whatever the number of payments in it. Payments older than the
 /// [retention](RedisLedgerBuilder::retention) (default [`DEFAULT_RETENTION`], 31 days)
 /// are dropped from it by the scripts themselves (their time to live is the retention);
 /// they stay in the all-time totals, which a budget without a window (or with a window
@@ -157,7 +199,10 @@ return {totals, records, redis.call('HVALS', held)}
 ///
 /// Reservations have no expiry: a reservation whose payment's outcome is never learnt
 /// (a client that crashed for good with a payment in flight) keeps its amount until it
-/// is released; see `docs/operations.md`.
+/// is released. An expiry would let a budget under-count a payment that did go through;
+/// once the node shows the payment failed, release it by hand
+/// (`HDEL <prefix>:ledger:{<scope>}:held <payment hash hex>`), or commit it if it
+/// succeeded.
 ///
 /// # Failures
 /// Bounded by the connection's timeout. A reserve that fails (Redis down, a timeout) is
@@ -336,42 +381,29 @@ impl SpendingLedger for RedisLedger {
             self.retention_ms.to_string(),
             self.window_ms(window)?.to_string(),
         ];
-        let (totals, records, held): (Vec<String>, Vec<String>, Vec<String>) =
+        let (totals, held): (Vec<String>, Vec<String>) =
             self.invoke(&self.scripts.summary, &args).await?;
         let mut s = SpendingSummary::default();
         let mut per: BTreeMap<String, OriginSpending> = BTreeMap::new();
-        // All time: the totals (no records); a window: the records in it (no totals).
-        {
-            for pair in totals.chunks_exact(2) {
-                let n: u64 = pair[1].parse().map_err(|_| malformed())?;
-                match pair[0].split_once(':') {
-                    None => match pair[0].as_str() {
-                        "a" => s.total = Amount::from_msat(n),
-                        "f" => s.fees = Amount::from_msat(n),
-                        "n" => s.payments = n,
+        for pair in totals.chunks_exact(2) {
+            let n: u64 = pair[1].parse().map_err(|_| malformed())?;
+            match pair[0].split_once(':') {
+                None => match pair[0].as_str() {
+                    "a" => s.total = Amount::from_msat(n),
+                    "f" => s.fees = Amount::from_msat(n),
+                    "n" => s.payments = n,
+                    _ => return Err(malformed()),
+                },
+                Some((field, origin)) => {
+                    let o = per.entry(origin.to_owned()).or_default();
+                    match field {
+                        "a" => o.amount = Amount::from_msat(n),
+                        "f" => o.fees = Amount::from_msat(n),
+                        "n" => o.payments = n,
                         _ => return Err(malformed()),
-                    },
-                    Some((field, origin)) => {
-                        let o = per.entry(origin.to_owned()).or_default();
-                        match field {
-                            "a" => o.amount = Amount::from_msat(n),
-                            "f" => o.fees = Amount::from_msat(n),
-                            "n" => o.payments = n,
-                            _ => return Err(malformed()),
-                        }
                     }
                 }
             }
-        }
-        for v in &records {
-            let (amount, fee, origin) = parse_record(v)?;
-            s.total = s.total.saturating_add(amount);
-            s.fees = s.fees.saturating_add(fee);
-            s.payments = s.payments.saturating_add(1);
-            let o = per.entry(origin.to_owned()).or_default();
-            o.amount = o.amount.saturating_add(amount);
-            o.fees = o.fees.saturating_add(fee);
-            o.payments = o.payments.saturating_add(1);
         }
         for v in &held {
             let (amount, max_fee, origin) = parse_held(v)?;
@@ -387,17 +419,6 @@ impl SpendingLedger for RedisLedger {
 
 fn malformed() -> LedgerError {
     backend(StoreError::Malformed)
-}
-
-/// `amount \t fee \t origin`.
-fn parse_record(v: &str) -> Result<(Amount, Amount, &str), LedgerError> {
-    let mut parts = v.splitn(3, '\t');
-    let amount = parts.next().and_then(|p| p.parse().ok());
-    let fee = parts.next().and_then(|p| p.parse().ok());
-    match (amount, fee, parts.next()) {
-        (Some(a), Some(f), Some(o)) => Ok((Amount::from_msat(a), Amount::from_msat(f), o)),
-        _ => Err(malformed()),
-    }
 }
 
 /// `amount \t max_fee \t at \t origin`.
@@ -514,12 +535,6 @@ mod tests {
 
     #[test]
     fn records_parse_strictly() {
-        assert_eq!(
-            parse_record("10\t1\thttp://a:1").unwrap(),
-            (Amount::from_msat(10), Amount::from_msat(1), "http://a:1")
-        );
-        assert!(parse_record("10\tx\thttp://a").is_err());
-        assert!(parse_record("10").is_err());
         assert_eq!(
             parse_held("10\t2\t5\thttp://a\tb").unwrap().2,
             "http://a\tb"

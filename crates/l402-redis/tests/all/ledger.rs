@@ -413,3 +413,93 @@ async fn fails_closed() {
     );
     assert_eq!(network.payment_count(), 0);
 }
+
+/// Windowed sums, total and per origin, over several payments; a clock set back does
+/// not move a payment out of a window (it is stamped at the latest commit time).
+#[tokio::test]
+async fn windowed_sums_per_origin() {
+    let Some(bin) = server_binary("windowed_sums_per_origin") else {
+        return;
+    };
+    let redis = RedisProcess::start(bin).await;
+    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let clock = ManualClock::new(t0);
+    let ledger = RedisLedger::builder(connection(&redis.url(), "sums"))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let min = Duration::from_secs(60);
+    ledger
+        .commit("a", &hash(1), msat(10), msat(1))
+        .await
+        .unwrap();
+    clock.advance(min * 10);
+    ledger
+        .commit("b", &hash(2), msat(20), msat(0))
+        .await
+        .unwrap();
+    clock.advance(min * 10);
+    ledger
+        .commit("a", &hash(3), msat(30), msat(2))
+        .await
+        .unwrap();
+    clock.advance(min * 5);
+    let sums = |s: &l402_reqwest::SpendingSummary| {
+        (
+            s.total.msat() + s.fees.msat(),
+            s.payments,
+            s.per_origin
+                .get("a")
+                .map_or(0, |o| o.amount.msat() + o.fees.msat()),
+            s.per_origin
+                .get("b")
+                .map_or(0, |o| o.amount.msat() + o.fees.msat()),
+        )
+    };
+    assert_eq!(
+        sums(&ledger.summary(Some(min * 30)).await.unwrap()),
+        (63, 3, 43, 20)
+    );
+    assert_eq!(
+        sums(&ledger.summary(Some(min * 16)).await.unwrap()),
+        (52, 2, 32, 20)
+    );
+    assert_eq!(
+        sums(&ledger.summary(Some(min * 6)).await.unwrap()),
+        (32, 1, 32, 0)
+    );
+    assert_eq!(sums(&ledger.summary(None).await.unwrap()), (63, 3, 43, 20));
+
+    // Per-origin limit over 16 minutes: origin a used 32 of 40.
+    let limits = Limits::new().per_origin(msat(40)).window(min * 16);
+    assert!(
+        ledger
+            .reserve(&reservation("a", 4, 9, limits))
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        ledger
+            .reserve(&reservation("a", 5, 8, limits))
+            .await
+            .unwrap(),
+        Reserved::New
+    );
+    assert_eq!(
+        ledger
+            .reserve(&reservation("b", 6, 20, limits))
+            .await
+            .unwrap(),
+        Reserved::New
+    );
+
+    // The clock goes back an hour: a commit now is still counted in a 6-minute window.
+    clock.set(t0);
+    ledger
+        .commit("c", &hash(7), msat(5), msat(0))
+        .await
+        .unwrap();
+    clock.set(t0 + min * 25);
+    let s = ledger.summary(Some(min * 6)).await.unwrap();
+    assert_eq!(s.per_origin.get("c").map(|o| o.amount), Some(msat(5)));
+}
