@@ -202,9 +202,9 @@ async fn concurrent_calls_share_one_budget() {
     assert_eq!(net.paid_msat(), 2 * (10_000 + FEE_MSAT));
 }
 
-async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output>
+async fn futures_join_all<F>(futures: Vec<F>) -> Vec<F::Output>
 where
-    F: Send + 'static,
+    F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,
 {
     let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
