@@ -111,7 +111,7 @@
 
 //! ## A budget for a fleet of paying clients
 //!
-//! With the `ledger` feature, [`RedisLedger`](crate::RedisLedger) is a spending ledger for
+//! With the `ledger` feature, `RedisLedger` is a spending ledger for
 //! `l402-reqwest`'s middleware: every client that uses the same prefix and scope shares
 //! one budget (total, per origin, over a rolling window or all time), across machines and
 //! restarts. Each reservation is one Lua script (sum, check, record in one atomic step),
