@@ -16,7 +16,7 @@
 //! | `create_invoice` | `invoice` | `amount_msat`, `label` (`l402-<16 hex>`, unique), `description`, `expiry` |
 //! | `lookup_invoice` | `listinvoices` | `payment_hash` |
 //! | `node_info` (optional) | `getinfo` | none |
-//! | `pay_invoice` | `xpay` | `invstring`, `maxfee` (integer msat), `retry_for` (s), `amount_msat` for amountless invoices |
+//! | `pay_invoice` | `xpay` | `invstring`, `maxfee` (integer msat), `retry_for` (s), `amount_msat` for amountless invoices, `maxdelay` (blocks) when `PayParams::max_cltv_delta` is set |
 //! | `lookup_payment` | `listpays` (`listsendpays` if `listpays` is unknown) | `payment_hash` |
 //!
 //! A server needs a rune limited to
@@ -43,9 +43,11 @@
 //! * Any CLN error (`{"code","message","data"}`, e.g. a rune refused with 401 / 1502):
 //!   [`ErrorKind::Permanent`](l402_core::ErrorKind::Permanent). CLN's message is kept in
 //!   [`BackendError::message`](l402_core::BackendError::message), for logs only.
-//! * `xpay`: codes 203, 205/206, 207, 209, 210, 219 (218, 201) and -32602 are
-//!   [`PayError::Failed`](l402_core::PayError::Failed) (with the matching
-//!   [`FailureReason`](l402_core::backend::FailureReason)). A refused connection, or a
+//! * `xpay`: codes 203, 205/206, 207, 209, 210, 219 (218, 201, and 200 "in progress")
+//!   and -32602 are [`PayError::Failed`](l402_core::PayError::Failed) (with the matching
+//!   [`FailureReason`](l402_core::backend::FailureReason); 219, 218, 201 and 200 are
+//!   [`AlreadyPaid`](l402_core::backend::FailureReason::AlreadyPaid), which is not
+//!   "nothing paid": look the payment up). A refused connection, or a
 //!   401/403/404/405 (rune, unknown method) is
 //!   [`PayError::NotAttempted`](l402_core::PayError::NotAttempted). Anything else after
 //!   the request went out (connection dropped, a timeout of `PayParams::timeout` plus

@@ -37,8 +37,10 @@
 //!   [`ErrorKind::Permanent`](l402_core::ErrorKind::Permanent). LND's message is kept in
 //!   [`BackendError::message`](l402_core::BackendError::message), for logs only.
 //! * Payments: [`PayError::Failed`](l402_core::PayError::Failed) only when LND said
-//!   `FAILED` (with its `failure_reason`), when it refused a duplicate (`AlreadyExists`:
-//!   [`AlreadyPaid`](l402_core::backend::FailureReason::AlreadyPaid)), or when the invoice
+//!   `FAILED` (with its `failure_reason`), when it refused a duplicate (`AlreadyExists`,
+//!   "invoice is already paid" or "payment is in transition":
+//!   [`AlreadyPaid`](l402_core::backend::FailureReason::AlreadyPaid), which is not
+//!   "nothing paid": look the payment up), or when the invoice
 //!   is expired or its amount does not fit, checked before sending.
 //!   [`PayError::NotAttempted`](l402_core::PayError::NotAttempted) when the connection was
 //!   refused or LND rejected the request before its first stream message.

@@ -63,10 +63,17 @@
 //!
 //! ## What happens on each request
 //!
+//! 0. A request that already carries an `Authorization` header is the caller's: it is
+//!    sent as it is, never paid for, and its answer (a 402 too, with the parsed
+//!    [`Challenge`](l402_core::Challenge) in its extensions) comes back unchanged.
 //! 1. The token stored for the request's key (its origin `scheme://host:port`, or origin
 //!    and path prefix, see [`KeyScope`]) is attached, if there is one.
 //! 2. The request is sent. Anything but a 402 carrying an L402/LSAT challenge is returned
-//!    as is (a 402 without one too).
+//!    as is (a 402 without one too). The challenge belongs to the origin that answered
+//!    (the final URL, after the redirects reqwest followed): a 402 from another origin
+//!    than the request's is [`L402Error::CrossOriginRedirect`], nothing paid, unless
+//!    [`L402MiddlewareBuilder::follow_cross_origin_redirects`] is set; then the token is
+//!    bought and kept for that origin, and the retry goes straight to the final URL.
 //! 3. On a 402: with [`PaymentOptions::never_pay`] the response is returned with the
 //!    parsed [`Challenge`](l402_core::Challenge) in its extensions. Otherwise, if the body
 //!    is a stream that cannot be sent again, [`L402Error::BodyNotReplayable`] (nothing
@@ -77,14 +84,37 @@
 //!    before anything else: succeeded → its token is used; failed or unknown → dropped;
 //!    in flight → wait up to [`SpendingPolicy::in_flight_wait`], then
 //!    [`L402Error::PaymentInFlight`]. A stored token the server just refused is dropped.
-//! 5. Checks, all before paying: the invoice decodes, its payment hash is the one the
-//!    macaroon identifier commits to, it is for the expected network, not about to
-//!    expire, has an amount, within the per-request cap and the budgets (amount plus fee
-//!    cap).
-//! 6. A pending record is stored, then the invoice is paid with a fee cap; the token
-//!    (macaroon, preimage, amount, fee) replaces the pending record, then the request is
-//!    retried with it. A 402 to that retry is [`L402Error::StillPaymentRequired`]: at most
-//!    one payment per request, never a loop.
+//! 5. Checks, all before paying: the origin is not suspended (below), the invoice
+//!    decodes, its payment hash is the one the macaroon identifier commits to, it is for
+//!    the expected network, not about to expire, asks for a final CLTV delta within
+//!    [`SpendingPolicy::max_cltv_delta`], has an amount, within the per-request cap; then
+//!    amount plus fee cap is reserved in the [`ledger`] against the budgets.
+//! 6. A pending record is stored, then the invoice is paid with a fee cap and the CLTV
+//!    limit; the token (macaroon, preimage, amount, fee) replaces the pending record and
+//!    the payment's real cost replaces its reservation, then the request is retried with
+//!    it. An unknown outcome, or the node's "already paid" / "payment in transition", is
+//!    looked up by hash (the record and the reservation stay until it resolves). A 402 to
+//!    the retry is [`L402Error::StillPaymentRequired`]: at most one payment per request,
+//!    never a loop, and payments to that origin are suspended for
+//!    [`SpendingPolicy::suspend_after_unpaid`] ([`L402Error::OriginSuspended`]).
+//!
+//! ## Budgets: what they cover
+//!
+//! Budgets ([`SpendingPolicy::budget`], [`SpendingPolicy::origin_budget`], over an
+//! optional [`SpendingPolicy::budget_window`]) are counted by a
+//! [`SpendingLedger`], set with
+//! [`L402MiddlewareBuilder::ledger`]:
+//!
+//! * [`MemoryLedger`] (the default): one process; the budget starts from zero on every
+//!   start.
+//! * [`FileLedger`]: every process on the machine that opens the same file, across
+//!   restarts (atomic writes, `flock`, mode 0600; a corrupt file is an error, never reset).
+//! * the Redis ledger of `l402-redis`: a fleet of agents sharing one budget.
+//!
+//! There is no budget by default: only the per-request cap ([`DEFAULT_MAX_PRICE`]), the
+//! fee cap ([`DEFAULT_MAX_FEE_BASE`] + [`DEFAULT_MAX_FEE_PPM`]) and the CLTV limit
+//! ([`DEFAULT_MAX_CLTV_DELTA`]). A payment still in flight at start-up (a pending record
+//! from before a restart) holds amount plus fee cap in the ledger until it resolves.
 //!
 //! ## Stacking with retry middleware
 //!
@@ -113,7 +143,9 @@
 //!
 //! [`Event`]s (challenge seen, payment started/succeeded/failed/recovered, token reused,
 //! refusals) go to an [`EventHandler`] (any `Fn(&Event)` closure);
-//! [`L402Middleware::spending`] sums what was paid, per origin too. Logs go through
+//! [`L402Middleware::spending`] sums what this middleware paid, per origin too, and the
+//! ledger's [`summary`](ledger::SpendingLedger::summary) what everyone sharing it paid
+//! (and holds in reservations). Logs go through
 //! `tracing`; preimages and macaroons are never logged, and the `Authorization` value is
 //! marked sensitive.
 //!

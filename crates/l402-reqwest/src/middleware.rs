@@ -16,7 +16,7 @@ use reqwest_middleware::{Middleware, Next};
 use crate::error::{BuildError, L402Error};
 use crate::events::{Event, EventHandler};
 use crate::key::KeyScope;
-use crate::ledger::{Limits, MemoryLedger, Reservation, SpendingLedger};
+use crate::ledger::{Limits, MemoryLedger, Reservation, Reserved, SpendingLedger};
 use crate::policy::{PaymentOptions, SpendingPolicy};
 use crate::spending::{SpendingSummary, Tally};
 use crate::store::{MemoryTokenStore, PendingPayment, StoredToken, TokenRecord, TokenStore};
@@ -751,11 +751,17 @@ impl<P: PaymentBackend + 'static> Inner<P> {
         };
         let max_fee = self.policy.fee_cap(amount);
         let reservation = Reservation::new(key, hash, amount, max_fee, self.policy.limits());
-        if let Err(e) = self.ledger.reserve(&reservation).await {
-            let e = L402Error::from(e);
-            self.refused(key, &e);
-            return Err(e);
-        }
+        // `AlreadyHeld`: a payment of this hash is reserved by someone else sharing the
+        // ledger (the same invoice served to two agents); that reservation is theirs to
+        // release, not this call's.
+        let ours = match self.ledger.reserve(&reservation).await {
+            Ok(reserved) => reserved == Reserved::New,
+            Err(e) => {
+                let e = L402Error::from(e);
+                self.refused(key, &e);
+                return Err(e);
+            }
+        };
         let pending = PendingPayment::new(
             challenge.macaroon().clone(),
             challenge.invoice(),
@@ -769,7 +775,9 @@ impl<P: PaymentBackend + 'static> Inner<P> {
             .save(key, &TokenRecord::Pending(pending.clone()))
             .await
         {
-            self.release(key, &hash).await;
+            if ours {
+                self.release(key, &hash).await;
+            }
             tracing::warn!(key = %key, error = %e, "could not store the pending record, not paying");
             return Err(e.into());
         }
@@ -807,7 +815,9 @@ impl<P: PaymentBackend + 'static> Inner<P> {
                     // The record stays; the next lookup finds the failure and drops it.
                     tracing::warn!(key = %key, error = %se, "could not remove a failed pending record");
                 }
-                self.release(key, &hash).await;
+                if ours {
+                    self.release(key, &hash).await;
+                }
                 tracing::info!(key = %key, payment_hash = %hash, error = %e, "L402 payment failed");
                 self.emit(Event::PaymentFailed {
                     key: key.to_owned(),

@@ -42,7 +42,13 @@ struct LedgerFile {
 ///   [`LedgerError::Corrupt`] (or [`LedgerError::Io`]), on every operation, until it is
 ///   repaired or moved away: the ledger never starts again from zero on its own.
 ///
-/// Keep it out of a [`FileTokenStore`](crate::FileTokenStore)'s directory.
+/// Use it with a [`FileTokenStore`](crate::FileTokenStore) (in another directory): a
+/// payment interrupted by a crash keeps its reservation until the store's pending record
+/// is resolved at the next start. With a token store in memory, a process that dies
+/// between reserving and learning the outcome leaves its reservation held (the budget
+/// over-counts, [`summary`](SpendingLedger::summary) shows it as `reserved`); once the
+/// node says the payment failed, [`release`](SpendingLedger::release) it by payment hash
+/// (logged, and in [`Event::PaymentStarted`](crate::Event::PaymentStarted)).
 #[derive(Debug, Clone)]
 pub struct FileLedger {
     path: Arc<PathBuf>,

@@ -391,4 +391,106 @@ mod tests {
         );
         assert!(s.reserve(&r("a", 2, 1, l), at(0), RET).is_err());
     }
+
+    mod props {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            Reserve {
+                origin: u8,
+                hash: u8,
+                amount: u64,
+                max_fee: u64,
+            },
+            /// Commits a held reservation with a fee at most its cap.
+            Commit {
+                hash: u8,
+                fee_part: u64,
+            },
+            Release {
+                hash: u8,
+            },
+            Advance {
+                secs: u64,
+            },
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                (0..3u8, 0..12u8, 1..400u64, 0..50u64).prop_map(
+                    |(origin, hash, amount, max_fee)| {
+                        Op::Reserve {
+                            origin,
+                            hash,
+                            amount,
+                            max_fee,
+                        }
+                    }
+                ),
+                (0..12u8, 0..100u64).prop_map(|(hash, fee_part)| Op::Commit { hash, fee_part }),
+                (0..12u8).prop_map(|hash| Op::Release { hash }),
+                (0..120u64).prop_map(|secs| Op::Advance { secs }),
+            ]
+        }
+
+        proptest! {
+            /// Whatever the order of reserves, commits, releases and time passing, a
+            /// granted reservation fits: committed costs in the window plus everything
+            /// held, itself included, within both budgets. The state survives its file
+            /// format unchanged.
+            #[test]
+            fn budgets_always_hold(ops in proptest::collection::vec(op(), 1..80), window in prop::option::of(1..300u64)) {
+                let limits = Limits {
+                    total: Some(Amount::from_msat(1_000)),
+                    per_origin: Some(Amount::from_msat(600)),
+                    window: window.map(Duration::from_secs),
+                };
+                let ret = Duration::from_secs(200);
+                let mut s = State::default();
+                let mut now = 0;
+                for op in ops {
+                    match op {
+                        Op::Reserve { origin, hash, amount, max_fee } => {
+                            let r = Reservation::new(
+                                format!("o{origin}"),
+                                h(hash),
+                                Amount::from_msat(amount),
+                                Amount::from_msat(max_fee),
+                                limits,
+                            );
+                            if s.reserve(&r, at(now), ret) == Ok(Reserved::New) {
+                                // Granted: everything counted, this one included, fits.
+                                let (total, mine) =
+                                    s.used(&r.origin, unix_ms(at(now)), limits.window, ret);
+                                prop_assert!(total <= Amount::from_msat(1_000), "total {total}");
+                                prop_assert!(mine <= Amount::from_msat(600), "origin {mine}");
+                            }
+                        }
+                        Op::Commit { hash, fee_part } => {
+                            if let Some(held) = s.held.get(&h(hash)).cloned() {
+                                let fee = Amount::from_msat(held.max_fee.msat() * fee_part / 100);
+                                s.commit(&held.origin, &h(hash), held.amount, fee, at(now), ret);
+                            }
+                        }
+                        Op::Release { hash } => {
+                            s.release(&h(hash));
+                        }
+                        Op::Advance { secs } => now += secs,
+                    }
+                }
+                let json = serde_json::to_vec(&s).unwrap();
+                let back: State = serde_json::from_slice(&json).unwrap();
+                prop_assert_eq!(back, s);
+            }
+
+            /// Arbitrary bytes never parse into a panic.
+            #[test]
+            fn arbitrary_bytes_are_an_error_or_a_state(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+                let _ = serde_json::from_slice::<State>(&bytes);
+            }
+        }
+    }
 }

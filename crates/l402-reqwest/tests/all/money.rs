@@ -416,3 +416,93 @@ async fn a_callers_own_authorization_is_sent_as_is_and_never_paid_for() {
     assert!(seen[1].starts_with("L402 ") || seen[1].starts_with("LSAT "));
     assert_eq!(seen[2], "Bearer caller-secret");
 }
+
+/// Several clients, each with its own handle on one ledger file (as separate processes
+/// would have), pay different APIs at once against one budget: the node pays exactly what
+/// the budget allows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_sharing_a_ledger_file_never_exceed_its_budget_together() {
+    let net = Net::new();
+    let dir = temp_dir("ledger-fleet");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("spent.json");
+    FileLedger::open(&path).unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let api = net.paywall().await;
+        let mw = L402Middleware::builder(net.payer.clone())
+            .ledger(FileLedger::open(&path).unwrap())
+            .policy(policy().budget(Amount::from_msat(3 * ONE_PAYMENT_MSAT)))
+            .build()
+            .unwrap();
+        tasks.push(tokio::spawn(async move {
+            client(&mw).get(format!("{api}/paid")).send().await
+        }));
+    }
+    let (mut ok, mut refused) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(res) if res.status() == StatusCode::OK => ok += 1,
+            Err(e) if matches!(l402_error(&e), L402Error::BudgetExceeded { .. }) => refused += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((ok, refused), (3, 3));
+    assert_eq!(net.payments(), 3);
+    assert_eq!(net.spent(), Amount::from_msat(3 * (10_000 + 110)));
+    let s = FileLedger::open(&path)
+        .unwrap()
+        .summary(None)
+        .await
+        .unwrap();
+    assert_eq!((s.payments, s.reserved), (3, Amount::ZERO));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The same invoice served to two agents sharing a ledger, paying from different nodes:
+/// the second one's failure must not release the first one's reservation while its
+/// payment is in flight.
+#[tokio::test]
+async fn a_failed_attempt_never_releases_another_agents_reservation() {
+    let net = Net::new();
+    let poor = net.network.node("poor").build().unwrap();
+    let fixed = Custom::new(&net.server, 10, aperture_format);
+    let (mac, inv) = (fixed.mint)();
+    let base = fixed
+        .with_mint(move || (mac.clone(), inv.clone()))
+        .serve()
+        .await;
+    net.payer.faults().next_payment(PaymentFault::InFlight {
+        duration: Duration::from_millis(800),
+        then: Outcome::Succeed,
+    });
+    let ledger = Arc::new(MemoryLedger::new());
+    let rich = L402Middleware::builder(net.payer.clone())
+        .ledger(Arc::clone(&ledger))
+        .policy(policy())
+        .build()
+        .unwrap();
+    let broke = L402Middleware::builder(poor.clone())
+        .ledger(Arc::clone(&ledger))
+        .policy(policy())
+        .build()
+        .unwrap();
+    let url = base.clone();
+    let rich_http = client(&rich);
+    let first = tokio::spawn(async move { rich_http.get(&url).send().await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let err = client(&broke).get(&base).send().await.unwrap_err();
+    let e = l402_error(&err);
+    assert!(matches!(e, L402Error::PaymentFailed(_)), "{e}");
+    assert!(e.nothing_paid());
+    let held = ledger.summary(None).await.unwrap();
+    assert_eq!(held.reserved, Amount::from_msat(ONE_PAYMENT_MSAT));
+    assert_eq!(first.await.unwrap().unwrap().status(), StatusCode::OK);
+    let after = ledger.summary(None).await.unwrap();
+    assert_eq!(
+        (after.reserved, after.total),
+        (Amount::ZERO, Amount::from_msat(10_000))
+    );
+    assert_eq!(net.payments(), 1);
+    assert_eq!(poor.balance(), Amount::ZERO);
+}
