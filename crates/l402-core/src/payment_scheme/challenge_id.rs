@@ -10,12 +10,11 @@
 
 use core::fmt;
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::encoding::base64url_encode;
+use crate::macaroon::KeyStates;
 use crate::root_key::MasterSecret;
 
 /// Shortest challenge-id secret accepted, in bytes (128 bits). Use 32 random bytes.
@@ -32,9 +31,14 @@ const DERIVATION_LABEL: &[u8] = b"l402 payment scheme: challenge id secret v1";
 /// restart of one, must use the same secret, or credentials made against one will not
 /// verify on another.
 ///
-/// `Debug` is redacted, there is no `Display`, and the bytes are zeroized on drop.
+/// Held as the secret's bytes and its HMAC inner and outer states, computed once, so an
+/// id costs no key padding. `Debug` is redacted, there is no `Display`, and both are
+/// zeroized on drop.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct ChallengeIdSecret(Vec<u8>);
+pub struct ChallengeIdSecret {
+    bytes: Vec<u8>,
+    states: KeyStates,
+}
 
 /// Why bytes are not a usable challenge-id secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -56,7 +60,10 @@ impl ChallengeIdSecret {
         if !(MIN_CHALLENGE_ID_SECRET_LEN..=MAX_CHALLENGE_ID_SECRET_LEN).contains(&bytes.len()) {
             return Err(ChallengeIdSecretError::Length(bytes.len()));
         }
-        Ok(ChallengeIdSecret(bytes.to_vec()))
+        Ok(ChallengeIdSecret {
+            bytes: bytes.to_vec(),
+            states: KeyStates::new(bytes),
+        })
     }
 
     /// Derives the secret from the root-key master secret, domain-separated from the
@@ -65,21 +72,17 @@ impl ChallengeIdSecret {
     /// restarts and verify across a fleet with nothing more to distribute.
     #[must_use]
     pub fn derive_from(master: &MasterSecret) -> Self {
-        ChallengeIdSecret(master.derive_labelled(DERIVATION_LABEL).to_vec())
+        let bytes = master.derive_labelled(DERIVATION_LABEL);
+        ChallengeIdSecret {
+            bytes: bytes.to_vec(),
+            states: KeyStates::new(&bytes[..]),
+        }
     }
 
     /// The secret bytes.
     #[must_use]
     pub fn expose_secret(&self) -> &[u8] {
-        &self.0
-    }
-
-    fn mac(&self) -> Hmac<Sha256> {
-        match Hmac::<Sha256>::new_from_slice(&self.0) {
-            Ok(mac) => mac,
-            // HMAC takes keys of any length; this arm is never taken.
-            Err(_) => <Hmac<Sha256> as Mac>::new(&Default::default()),
-        }
+        &self.bytes
     }
 }
 
@@ -145,7 +148,7 @@ impl<'a> ChallengeBinding<'a> {
     }
 
     /// The HMAC input, `realm|method|intent|request|expires|digest|opaque` (for tests and
-    /// diagnostics; [`mac`](Self::mac) hashes the fields without building it).
+    /// diagnostics).
     #[must_use]
     pub fn hmac_input(&self) -> String {
         self.fields().join("|")
@@ -166,14 +169,18 @@ impl<'a> ChallengeBinding<'a> {
     /// The raw 32-byte HMAC under `secret`.
     #[must_use]
     pub fn mac(&self, secret: &ChallengeIdSecret) -> [u8; 32] {
-        let mut mac = secret.mac();
-        for (i, field) in self.fields().iter().enumerate() {
+        let fields = self.fields();
+        let len = fields.iter().map(|f| f.len()).sum::<usize>() + fields.len() - 1;
+        let mut input = Vec::with_capacity(len);
+        for (i, field) in fields.iter().enumerate() {
             if i > 0 {
-                mac.update(b"|");
+                input.push(b'|');
             }
-            mac.update(field.as_bytes());
+            input.extend_from_slice(field.as_bytes());
         }
-        mac.finalize().into_bytes().into()
+        let mut out = [0u8; 32];
+        secret.states.mac_into(&input, &mut out);
+        out
     }
 
     /// The challenge id: the HMAC as 43 characters of unpadded base64url.
