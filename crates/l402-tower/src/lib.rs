@@ -190,6 +190,7 @@ mod body;
 mod extract;
 mod future;
 mod layer;
+mod payment;
 mod pricing;
 mod response;
 mod service;
@@ -203,9 +204,13 @@ pub use layer::{
     BuildError, DEFAULT_LOCATION, DEFAULT_RETRY_AFTER, L402Layer, L402LayerBuilder, MAX_MEMO_LEN,
     MIN_VALIDITY,
 };
+pub use payment::{DEFAULT_PAYMENT_EXPIRY, MAX_PAYMENT_REALM_LEN, Offers};
 pub use pricing::{Price, PriceRequest, Pricer, PricingError, Route};
 pub use service::L402Service;
 
 /// The receipt a verified request carries in its extensions (re-exported from
 /// `l402-core`).
 pub use l402_core::Receipt;
+/// What a verified `Payment` charge paid for, in the request extensions (re-exported
+/// from `l402-core`), next to its [`PaymentReceipt`].
+pub use l402_core::payment_scheme::{PaymentReceipt, VerifiedCharge};
