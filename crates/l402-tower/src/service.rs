@@ -324,12 +324,16 @@ fn charge_sat(price: l402_core::Amount) -> u64 {
 
 /// The first `Authorization` value of the `Payment` scheme (any case), if any.
 fn payment_authorization(headers: &HeaderMap) -> Option<String> {
-    const SCHEME: &[u8] = b"payment ";
+    const SCHEME: &[u8] = b"payment";
     headers.get_all(AUTHORIZATION).iter().find_map(|v| {
         let b = v.as_bytes();
+        // `Payment` alone, or followed by white space: a bare scheme is a malformed
+        // credential, not no credential.
         let is_payment = b
             .get(..SCHEME.len())
-            .is_some_and(|p| p.eq_ignore_ascii_case(SCHEME));
+            .is_some_and(|p| p.eq_ignore_ascii_case(SCHEME))
+            && b.get(SCHEME.len())
+                .is_none_or(|c| *c == b' ' || *c == b'\t');
         // Not UTF-8: the parser refuses it as malformed (never a 500).
         is_payment.then(|| String::from_utf8_lossy(b).into_owned())
     })
