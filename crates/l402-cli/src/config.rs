@@ -399,7 +399,9 @@ impl ProxyConfig {
             if let Some(realm) = &s.payment_realm
                 && (realm.is_empty()
                     || realm.len() > l402_tower::MAX_PAYMENT_REALM_LEN
-                    || realm.chars().any(|c| c.is_control() || c == '"' || c == '\\'))
+                    || realm
+                        .chars()
+                        .any(|c| c.is_control() || c == '"' || c == '\\'))
             {
                 return Err(err(format!(
                     "payment_realm must be 1 to {} printable characters without quotes or \

@@ -87,7 +87,9 @@ pub(crate) async fn run(args: ProxyArgs) -> CmdResult {
         .map_err(|e| CliError::failure(format!("cannot build the http client: {e}")))?;
     let mut entries = Vec::new();
     for service in &config.services {
-        entries.push(entry(&config, service, &backend, &store, &payment, &client)?);
+        entries.push(entry(
+            &config, service, &backend, &store, &payment, &client,
+        )?);
     }
     if args.check {
         crate::output::print_line(&format!(
