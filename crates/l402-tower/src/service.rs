@@ -13,8 +13,8 @@ use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Request, Response};
 use l402_core::backend::InvoiceRequest;
 use l402_core::payment_scheme::{
-    ChargeContext, ChargeRequest, Consumption, PAYMENT_RECEIPT, PaymentChallenge,
-    verify_authorization,
+    ChargeContext, ChargeRequest, Consumption, PAYMENT_RECEIPT, ParsePaymentCredentialError,
+    PaymentChallenge, VerifyAuthorizationError, verify_authorization,
 };
 use l402_core::{Challenge, Credential, InvoiceBackend, RootKeyStore, VerifyContext, mint};
 use tower_service::Service;
@@ -167,7 +167,14 @@ where
         };
         price = Some(amount);
         let ctx = ChargeContext::new(&config.secret, &config.realm, charge_sat(amount), now);
-        match verify_authorization(&value, &ctx) {
+        let verdict = match value {
+            Some(value) => verify_authorization(value, &ctx),
+            // Not visible ASCII: no credential is; refused as malformed.
+            None => Err(VerifyAuthorizationError::Parse(
+                ParsePaymentCredentialError::NotPaymentScheme,
+            )),
+        };
+        match verdict {
             Ok(verified) => match config
                 .store
                 .consume_dyn(&verified.payment_hash, verified.expires_at)
@@ -322,8 +329,10 @@ fn charge_sat(price: l402_core::Amount) -> u64 {
     price.msat().div_ceil(1000)
 }
 
-/// The first `Authorization` value of the `Payment` scheme (any case), if any.
-fn payment_authorization(headers: &HeaderMap) -> Option<String> {
+/// The first `Authorization` value of the `Payment` scheme (any case), if any, borrowed
+/// (the credential holds the preimage: it is not copied). `Some(None)` for one that is not
+/// visible ASCII, which no credential is.
+fn payment_authorization(headers: &HeaderMap) -> Option<Option<&str>> {
     const SCHEME: &[u8] = b"payment";
     headers.get_all(AUTHORIZATION).iter().find_map(|v| {
         let b = v.as_bytes();
@@ -334,8 +343,7 @@ fn payment_authorization(headers: &HeaderMap) -> Option<String> {
             .is_some_and(|p| p.eq_ignore_ascii_case(SCHEME))
             && b.get(SCHEME.len())
                 .is_none_or(|c| *c == b' ' || *c == b'\t');
-        // Not UTF-8: the parser refuses it as malformed (never a 500).
-        is_payment.then(|| String::from_utf8_lossy(b).into_owned())
+        is_payment.then(|| v.to_str().ok())
     })
 }
 
