@@ -7,7 +7,79 @@ use l402_core::backend::PayParams;
 use l402_core::payment_scheme::{PaymentChallenge, PaymentCredential, PaymentReceipt};
 use l402_core::{Amount, PaymentBackend};
 
-use crate::support::{DevNode, Proxy, TempDir, Upstream, code, stderr};
+use crate::support::{
+    DevNode, Proxy, RedisServer, TempDir, Upstream, code, redis_server_binary, stderr,
+};
+
+/// Pays the one Payment challenge of a 402 at `url` by hand from the payer node; returns
+/// the `Authorization` value.
+async fn buy(node: &DevNode, url: &str) -> String {
+    let res = reqwest::get(url).await.unwrap();
+    assert_eq!(res.status(), 402);
+    let value = res.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let challenge = PaymentChallenge::parse_list(&value)
+        .unwrap()
+        .into_iter()
+        .next()
+        .unwrap();
+    let s = node.status();
+    let payer = l402_lnd::LndBackend::builder(s["payer"]["url"].as_str().unwrap())
+        .macaroon_file(s["payer"]["macaroon_file"].as_str().unwrap())
+        .tls_cert_file(s["payer"]["tls_cert_file"].as_str().unwrap())
+        .build()
+        .unwrap();
+    let invoice = challenge.charge_request().unwrap().check_invoice().unwrap();
+    let params = PayParams::new(Amount::from_sat(100).unwrap(), Duration::from_secs(20));
+    let paid = payer.pay_invoice(&invoice, &params).await.unwrap();
+    PaymentCredential::new(challenge, &paid.preimage)
+        .to_header_string()
+        .to_string()
+}
+
+async fn status_with(url: &str, auth: &str) -> u16 {
+    reqwest::Client::new()
+        .get(url)
+        .header("authorization", auth)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_sharing_redis_accepts_a_charge_once_across_proxies() {
+    let Some(binary) = redis_server_binary("proxy_payment::redis") else {
+        return;
+    };
+    let redis = RedisServer::start(&binary).await;
+    let upstream = Upstream::start().await;
+    let node = DevNode::start().await;
+    let services = format!(
+        "[revocation]\nkind = \"redis\"\nurl = \"{}\"\nprefix = \"pay-test\"\n\
+         max_token_lifetime_secs = 600\n\n\
+         [[services]]\nname = \"charged\"\npath = \"/charged\"\nupstream = \"{}\"\n\
+         price_sat = 4\nauth_scheme = \"payment\"\n",
+        redis.url(),
+        upstream.url()
+    );
+    // Two proxies with the same master secret and the same Redis.
+    let a = Proxy::start(&node, &services).await;
+    let b = Proxy::start(&node, &services).await;
+    let auth = buy(&node, &a.url("/charged")).await;
+    // Minted by A, accepted by B (the id secret is derived from the shared master secret)…
+    assert_eq!(status_with(&b.url("/charged"), &auth).await, 200);
+    // …and then spent for the whole fleet.
+    assert_eq!(status_with(&a.url("/charged"), &auth).await, 402);
+    assert_eq!(status_with(&b.url("/charged"), &auth).await, 402);
+    drop(redis);
+    // Redis gone: a fresh charge is not served for free.
+    let auth = buy(&node, &a.url("/charged")).await;
+    assert_eq!(status_with(&a.url("/charged"), &auth).await, 503);
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_payment_service_sells_single_use_charges() {
