@@ -528,7 +528,8 @@ impl<B, K> L402LayerBuilder<B, K> {
 
     /// Answers an invalid credential (present but wrong, expired or for another service)
     /// with `401 Unauthorized` and a fresh challenge instead of `402` (default `false`, as
-    /// Aperture: most clients pay again only on 402).
+    /// Aperture: most clients pay again only on 402). Only on routes that offer L402 alone:
+    /// the `Payment` scheme answers every refused credential with 402 and a problem body.
     pub fn unauthorized_on_invalid(mut self, enabled: bool) -> Self {
         self.unauthorized_on_invalid = enabled;
         self
