@@ -231,16 +231,18 @@
 //!
 //! CORS is not this layer's business: compose it with tower-http's `CorsLayer`, outside
 //! the paywall (so preflight `OPTIONS` requests are answered before they are priced), and
-//! expose `WWW-Authenticate` so browser clients can read the challenge:
+//! expose `WWW-Authenticate` (and, with the `Payment` scheme, `Payment-Receipt`) so browser
+//! clients can read the challenge and the receipt:
 //!
 //! ```
 //! use http::header::WWW_AUTHENTICATE;
+//! use l402_core::payment_scheme::PAYMENT_RECEIPT;
 //! use tower_http::cors::{Any, CorsLayer};
 //!
 //! let cors = CorsLayer::new()
 //!     .allow_origin(Any)
 //!     .allow_headers(Any)
-//!     .expose_headers([WWW_AUTHENTICATE]);
+//!     .expose_headers([WWW_AUTHENTICATE, PAYMENT_RECEIPT]);
 //! // Router::new().route(..).route_layer(paywall).layer(cors)
 //! # let _ = cors;
 //! ```
