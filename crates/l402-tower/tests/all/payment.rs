@@ -611,3 +611,40 @@ async fn payment_only_dear_routes_do_not_trip_the_cheap_token_check() {
     assert_eq!(www_authenticate(&headers).len(), 1);
     let _: Credential = token;
 }
+
+#[tokio::test]
+async fn dynamic_prices_are_charged_in_whole_satoshis_rounded_up() {
+    use l402_tower::{Price, PriceRequest};
+    let net = Net::new();
+    let layer = L402Layer::builder(net.server.clone(), Arc::clone(&net.store))
+        .service("weather")
+        .pricer(|_: &PriceRequest<'_>| async { Ok(Price::from_msat(1_500)) })
+        .offers(Offers::Payment)
+        .payment_id_secret(secret())
+        .build()
+        .unwrap();
+    let app = app(layer);
+    let (challenge, preimage) = buy(&net, &app, "/forecast").await;
+    let request = challenge.charge_request().unwrap();
+    assert_eq!(request.amount_sat, 2, "1.5 sat is charged as 2, never 1");
+    let invoice = request.check_invoice().unwrap();
+    assert_eq!(invoice.amount_milli_satoshis(), Some(2_000));
+    // A challenge (signed by the server) for 1 sat does not pay a 1.5-sat request.
+    let mut less = request.clone();
+    less.amount_sat = 1;
+    let under = PaymentChallenge::lightning_charge(
+        &secret(),
+        "weather",
+        &less,
+        SystemTime::now() + Duration::from_secs(60),
+    )
+    .unwrap();
+    let res = send(&app, with_auth("/forecast", &credential(under, &preimage))).await;
+    assert_problem(res, StatusCode::PAYMENT_REQUIRED, "payment-insufficient").await;
+    let res = send(
+        &app,
+        with_auth("/forecast", &credential(challenge, &preimage)),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+}
