@@ -251,7 +251,7 @@
 //!
 //! | feature | enables |
 //! |---|---|
-//! | `axum` | [`L402Receipt`], an axum extractor for the receipt of a verified request |
+//! | `axum` | [`L402Receipt`] and [`PaymentCharge`], axum extractors for the receipt of a verified request and the `Payment` charge that paid for it |
 //!
 //! Without features the crate depends on `l402-core`, `http`, `tower-layer`,
 //! `tower-service`, `pin-project-lite` (the response future), `async-trait` (the
@@ -274,7 +274,7 @@ mod service;
 pub use allowance::{DEFAULT_MAX_KEYS, FreeAllowance, MemoryFreeAllowance};
 pub use body::{EmptyBody, MakeBody, TextBody};
 #[cfg(feature = "axum")]
-pub use extract::{L402Receipt, MissingReceipt};
+pub use extract::{L402Receipt, MissingCharge, MissingReceipt, PaymentCharge};
 pub use future::ResponseFuture;
 pub use layer::{
     BuildError, DEFAULT_LOCATION, DEFAULT_RETRY_AFTER, L402Layer, L402LayerBuilder, MAX_MEMO_LEN,

@@ -36,7 +36,7 @@ use l402_core::{
     Amount, Challenge, Credential, MasterSecret, MemoryRootKeyStore, PaymentBackend, Scheme,
 };
 use l402_mock::{MockNetwork, MockNode};
-use l402_tower::{L402Layer, L402Receipt, Offers, Price, PriceRequest, VerifiedCharge};
+use l402_tower::{L402Layer, L402Receipt, Offers, PaymentCharge, Price, PriceRequest};
 use tower::ServiceBuilder;
 use tower::limit::GlobalConcurrencyLimitLayer;
 
@@ -170,12 +170,9 @@ async fn translate_handler(L402Receipt(receipt): L402Receipt) -> String {
     )
 }
 
-async fn fortune(
-    token: Option<L402Receipt>,
-    charge: Option<axum::Extension<VerifiedCharge>>,
-) -> String {
+async fn fortune(token: Option<L402Receipt>, charge: Option<PaymentCharge>) -> String {
     match (token, charge) {
-        (_, Some(axum::Extension(c))) => format!(
+        (_, Some(PaymentCharge(c))) => format!(
             "You will pay exactly once. (charge {}, {} sat)\n",
             c.payment_hash, c.amount_sat
         ),

@@ -21,7 +21,9 @@ use l402_core::{
     Preimage, Scheme,
 };
 use l402_mock::MockNode;
-use l402_tower::{BuildError, L402Layer, L402LayerBuilder, Offers, Route, VerifiedCharge};
+use l402_tower::{
+    BuildError, L402Layer, L402LayerBuilder, Offers, PaymentCharge, Route, VerifiedCharge,
+};
 use tower::ServiceExt;
 
 use crate::support::*;
@@ -40,7 +42,14 @@ fn paywall(net: &Net, offers: Offers) -> L402LayerBuilder<MockNode, Arc<MemoryRo
         .payment_id_secret(secret())
 }
 
-async fn echo(charge: Option<axum::Extension<VerifiedCharge>>) -> String {
+async fn echo(
+    charge: Option<axum::Extension<VerifiedCharge>>,
+    extracted: Option<PaymentCharge>,
+) -> String {
+    assert_eq!(
+        charge.as_ref().map(|c| &c.0),
+        extracted.as_ref().map(|c| &c.0)
+    );
     match charge {
         Some(axum::Extension(c)) => format!("charged {} sat for {}", c.amount_sat, c.payment_hash),
         None => "no charge".to_owned(),
