@@ -657,3 +657,46 @@ async fn dynamic_prices_are_charged_in_whole_satoshis_rounded_up() {
     .await;
     assert_eq!(res.status(), StatusCode::OK);
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Whatever follows `Payment`, the answer is 402 or 400 with a problem body, never a
+    /// pass, a 500 or a consumed charge.
+    #[test]
+    fn hostile_payment_credentials_are_refused_without_consuming(
+        tail in proptest::collection::vec(0x20u8..0x7f, 0..300),
+        scheme in proptest::sample::select(vec!["Payment ", "payment ", "PAYMENT\t", "Payment  "]),
+        b64 in proptest::bool::ANY,
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let net = Net::new();
+            let store = Arc::new(MemoryChargeStore::new());
+            let layer = paywall(&net, Offers::Both)
+                .charge_store(Arc::clone(&store))
+                .build()
+                .unwrap();
+            let app = app(layer);
+            let tail = if b64 {
+                // Base64url of arbitrary JSON-ish bytes: gets past the base64 layer.
+                l402_core::payment_scheme::encode_json_param(&String::from_utf8_lossy(&tail))
+                    .unwrap()
+            } else {
+                String::from_utf8(tail).unwrap()
+            };
+            let value = HeaderValue::from_str(&format!("{scheme}{tail}")).unwrap();
+            let res = send(&app, get_with_raw("/forecast", value)).await;
+            let status = res.status();
+            assert!(
+                status == StatusCode::PAYMENT_REQUIRED || status == StatusCode::BAD_REQUEST,
+                "{status}"
+            );
+            assert_eq!(
+                res.headers().get(CONTENT_TYPE).unwrap(),
+                "application/problem+json"
+            );
+            assert!(store.is_empty());
+        });
+    }
+}
