@@ -30,6 +30,9 @@
 //! validity_secs = 86400
 //! headers = { "X-Api-Key" = "upstream-secret" }
 //! upstream_timeout_secs = 60            # optional, overrides the default
+//! auth_scheme = "l402"                  # or "payment", or "l402+payment" (both offers)
+//! payment_realm = "api.example.com"     # Payment challenges' realm (default: the name)
+//! payment_expiry_secs = 900             # Payment challenge lifetime (default 15 minutes)
 //! ```
 //!
 //! Relative file paths are relative to the configuration file's directory.
@@ -49,6 +52,9 @@ use crate::exit::CliError;
 
 /// Environment variable read for the master secret when the file names none.
 pub(crate) const DEFAULT_MASTER_SECRET_ENV: &str = "L402_MASTER_SECRET";
+/// Longest Payment challenge lifetime accepted: one day (it is capped by the invoice's
+/// expiry anyway).
+const MAX_PAYMENT_EXPIRY_SECS: u64 = 86_400;
 /// Largest configuration file read.
 const MAX_CONFIG_LEN: u64 = 1024 * 1024;
 /// Default bound on waiting for an upstream's response headers: 30 s, longer than any
@@ -185,6 +191,39 @@ pub(crate) struct ServiceConfig {
     pub(crate) headers: BTreeMap<String, String>,
     /// Bound, in seconds, on waiting for the upstream's response headers (504 after).
     pub(crate) upstream_timeout_secs: Option<u64>,
+    /// Which payment schemes the service offers (default `l402`).
+    #[serde(default)]
+    pub(crate) auth_scheme: AuthScheme,
+    /// The realm of Payment challenges (default: the service name).
+    pub(crate) payment_realm: Option<String>,
+    /// How long a Payment challenge can be paid and presented, in seconds (default 900).
+    pub(crate) payment_expiry_secs: Option<u64>,
+}
+
+/// `auth_scheme`: which offers a priced service's 402 makes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub(crate) enum AuthScheme {
+    /// L402 only (`LSAT` and `L402` challenges), as before.
+    #[default]
+    #[serde(rename = "l402")]
+    L402,
+    /// The `Payment` scheme (charge intent) only.
+    #[serde(rename = "payment")]
+    Payment,
+    /// Both, in one 402: `LSAT`, `L402`, then `Payment` (Aperture's `l402+mpp`).
+    #[serde(rename = "l402+payment")]
+    Both,
+}
+
+impl AuthScheme {
+    /// The layer's offers.
+    pub(crate) fn offers(self) -> l402_tower::Offers {
+        match self {
+            AuthScheme::L402 => l402_tower::Offers::L402,
+            AuthScheme::Payment => l402_tower::Offers::Payment,
+            AuthScheme::Both => l402_tower::Offers::Both,
+        }
+    }
 }
 
 impl ServiceConfig {
@@ -344,6 +383,37 @@ impl ProxyConfig {
                     "validity_secs ({v}) is longer than [revocation] max_token_lifetime_secs \
                      ({max_token_lifetime_secs}): a revoked token would come back when its \
                      revocation expires"
+                )));
+            }
+            let payment_keys = s.payment_realm.is_some() || s.payment_expiry_secs.is_some();
+            if payment_keys && !s.auth_scheme.offers().payment() {
+                return Err(err(
+                    "payment_realm and payment_expiry_secs need auth_scheme = \"payment\" or \
+                     \"l402+payment\""
+                        .to_owned(),
+                ));
+            }
+            if s.free && s.auth_scheme != AuthScheme::L402 {
+                return Err(err("a free service takes no auth_scheme".to_owned()));
+            }
+            if let Some(realm) = &s.payment_realm
+                && (realm.is_empty()
+                    || realm.len() > l402_tower::MAX_PAYMENT_REALM_LEN
+                    || realm
+                        .chars()
+                        .any(|c| c.is_control() || c == '"' || c == '\\'))
+            {
+                return Err(err(format!(
+                    "payment_realm must be 1 to {} printable characters without quotes or \
+                     backslashes",
+                    l402_tower::MAX_PAYMENT_REALM_LEN
+                )));
+            }
+            if let Some(e) = s.payment_expiry_secs
+                && !(1..=MAX_PAYMENT_EXPIRY_SECS).contains(&e)
+            {
+                return Err(err(format!(
+                    "payment_expiry_secs must be between 1 and {MAX_PAYMENT_EXPIRY_SECS}"
                 )));
             }
             if s.validity_secs == Some(0) {

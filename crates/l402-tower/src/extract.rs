@@ -1,10 +1,12 @@
-//! The axum extractor for the receipt of a verified request (feature `axum`).
+//! The axum extractors for the receipt of a verified request and the charge that paid for
+//! it (feature `axum`).
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use http::request::Parts;
 use l402_core::Receipt;
+use l402_core::payment_scheme::VerifiedCharge;
 
 /// The [`Receipt`] of the token that paid for this request.
 ///
@@ -68,5 +70,73 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for L402Receipt {
         _state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
         Ok(parts.extensions.get::<Receipt>().cloned().map(L402Receipt))
+    }
+}
+
+/// The [`VerifiedCharge`] of the `Payment` charge that paid for this request.
+///
+/// Present on requests that presented a valid, fresh charge credential on a route that
+/// offers the `Payment` scheme. Extracting it from a request that passed otherwise is
+/// rejected with [`MissingCharge`] (500: a wiring mistake); use `Option<PaymentCharge>`
+/// where both can happen (a route offering [`Offers::Both`](crate::Offers::Both)).
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use l402_tower::{L402Receipt, PaymentCharge};
+///
+/// async fn handler(charge: Option<PaymentCharge>, token: Option<L402Receipt>) -> String {
+///     match (charge, token) {
+///         (Some(PaymentCharge(c)), _) => format!("charged {} sat", c.amount_sat),
+///         (None, Some(L402Receipt(r))) => format!("token {}", r.token_id()),
+///         (None, None) => "free".to_owned(),
+///     }
+/// }
+///
+/// let app: Router = Router::new().route("/paid", get(handler));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentCharge(pub VerifiedCharge);
+
+/// The request carries no verified `Payment` charge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("no payment charge in the request extensions")]
+#[non_exhaustive]
+pub struct MissingCharge;
+
+impl IntoResponse for MissingCharge {
+    fn into_response(self) -> Response {
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "missing payment charge: does the route offer the Payment scheme?",
+        )
+            .into_response()
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for PaymentCharge {
+    type Rejection = MissingCharge;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<VerifiedCharge>()
+            .cloned()
+            .map(PaymentCharge)
+            .ok_or(MissingCharge)
+    }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for PaymentCharge {
+    type Rejection = core::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<VerifiedCharge>()
+            .cloned()
+            .map(PaymentCharge))
     }
 }

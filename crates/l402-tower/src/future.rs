@@ -44,6 +44,8 @@ pin_project! {
         Inner {
             #[pin]
             future: S::Future,
+            // Headers to set on the inner service's response (a Payment receipt).
+            headers: Option<http::HeaderMap>,
         },
     }
 }
@@ -54,7 +56,10 @@ where
 {
     pub(crate) fn inner(future: S::Future) -> Self {
         ResponseFuture {
-            kind: Kind::Inner { future },
+            kind: Kind::Inner {
+                future,
+                headers: None,
+            },
             _body: PhantomData,
         }
     }
@@ -91,12 +96,22 @@ where
                     match (outcome, body.take()) {
                         (Outcome::Pass, Some(body)) => {
                             let future = service.call(Request::from_parts(parts, body));
-                            this.kind.set(Kind::Inner { future });
+                            this.kind.set(Kind::Inner {
+                                future,
+                                headers: None,
+                            });
+                        }
+                        (Outcome::PassWith(extra), Some(body)) => {
+                            let future = service.call(Request::from_parts(parts, body));
+                            this.kind.set(Kind::Inner {
+                                future,
+                                headers: Some(extra),
+                            });
                         }
                         (Outcome::Reject(rejection), _) => {
                             return Poll::Ready(Ok(rejection.into_response::<ResBody, M>()));
                         }
-                        (Outcome::Pass, None) => {
+                        (Outcome::Pass | Outcome::PassWith(_), None) => {
                             // Polled again after completion: answer rather than panic.
                             tracing::error!("l402: response future polled after completion");
                             return Poll::Ready(Ok(Rejection::Unavailable {
@@ -107,7 +122,19 @@ where
                         }
                     }
                 }
-                KindProj::Inner { future } => return future.poll(cx),
+                KindProj::Inner { future, headers } => {
+                    let mut response = ready!(future.poll(cx))?;
+                    if let Some(extra) = headers.take() {
+                        // Set (not appended): the layer's headers replace the inner
+                        // service's, so a receipt is never next to a public cache policy.
+                        for (name, value) in extra {
+                            if let Some(name) = name {
+                                response.headers_mut().insert(name, value);
+                            }
+                        }
+                    }
+                    return Poll::Ready(Ok(response));
+                }
             }
         }
     }

@@ -14,8 +14,14 @@ use l402_core::{
 };
 use tower_layer::Layer;
 
+use l402_core::MasterSecret;
+use l402_core::payment_scheme::{
+    ChallengeIdSecret, ChargeStore, DynChargeStore, MemoryChargeStore,
+};
+
 use crate::allowance::FreeAllowance;
 use crate::body::{EmptyBody, TextBody};
+use crate::payment::{DEFAULT_PAYMENT_EXPIRY, MAX_PAYMENT_REALM_LEN, Offers, PaymentConfig};
 use crate::pricing::{DynPricer, PriceRequest, Pricer, Route};
 use crate::service::L402Service;
 
@@ -98,6 +104,21 @@ pub enum BuildError {
         /// The dearer route they would open.
         dear: String,
     },
+    /// The `Payment` scheme is offered but no challenge-id secret was given: call
+    /// [`payment_master_secret`](L402LayerBuilder::payment_master_secret) (with the master
+    /// secret of the root keys) or [`payment_id_secret`](L402LayerBuilder::payment_id_secret).
+    #[error(
+        "the payment scheme is offered but has no challenge id secret: \
+         call payment_master_secret() or payment_id_secret()"
+    )]
+    MissingPaymentSecret,
+    /// The Payment realm is empty, longer than [`MAX_PAYMENT_REALM_LEN`], or holds a
+    /// control character.
+    #[error("invalid payment realm")]
+    InvalidPaymentRealm,
+    /// The Payment challenge expiry is zero.
+    #[error("payment challenge expiry must be positive")]
+    ZeroPaymentExpiry,
     /// The root-key store forgets a revocation after `retention`
     /// ([`RootKeyStore::revocation_retention`], for example a Redis revocation list's
     /// `max_token_lifetime`), but minted tokens would live longer: a revoked token would
@@ -162,9 +183,19 @@ pub(crate) struct Shared<B, K> {
     pub(crate) unauthorized_on_invalid: bool,
     pub(crate) retry_after: HeaderValue,
     pub(crate) allowance: Option<Allowance>,
+    pub(crate) offers: Offers,
+    pub(crate) payment: Option<PaymentConfig>,
 }
 
 impl<B, K> Shared<B, K> {
+    /// What a request on `route` is offered: the route's choice, else the layer's.
+    pub(crate) fn offers(&self, route: Option<usize>) -> Offers {
+        route
+            .and_then(|i| self.routes.get(i))
+            .and_then(|r| r.offers)
+            .unwrap_or(self.offers)
+    }
+
     /// The index of the first route matching the request, if any.
     pub(crate) fn route_index(&self, method: &http::Method, path: &str) -> Option<usize> {
         self.routes.iter().position(|r| r.matches(method, path))
@@ -333,6 +364,11 @@ pub struct L402LayerBuilder<B, K> {
     retry_after: Duration,
     allowance: Option<Allowance>,
     allow_cheap_on_dear: bool,
+    offers: Offers,
+    payment_secret: Option<ChallengeIdSecret>,
+    payment_realm: Option<String>,
+    payment_expiry: Duration,
+    charge_store: Option<Arc<dyn DynChargeStore>>,
 }
 
 impl<B, K> fmt::Debug for L402LayerBuilder<B, K> {
@@ -368,6 +404,11 @@ impl<B, K> L402LayerBuilder<B, K> {
             retry_after: DEFAULT_RETRY_AFTER,
             allowance: None,
             allow_cheap_on_dear: false,
+            offers: Offers::L402,
+            payment_secret: None,
+            payment_realm: None,
+            payment_expiry: DEFAULT_PAYMENT_EXPIRY,
+            charge_store: None,
         }
     }
 
@@ -487,7 +528,8 @@ impl<B, K> L402LayerBuilder<B, K> {
 
     /// Answers an invalid credential (present but wrong, expired or for another service)
     /// with `401 Unauthorized` and a fresh challenge instead of `402` (default `false`, as
-    /// Aperture: most clients pay again only on 402).
+    /// Aperture: most clients pay again only on 402). Only on routes that offer L402 alone:
+    /// the `Payment` scheme answers every refused credential with 402 and a problem body.
     pub fn unauthorized_on_invalid(mut self, enabled: bool) -> Self {
         self.unauthorized_on_invalid = enabled;
         self
@@ -543,6 +585,56 @@ impl<B, K> L402LayerBuilder<B, K> {
     /// costs.
     pub fn allow_cheap_tokens_on_dear_routes(mut self) -> Self {
         self.allow_cheap_on_dear = true;
+        self
+    }
+
+    /// Which schemes a 402 offers on routes that do not choose (default [`Offers::L402`]:
+    /// the L402 challenge exactly as before). See [`Offers`] and [`Route::offers`].
+    ///
+    /// Offering the `Payment` scheme needs a challenge-id secret
+    /// ([`payment_master_secret`](Self::payment_master_secret) or
+    /// [`payment_id_secret`](Self::payment_id_secret)).
+    pub fn offers(mut self, offers: Offers) -> Self {
+        self.offers = offers;
+        self
+    }
+
+    /// Derives the Payment challenge-id secret from the root-key master secret (the one a
+    /// [`DerivedRootKeyStore`](l402_core::DerivedRootKeyStore) is made with): challenges
+    /// then verify after a restart and on every instance of a fleet that shares it.
+    pub fn payment_master_secret(mut self, master: &MasterSecret) -> Self {
+        self.payment_secret = Some(ChallengeIdSecret::derive_from(master));
+        self
+    }
+
+    /// The Payment challenge-id secret, given explicitly. Keep it stable across restarts
+    /// and shared by a fleet, or issued challenges stop verifying.
+    pub fn payment_id_secret(mut self, secret: ChallengeIdSecret) -> Self {
+        self.payment_secret = Some(secret);
+        self
+    }
+
+    /// The `realm` of Payment challenges (default: the service name). Credentials for
+    /// another realm are refused.
+    pub fn payment_realm(mut self, realm: impl Into<String>) -> Self {
+        self.payment_realm = Some(realm.into());
+        self
+    }
+
+    /// How long a Payment challenge can be paid and presented (default
+    /// [`DEFAULT_PAYMENT_EXPIRY`], 15 minutes, as Aperture). Each challenge's `expires` is
+    /// the earlier of this and its invoice's expiry.
+    pub fn payment_expiry(mut self, expiry: Duration) -> Self {
+        self.payment_expiry = expiry;
+        self
+    }
+
+    /// Where consumed charges are recorded (default: a
+    /// [`MemoryChargeStore`], right for one server). A fleet needs one shared store, such
+    /// as `l402-redis`'s `RedisChargeStore`; with a store per instance a credential could
+    /// be spent once on each.
+    pub fn charge_store(mut self, store: impl ChargeStore + 'static) -> Self {
+        self.charge_store = Some(Arc::new(store));
         self
     }
 
@@ -612,6 +704,39 @@ impl<B, K> L402LayerBuilder<B, K> {
                 validity: self.validity,
             });
         }
+        let offers_payment = self.offers.payment()
+            || self
+                .routes
+                .iter()
+                .any(|r| r.offers.is_some_and(Offers::payment));
+        let payment = if offers_payment {
+            let secret = self
+                .payment_secret
+                .ok_or(BuildError::MissingPaymentSecret)?;
+            let realm = self
+                .payment_realm
+                .unwrap_or_else(|| service.name().to_owned());
+            if realm.is_empty()
+                || realm.len() > MAX_PAYMENT_REALM_LEN
+                || realm.chars().any(char::is_control)
+            {
+                return Err(BuildError::InvalidPaymentRealm);
+            }
+            if self.payment_expiry.is_zero() {
+                return Err(BuildError::ZeroPaymentExpiry);
+            }
+            let store = self
+                .charge_store
+                .unwrap_or_else(|| Arc::new(MemoryChargeStore::new()));
+            Some(PaymentConfig {
+                secret,
+                realm,
+                expiry: self.payment_expiry,
+                store,
+            })
+        } else {
+            None
+        };
         let retry_secs = self.retry_after.as_secs().max(1);
         let shared = Shared {
             backend: self.backend,
@@ -631,6 +756,8 @@ impl<B, K> L402LayerBuilder<B, K> {
             unauthorized_on_invalid: self.unauthorized_on_invalid,
             retry_after: HeaderValue::from(retry_secs),
             allowance: self.allowance,
+            offers: self.offers,
+            payment,
         };
         let points: Vec<Option<usize>> = core::iter::once(None)
             .chain((0..shared.routes.len()).map(Some))
@@ -710,6 +837,11 @@ fn cross_test<B, K>(
     dear: Option<usize>,
 ) -> Result<(), BuildError> {
     if cheap == dear {
+        return Ok(());
+    }
+    // Only L402 tokens are reusable: a Payment charge pays for one request at its own
+    // route's price.
+    if !shared.offers(cheap).l402() || !shared.offers(dear).l402() {
         return Ok(());
     }
     let PriceSource::Static(dear_price) = shared.price_source(dear) else {

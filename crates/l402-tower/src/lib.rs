@@ -99,6 +99,76 @@
 //! Only minting needs the Lightning node; verification is pure computation plus one
 //! root-key lookup.
 //!
+//! ## The `Payment` scheme
+//!
+//! Besides L402, the layer can sell requests with the IETF `Payment` HTTP authentication
+//! scheme ("MPP") and the Lightning `charge` intent, as Aperture 0.5+ does: per layer with
+//! [`offers`](L402LayerBuilder::offers), per route with [`Route::offers`]:
+//!
+//! | [`Offers`] | the 402 carries | accepted |
+//! |---|---|---|
+//! | [`L402`](Offers::L402) (default) | `LSAT …`, `L402 …`, exactly as without this feature | L402 tokens |
+//! | [`Payment`](Offers::Payment) | `Payment id=…, method="lightning", intent="charge", request=…, expires=…` | charge credentials, each once |
+//! | [`Both`](Offers::Both) | `LSAT …`, `L402 …`, then `Payment …` with its own invoice (two invoices) | either |
+//!
+//! A charge pays for one request at the route's price, not for access: the credential
+//! (`Authorization: Payment <base64url JSON>`) is verified in one pass
+//! ([`verify_authorization`](l402_core::payment_scheme::verify_authorization): challenge
+//! id recomputed under the id secret, realm, `expires` in the future, amount equal to
+//! the route's price in whole satoshis (rounded up), `sha256(preimage)` equal to the
+//! payment hash), then consumed once in a
+//! [`ChargeStore`](l402_core::payment_scheme::ChargeStore) (in memory by default;
+//! `l402-redis`'s `RedisChargeStore` for a fleet). The request then carries the
+//! [`VerifiedCharge`] and its [`PaymentReceipt`] in its extensions, and the response
+//! `Payment-Receipt` and `Cache-Control: private`.
+//!
+//! ```
+//! use axum::{Extension, Router, routing::get};
+//! use l402_core::{MasterSecret, MemoryRootKeyStore};
+//! use l402_tower::{L402Layer, Offers, Route, VerifiedCharge};
+//! # use l402_core::backend::{BackendError, CreatedInvoice, InvoiceBackend, InvoiceRequest, InvoiceState};
+//! # struct MyNode;
+//! # impl InvoiceBackend for MyNode {
+//! #     async fn create_invoice(&self, _: &InvoiceRequest) -> Result<CreatedInvoice, BackendError> {
+//! #         Err(BackendError::transient("not a real node"))
+//! #     }
+//! #     async fn lookup_invoice(&self, _: &l402_core::PaymentHash) -> Result<Option<InvoiceState>, BackendError> {
+//! #         Ok(None)
+//! #     }
+//! # }
+//! # let node = MyNode;
+//! # let master = MasterSecret::from_bytes(&[7; 32]).unwrap();
+//!
+//! async fn search(charge: Option<Extension<VerifiedCharge>>) -> String {
+//!     match charge {
+//!         Some(Extension(c)) => format!("results, paid {} sat", c.amount_sat),
+//!         None => "results, paid with an L402 token".to_owned(),
+//!     }
+//! }
+//!
+//! let paywall = L402Layer::builder(node, MemoryRootKeyStore::new())
+//!     .service("search")
+//!     .price_sat(2)
+//!     .offers(Offers::Both)                 // LSAT, L402, then Payment
+//!     .payment_master_secret(&master)       // challenge ids survive restarts
+//!     .payment_realm("api.example.com")     // default: the service name
+//!     .route(Route::exact("/search/bulk").price_sat(50).offers(Offers::Payment))
+//!     .build()?;
+//! let app: Router = Router::new()
+//!     .route("/search", get(search))
+//!     .route("/search/bulk", get(search))
+//!     .route_layer(paywall);
+//! # Ok::<(), l402_tower::BuildError>(())
+//! ```
+//!
+//! Each challenge's `expires` is [`payment_expiry`](L402LayerBuilder::payment_expiry)
+//! after minting (default [`DEFAULT_PAYMENT_EXPIRY`], 15 minutes), never later than its
+//! invoice's expiry. [`build`](L402LayerBuilder::build) refuses a configuration that
+//! offers `Payment` anywhere without an id secret
+//! ([`BuildError::MissingPaymentSecret`]). On a route that offers only L402, a `Payment`
+//! credential is not looked at (the plain L402 402); on a route that offers only
+//! `Payment`, L402 tokens are not accepted, so they do not count in the cheap-token check.
+//!
 //! ## Responses
 //!
 //! | situation | response |
@@ -106,7 +176,11 @@
 //! | no credential, priced route | `402`, two `WWW-Authenticate` fields (`LSAT` first, then `L402`), `Cache-Control: no-store` |
 //! | invalid, expired, wrong-service, unknown or malformed credential | the same 402 with a fresh challenge; `401` with the challenge if [`unauthorized_on_invalid`](L402LayerBuilder::unauthorized_on_invalid) |
 //! | the node cannot create an invoice, the store fails, or the [`Pricer`] fails | `503` with `Retry-After` and a fixed text; the error is logged through `tracing`, never sent |
-//! | gRPC request (`content-type: application/grpc…`) | `200` with `grpc-status: 13`, `grpc-message: payment required` and the challenge headers, as Aperture (`grpc-status: 14` instead of a 503) |
+//! | route offering `Payment`: no, malformed, forged, tampered, expired, replayed, underpaid or wrongly proven charge credential | `402`, every offered challenge (fresh), `Cache-Control: no-store`, an RFC 9457 `application/problem+json` body (`payment-required`, `malformed-credential`, `invalid-challenge`, `payment-expired`, `verification-failed`, `payment-insufficient`); nothing consumed |
+//! | a `Payment` credential of another method | `400`, `method-unsupported` problem body |
+//! | valid charge credential | the inner service's response, with `Payment-Receipt` and `Cache-Control: private` |
+//! | the charge store fails | `503` with `Retry-After`: never a pass |
+//! | gRPC request (`content-type: application/grpc…`) | `200` with `grpc-status: 13`, `grpc-message: payment required` and the challenge headers, as Aperture (`grpc-status: 14` instead of a 503; `3` for `method-unsupported`) |
 //! | free route, valid token, free allowance | the inner service's response |
 //!
 //! No input makes the layer answer 500 or panic; header parsers are size-capped in
@@ -157,16 +231,18 @@
 //!
 //! CORS is not this layer's business: compose it with tower-http's `CorsLayer`, outside
 //! the paywall (so preflight `OPTIONS` requests are answered before they are priced), and
-//! expose `WWW-Authenticate` so browser clients can read the challenge:
+//! expose `WWW-Authenticate` (and, with the `Payment` scheme, `Payment-Receipt`) so browser
+//! clients can read the challenge and the receipt:
 //!
 //! ```
 //! use http::header::WWW_AUTHENTICATE;
+//! use l402_core::payment_scheme::PAYMENT_RECEIPT;
 //! use tower_http::cors::{Any, CorsLayer};
 //!
 //! let cors = CorsLayer::new()
 //!     .allow_origin(Any)
 //!     .allow_headers(Any)
-//!     .expose_headers([WWW_AUTHENTICATE]);
+//!     .expose_headers([WWW_AUTHENTICATE, PAYMENT_RECEIPT]);
 //! // Router::new().route(..).route_layer(paywall).layer(cors)
 //! # let _ = cors;
 //! ```
@@ -175,7 +251,7 @@
 //!
 //! | feature | enables |
 //! |---|---|
-//! | `axum` | [`L402Receipt`], an axum extractor for the receipt of a verified request |
+//! | `axum` | [`L402Receipt`] and [`PaymentCharge`], axum extractors for the receipt of a verified request and the `Payment` charge that paid for it |
 //!
 //! Without features the crate depends on `l402-core`, `http`, `tower-layer`,
 //! `tower-service`, `pin-project-lite` (the response future), `async-trait` (the
@@ -190,6 +266,7 @@ mod body;
 mod extract;
 mod future;
 mod layer;
+mod payment;
 mod pricing;
 mod response;
 mod service;
@@ -197,15 +274,19 @@ mod service;
 pub use allowance::{DEFAULT_MAX_KEYS, FreeAllowance, MemoryFreeAllowance};
 pub use body::{EmptyBody, MakeBody, TextBody};
 #[cfg(feature = "axum")]
-pub use extract::{L402Receipt, MissingReceipt};
+pub use extract::{L402Receipt, MissingCharge, MissingReceipt, PaymentCharge};
 pub use future::ResponseFuture;
 pub use layer::{
     BuildError, DEFAULT_LOCATION, DEFAULT_RETRY_AFTER, L402Layer, L402LayerBuilder, MAX_MEMO_LEN,
     MIN_VALIDITY,
 };
+pub use payment::{DEFAULT_PAYMENT_EXPIRY, MAX_PAYMENT_REALM_LEN, Offers};
 pub use pricing::{Price, PriceRequest, Pricer, PricingError, Route};
 pub use service::L402Service;
 
 /// The receipt a verified request carries in its extensions (re-exported from
 /// `l402-core`).
 pub use l402_core::Receipt;
+/// What a verified `Payment` charge paid for, in the request extensions (re-exported
+/// from `l402-core`), next to its [`PaymentReceipt`].
+pub use l402_core::payment_scheme::{PaymentReceipt, VerifiedCharge};

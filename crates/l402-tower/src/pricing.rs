@@ -223,6 +223,7 @@ pub struct Route {
     pub(crate) price_overflow: bool,
     pub(crate) capability: Option<String>,
     pub(crate) grants: Option<Vec<String>>,
+    pub(crate) offers: Option<crate::Offers>,
 }
 
 impl Route {
@@ -234,6 +235,7 @@ impl Route {
             price_overflow: false,
             capability: None,
             grants: None,
+            offers: None,
         }
     }
 
@@ -285,6 +287,13 @@ impl Route {
     /// the layer's.
     pub fn grants<S: AsRef<str>>(mut self, capabilities: &[S]) -> Self {
         self.grants = Some(capabilities.iter().map(|c| c.as_ref().to_owned()).collect());
+        self
+    }
+
+    /// Which schemes a 402 on this route offers, instead of the layer's
+    /// ([`L402LayerBuilder::offers`](crate::L402LayerBuilder::offers)).
+    pub fn offers(mut self, offers: crate::Offers) -> Self {
+        self.offers = Some(offers);
         self
     }
 

@@ -4,6 +4,7 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 
 use crate::body::MakeBody;
+use crate::payment::Failure;
 
 /// Body of a 402 (and of a 401 when that option is on).
 pub(crate) const PAYMENT_REQUIRED_MESSAGE: &str = "payment required";
@@ -19,10 +20,16 @@ pub(crate) const GRPC_UNAVAILABLE: &str = "payment service temporarily unavailab
 const GRPC_STATUS_INTERNAL: &str = "13";
 /// gRPC status `UNAVAILABLE`.
 const GRPC_STATUS_UNAVAILABLE: &str = "14";
+/// gRPC status `INVALID_ARGUMENT`, for a Payment credential of another method.
+const GRPC_STATUS_INVALID_ARGUMENT: &str = "3";
+/// `grpc-message` of a Payment credential of another method.
+const GRPC_METHOD_UNSUPPORTED: &str = "payment method unsupported";
 
 const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
 const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
 const APPLICATION_GRPC: HeaderValue = HeaderValue::from_static("application/grpc");
+const PROBLEM_JSON: HeaderValue =
+    HeaderValue::from_static(l402_core::payment_scheme::PROBLEM_CONTENT_TYPE);
 
 /// Why the layer answers instead of the inner service.
 #[derive(Debug)]
@@ -35,6 +42,21 @@ pub(crate) enum Rejection {
         unauthorized: bool,
         /// The `WWW-Authenticate` values, LSAT first.
         values: [HeaderValue; 2],
+        /// gRPC caller.
+        grpc: bool,
+    },
+    /// 402 from a route that offers the `Payment` scheme: every challenge (`LSAT`, `L402`,
+    /// then `Payment`, as offered) and a problem body.
+    Payment {
+        /// The `WWW-Authenticate` values, in order.
+        values: Vec<HeaderValue>,
+        /// Why: the problem body.
+        failure: Failure,
+        /// gRPC caller.
+        grpc: bool,
+    },
+    /// 400: a Payment credential of another payment method.
+    MethodUnsupported {
         /// gRPC caller.
         grpc: bool,
     },
@@ -72,6 +94,36 @@ impl Rejection {
                         StatusCode::PAYMENT_REQUIRED,
                         M::make_body(PAYMENT_REQUIRED_MESSAGE),
                     )
+                }
+            }
+            Rejection::Payment {
+                values,
+                failure,
+                grpc,
+            } => {
+                for value in values {
+                    headers.append(WWW_AUTHENTICATE, value);
+                }
+                if grpc {
+                    grpc_headers(&mut headers, GRPC_STATUS_INTERNAL, GRPC_PAYMENT_REQUIRED);
+                    (StatusCode::OK, M::make_body(""))
+                } else {
+                    headers.insert(CONTENT_TYPE, PROBLEM_JSON);
+                    (failure.kind().status(), M::make_body(failure.body()))
+                }
+            }
+            Rejection::MethodUnsupported { grpc } => {
+                let failure = Failure::MethodUnsupported;
+                if grpc {
+                    grpc_headers(
+                        &mut headers,
+                        GRPC_STATUS_INVALID_ARGUMENT,
+                        GRPC_METHOD_UNSUPPORTED,
+                    );
+                    (StatusCode::OK, M::make_body(""))
+                } else {
+                    headers.insert(CONTENT_TYPE, PROBLEM_JSON);
+                    (failure.kind().status(), M::make_body(failure.body()))
                 }
             }
             Rejection::Unavailable { retry_after, grpc } => {

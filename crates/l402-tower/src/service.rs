@@ -8,15 +8,21 @@ use core::task::{Context, Poll};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use http::header::{AUTHORIZATION, CACHE_CONTROL};
 use http::request::Parts;
-use http::{Request, Response};
+use http::{HeaderMap, HeaderValue, Request, Response};
 use l402_core::backend::InvoiceRequest;
+use l402_core::payment_scheme::{
+    ChargeContext, ChargeRequest, Consumption, PAYMENT_RECEIPT, ParsePaymentCredentialError,
+    PaymentChallenge, VerifyAuthorizationError, verify_authorization,
+};
 use l402_core::{Challenge, Credential, InvoiceBackend, RootKeyStore, VerifyContext, mint};
 use tower_service::Service;
 
 use crate::body::MakeBody;
 use crate::future::ResponseFuture;
 use crate::layer::{DefaultPrice, PriceSource, Shared};
+use crate::payment::{Failure, Offers, PaymentConfig};
 use crate::pricing::{Price, PriceRequest};
 use crate::response::{Rejection, is_grpc};
 
@@ -29,6 +35,8 @@ pub(crate) type AuthFuture = Pin<Box<dyn Future<Output = (Parts, Outcome)> + Sen
 pub(crate) enum Outcome {
     /// Call the inner service.
     Pass,
+    /// Call the inner service, and set these headers on its response.
+    PassWith(HeaderMap),
     /// Answer with this.
     Reject(Rejection),
 }
@@ -122,11 +130,14 @@ where
 
 /// The flow for a request on a route that may cost something.
 ///
-/// 1. A credential, if present, is verified: preimage first, then the root-key lookup,
-///    then signature and caveats. Valid: the receipt goes into the extensions; pass.
+/// 1. A credential, if present, is verified: an L402 token (preimage first, then the
+///    root-key lookup, then signature and caveats), or on routes that offer the `Payment`
+///    scheme a charge credential (priced first, then id, expiry, amount, preimage, then
+///    consumed once). Valid: the receipt goes into the extensions; pass.
 /// 2. Otherwise the request is priced (route table, static or dynamic); free: pass.
 /// 3. A free allowance, if configured, may let it through.
-/// 4. Otherwise an invoice is created and a token minted: the challenge.
+/// 4. Otherwise an invoice is created and a token minted (and, for the `Payment` scheme,
+///    a second invoice and a charge challenge): the challenge.
 async fn authorize<B, K>(
     shared: Arc<Shared<B, K>>,
     mut parts: Parts,
@@ -138,48 +149,98 @@ where
 {
     let grpc = is_grpc(&parts.headers);
     let now = SystemTime::now();
+    let offers = shared.offers(route);
     let mut invalid_credential = false;
+    let mut failure = Failure::Required;
+    let mut price = None;
 
-    match Credential::from_headers(&parts.headers) {
-        Ok(Some(credential)) => match verify(&shared, &parts, &credential, route, now).await {
-            Verified::Valid(receipt) => {
-                parts.extensions.insert(receipt);
-                return (parts, Outcome::Pass);
+    let payment_value = if offers.payment() {
+        payment_authorization(&parts.headers)
+    } else {
+        None
+    };
+    if let (Some(value), Some(config)) = (payment_value, &shared.payment) {
+        let amount = match price_of(&shared, &parts, route).await {
+            Priced::Free => return (parts, Outcome::Pass),
+            Priced::Failed => return (parts, unavailable(&shared, grpc)),
+            Priced::Amount(amount) => amount,
+        };
+        price = Some(amount);
+        let ctx = ChargeContext::new(&config.secret, &config.realm, charge_sat(amount), now);
+        let verdict = match value {
+            Some(value) => verify_authorization(value, &ctx),
+            // Not visible ASCII: no credential is; refused as malformed.
+            None => Err(VerifyAuthorizationError::Parse(
+                ParsePaymentCredentialError::NotPaymentScheme,
+            )),
+        };
+        match verdict {
+            Ok(verified) => match config
+                .store
+                .consume_dyn(&verified.payment_hash, verified.expires_at)
+                .await
+            {
+                Ok(Consumption::Fresh) => {
+                    let receipt = verified.receipt(now);
+                    let mut headers = HeaderMap::new();
+                    match HeaderValue::try_from(receipt.to_header_string()) {
+                        Ok(v) => {
+                            headers.insert(PAYMENT_RECEIPT, v);
+                        }
+                        Err(error) => {
+                            tracing::error!(%error, "l402: payment receipt is not a valid header value");
+                        }
+                    }
+                    headers.insert(CACHE_CONTROL, HeaderValue::from_static("private"));
+                    parts.extensions.insert(receipt);
+                    parts.extensions.insert(verified);
+                    return (parts, Outcome::PassWith(headers));
+                }
+                Ok(_) => {
+                    tracing::debug!("l402: payment charge replayed");
+                    failure = Failure::Used;
+                }
+                Err(error) => {
+                    // Fail closed: the charge stays unconsumed, the request unserved.
+                    tracing::warn!(error = %l402_core::ErrorChain(&error), "l402: charge store failed");
+                    return (parts, unavailable(&shared, grpc));
+                }
+            },
+            Err(error) => {
+                tracing::debug!(error = %l402_core::ErrorChain(&error), "l402: payment credential rejected");
+                failure = Failure::from_problem(error.problem_type());
+                if failure == Failure::MethodUnsupported {
+                    return (
+                        parts,
+                        Outcome::Reject(Rejection::MethodUnsupported { grpc }),
+                    );
+                }
             }
-            Verified::Invalid => invalid_credential = true,
-            Verified::StoreDown => return (parts, unavailable(&shared, grpc)),
-        },
-        Ok(None) => {}
-        Err(error) => {
-            tracing::debug!(error = %l402_core::ErrorChain(&error), "l402: malformed credential");
-            invalid_credential = true;
+        }
+    } else if offers.l402() {
+        match Credential::from_headers(&parts.headers) {
+            Ok(Some(credential)) => match verify(&shared, &parts, &credential, route, now).await {
+                Verified::Valid(receipt) => {
+                    parts.extensions.insert(receipt);
+                    return (parts, Outcome::Pass);
+                }
+                Verified::Invalid => invalid_credential = true,
+                Verified::StoreDown => return (parts, unavailable(&shared, grpc)),
+            },
+            Ok(None) => {}
+            Err(error) => {
+                tracing::debug!(error = %l402_core::ErrorChain(&error), "l402: malformed credential");
+                invalid_credential = true;
+            }
         }
     }
 
-    let price = match shared.price_source(route) {
-        PriceSource::Static(price) if price.is_zero() => return (parts, Outcome::Pass),
-        PriceSource::Static(price) => price,
-        PriceSource::Dynamic => match &shared.default_price {
-            DefaultPrice::Dynamic(pricer) => {
-                let fut = pricer.price_boxed(&PriceRequest::from_parts(&parts));
-                match fut.await {
-                    Ok(Price::Free) => return (parts, Outcome::Pass),
-                    Ok(Price::Amount(price)) if !price.is_zero() => price,
-                    // Fail closed: a failing pricer never makes a request free.
-                    Ok(Price::Amount(_)) => {
-                        tracing::error!(
-                            "l402: pricer answered a zero amount (answer Price::Free for free requests)"
-                        );
-                        return (parts, unavailable(&shared, grpc));
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, source = ?std::error::Error::source(&error), "l402: pricing failed");
-                        return (parts, unavailable(&shared, grpc));
-                    }
-                }
-            }
-            DefaultPrice::Static(price) if price.is_zero() => return (parts, Outcome::Pass),
-            DefaultPrice::Static(price) => *price,
+    let price = match price {
+        Some(price) => price,
+        None => match price_of(&shared, &parts, route).await {
+            Priced::Free => return (parts, Outcome::Pass),
+            Priced::Failed => return (parts, unavailable(&shared, grpc)),
+            Priced::Amount(amount) => amount,
         },
     };
 
@@ -191,16 +252,159 @@ where
         return (parts, Outcome::Pass);
     }
 
-    let outcome = match challenge(&shared, price, route, now).await {
-        Some(values) => Outcome::Reject(Rejection::Challenge {
-            invalid_credential,
-            unauthorized: shared.unauthorized_on_invalid,
-            values,
-            grpc,
-        }),
-        None => unavailable(&shared, grpc),
-    };
+    if offers == Offers::L402 {
+        // Exactly the L402 answer of a layer that knows no other scheme.
+        let outcome = match challenge(&shared, price, route, now).await {
+            Some(values) => Outcome::Reject(Rejection::Challenge {
+                invalid_credential,
+                unauthorized: shared.unauthorized_on_invalid,
+                values,
+                grpc,
+            }),
+            None => unavailable(&shared, grpc),
+        };
+        return (parts, outcome);
+    }
+    let mut values = Vec::with_capacity(3);
+    if offers.l402() {
+        match challenge(&shared, price, route, now).await {
+            Some(l402) => values.extend(l402),
+            None => return (parts, unavailable(&shared, grpc)),
+        }
+    }
+    if let Some(config) = &shared.payment {
+        match payment_challenge(&shared, config, price, now).await {
+            Some(value) => values.push(value),
+            None => return (parts, unavailable(&shared, grpc)),
+        }
+    }
+    let outcome = Outcome::Reject(Rejection::Payment {
+        values,
+        failure,
+        grpc,
+    });
     (parts, outcome)
+}
+
+/// The price of a request, or why there is none.
+enum Priced {
+    Free,
+    Amount(l402_core::Amount),
+    /// The pricer failed (logged): answer 503.
+    Failed,
+}
+
+async fn price_of<B, K>(shared: &Shared<B, K>, parts: &Parts, route: Option<usize>) -> Priced {
+    match shared.price_source(route) {
+        PriceSource::Static(price) if price.is_zero() => Priced::Free,
+        PriceSource::Static(price) => Priced::Amount(price),
+        PriceSource::Dynamic => match &shared.default_price {
+            DefaultPrice::Dynamic(pricer) => {
+                let fut = pricer.price_boxed(&PriceRequest::from_parts(parts));
+                match fut.await {
+                    Ok(Price::Free) => Priced::Free,
+                    Ok(Price::Amount(price)) if !price.is_zero() => Priced::Amount(price),
+                    // Fail closed: a failing pricer never makes a request free.
+                    Ok(Price::Amount(_)) => {
+                        tracing::error!(
+                            "l402: pricer answered a zero amount (answer Price::Free for free requests)"
+                        );
+                        Priced::Failed
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, source = ?std::error::Error::source(&error), "l402: pricing failed");
+                        Priced::Failed
+                    }
+                }
+            }
+            DefaultPrice::Static(price) if price.is_zero() => Priced::Free,
+            DefaultPrice::Static(price) => Priced::Amount(*price),
+        },
+    }
+}
+
+/// What a Payment charge of `price` asks for: whole satoshis, rounded up (a charge is
+/// counted in satoshis; rounding down would sell below the price).
+fn charge_sat(price: l402_core::Amount) -> u64 {
+    price.msat().div_ceil(1000)
+}
+
+/// The first `Authorization` value of the `Payment` scheme (any case), if any, borrowed
+/// (the credential holds the preimage: it is not copied). `Some(None)` for one that is not
+/// visible ASCII, which no credential is.
+fn payment_authorization(headers: &HeaderMap) -> Option<Option<&str>> {
+    const SCHEME: &[u8] = b"payment";
+    headers.get_all(AUTHORIZATION).iter().find_map(|v| {
+        let b = v.as_bytes();
+        // `Payment` alone, or followed by white space: a bare scheme is a malformed
+        // credential, not no credential.
+        let is_payment = b
+            .get(..SCHEME.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(SCHEME))
+            && b.get(SCHEME.len())
+                .is_none_or(|c| *c == b' ' || *c == b'\t');
+        is_payment.then(|| v.to_str().ok())
+    })
+}
+
+/// Creates the charge's own invoice and its challenge; `None` (logged) on failure.
+async fn payment_challenge<B, K>(
+    shared: &Shared<B, K>,
+    config: &PaymentConfig,
+    price: l402_core::Amount,
+    now: SystemTime,
+) -> Option<HeaderValue>
+where
+    B: InvoiceBackend,
+{
+    let Some(amount) = l402_core::Amount::from_sat(charge_sat(price)) else {
+        tracing::error!("l402: payment charge does not fit in millisatoshis");
+        return None;
+    };
+    let request = InvoiceRequest::new(amount)
+        .memo(shared.memo.clone())
+        .expiry(shared.invoice_expiry);
+    let invoice = match shared.backend.create_invoice(&request).await {
+        Ok(invoice) => invoice,
+        Err(error) => {
+            tracing::warn!(%error, kind = %error.kind(), "l402: invoice creation failed");
+            return None;
+        }
+    };
+    let Some(charge) = ChargeRequest::for_invoice(&invoice.invoice) else {
+        tracing::error!("l402: the node's invoice cannot be sold as a payment charge");
+        return None;
+    };
+    if charge.amount_sat != charge_sat(price) || charge.payment_hash != Some(invoice.payment_hash) {
+        tracing::error!("l402: the node's invoice does not match the request");
+        return None;
+    }
+    // Never later than the invoice can be paid.
+    let lifetime = now.checked_add(config.expiry).unwrap_or(now);
+    let expires = invoice
+        .invoice
+        .expires_at()
+        .and_then(|since_epoch| std::time::UNIX_EPOCH.checked_add(since_epoch))
+        .map_or(lifetime, |pay_by| pay_by.min(lifetime));
+    let challenge = match PaymentChallenge::lightning_charge(
+        &config.secret,
+        config.realm.as_str(),
+        &charge.with_description(shared.memo.clone()),
+        expires,
+    ) {
+        Ok(c) => c,
+        Err(error) => {
+            tracing::error!(%error, "l402: payment challenge could not be encoded");
+            return None;
+        }
+    };
+    match challenge.to_header_value() {
+        Ok(v) => Some(v),
+        Err(error) => {
+            tracing::error!(%error, "l402: payment challenge is not a valid header value");
+            None
+        }
+    }
 }
 
 enum Verified {

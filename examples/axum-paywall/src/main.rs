@@ -3,7 +3,10 @@
 //! Routes:
 //! * `GET /` — free;
 //! * `GET /joke` — 10 sat (a static price);
-//! * `POST /translate?words=<n>` — 1 sat per word (a dynamic price, computed per request).
+//! * `POST /translate?words=<n>` — 1 sat per word (a dynamic price, computed per request);
+//! * `GET /fortune` — 3 sat per request, offered both as L402 and as the IETF `Payment`
+//!   scheme (charge intent): the scripted client pays the `Payment` offer, whose
+//!   credential opens one request only.
 //!
 //! In front of the paywall sits a concurrency limit that sheds load: every request without
 //! a token makes the node create an invoice and the store keep a key, so a flood must be
@@ -28,9 +31,12 @@ use axum::http::header::RETRY_AFTER;
 use axum::routing::{get, post};
 use axum::{BoxError, Router};
 use l402_core::backend::PayParams;
-use l402_core::{Amount, Challenge, Credential, MemoryRootKeyStore, PaymentBackend, Scheme};
+use l402_core::payment_scheme::{PaymentChallenge, PaymentCredential, PaymentReceipt};
+use l402_core::{
+    Amount, Challenge, Credential, MasterSecret, MemoryRootKeyStore, PaymentBackend, Scheme,
+};
 use l402_mock::{MockNetwork, MockNode};
-use l402_tower::{L402Layer, L402Receipt, Price, PriceRequest};
+use l402_tower::{L402Layer, L402Receipt, Offers, PaymentCharge, Price, PriceRequest};
 use tower::ServiceBuilder;
 use tower::limit::GlobalConcurrencyLimitLayer;
 
@@ -92,6 +98,21 @@ fn app(node: MockNode) -> BoxResult<Router> {
         .memo("one hour of jokes")
         .build()?;
 
+    // Both schemes in one 402: `LSAT`, `L402`, then `Payment` with its own invoice. The
+    // Payment challenge ids are HMACs under a secret derived from a master secret (in
+    // production, the one of a `DerivedRootKeyStore`, read from a file): they survive a
+    // restart. Used charges are kept in memory (`.charge_store(…)` for Redis in a fleet).
+    let master = MasterSecret::generate()?;
+    let fortunes = L402Layer::builder(node.clone(), Arc::clone(&store))
+        .service("fortunes")
+        .price_sat(3)
+        .offers(Offers::Both)
+        .payment_master_secret(&master)
+        .payment_realm("fortunes.example")
+        .validity(Duration::from_secs(60))
+        .memo("a fortune")
+        .build()?;
+
     // A dynamic price: one sat per word, read from the query.
     let translate = L402Layer::builder(node, store)
         .service("translate")
@@ -127,6 +148,7 @@ fn app(node: MockNode) -> BoxResult<Router> {
     Ok(Router::new()
         .route("/joke", get(joke).route_layer(jokes))
         .route("/translate", post(translate_handler).route_layer(translate))
+        .route("/fortune", get(fortune).route_layer(fortunes))
         .route(
             "/",
             get(|| async { "welcome: / is free, /joke costs 10 sat\n" }),
@@ -146,6 +168,17 @@ async fn translate_handler(L402Receipt(receipt): L402Receipt) -> String {
         "bonjour le monde (paid with token {})\n",
         receipt.token_id()
     )
+}
+
+async fn fortune(token: Option<L402Receipt>, charge: Option<PaymentCharge>) -> String {
+    match (token, charge) {
+        (_, Some(PaymentCharge(c))) => format!(
+            "You will pay exactly once. (charge {}, {} sat)\n",
+            c.payment_hash, c.amount_sat
+        ),
+        (Some(L402Receipt(r)), None) => format!("You will be lucky. (token {})\n", r.token_id()),
+        (None, None) => "unreachable behind the paywall\n".to_owned(),
+    }
 }
 
 /// The scripted client: request, get 402, pay, retry with the credential.
@@ -198,5 +231,47 @@ async fn client(addr: SocketAddr, payer: &MockNode) -> BoxResult<()> {
         let res = request(Some(&credential)).send().await?;
         println!("  < {}", res.status());
     }
+
+    println!("\n> GET /fortune without a credential");
+    let res = http.get(format!("{base}/fortune")).send().await?;
+    let schemes: Vec<&str> = res
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .filter_map(|v| v.to_str().ok()?.split(' ').next())
+        .collect();
+    println!("  < {} offers: {}", res.status(), schemes.join(", "));
+    let offer = PaymentChallenge::from_headers(res.headers())?
+        .into_iter()
+        .find(PaymentChallenge::is_lightning_charge)
+        .ok_or("no Payment charge offer")?;
+    // The invoice is checked against the request before paying (amount, hash, network).
+    let invoice = offer.charge_request()?.check_invoice()?;
+    println!("> pay the Payment offer's own invoice from the payer node");
+    let params = PayParams::new(
+        Amount::from_sat(10).ok_or("amount")?,
+        Duration::from_secs(30),
+    );
+    let paid = payer.pay_invoice(&invoice, &params).await?;
+    println!("  < paid {} (fee {})", paid.amount, paid.fee);
+    let authorization = PaymentCredential::new(offer, &paid.preimage).to_header_string();
+    println!("> GET /fortune with Authorization: Payment <credential>");
+    let send = || {
+        http.get(format!("{base}/fortune"))
+            .header("authorization", authorization.as_str())
+            .send()
+    };
+    let res = send().await?;
+    let receipt = PaymentReceipt::from_headers(res.headers())?.ok_or("no receipt")?;
+    println!(
+        "  < {} (receipt: {}, reference {})",
+        res.status(),
+        receipt.status,
+        receipt.reference
+    );
+    println!("    {}", res.text().await?.trim_end());
+    println!("> again with the same credential (a charge is single use)");
+    let res = send().await?;
+    println!("  < {}", res.status());
     Ok(())
 }

@@ -16,6 +16,7 @@ mod pay_loop;
 #[cfg(feature = "dev-node")]
 mod proxy;
 mod proxy_paths;
+mod proxy_payment;
 mod proxy_revocation;
 mod redaction;
 mod support;

@@ -13,6 +13,7 @@ mod cross_route;
 mod extract;
 mod flood;
 mod layer;
+mod payment;
 mod pricer;
 mod revocation;
 mod support;

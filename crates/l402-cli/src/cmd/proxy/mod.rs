@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
+use l402_core::payment_scheme::{ChallengeIdSecret, DynChargeStore, MemoryChargeStore};
 use l402_core::{BoxInvoiceBackend, DerivedRootKeyStore};
+use l402_redis::{RedisChargeStore, RedisConnection};
 use l402_tower::L402Layer;
 use tower::Layer;
 use tower::util::BoxCloneSyncService;
@@ -40,7 +42,11 @@ use route::{Entry, Matcher, Proto, Table};
 /// set by the proxy (what the client sent under those names is dropped).
 /// An unreachable upstream gives 502, one that sends no response headers within
 /// `upstream_timeout_secs` (default 30) gives 504. Tokens can be revoked without a
-/// restart through `[revocation]` (a file of token ids, or Redis). Serves HTTP/1.1 and HTTP/2 over cleartext (h2c);
+/// restart through `[revocation]` (a file of token ids, or Redis). A service with
+/// `auth_scheme = "payment"` offers the `Payment` scheme (charge intent) instead of L402,
+/// `"l402+payment"` both in one 402; each charge credential is accepted once (consumed in
+/// memory, or in Redis when `[revocation]` uses Redis), its challenge id derived from the
+/// master secret. Serves HTTP/1.1 and HTTP/2 over cleartext (h2c);
 /// stops gracefully on Ctrl-C or SIGTERM.
 ///
 /// The configuration file format is documented in crates/l402-cli/examples/proxy.toml.
@@ -67,7 +73,12 @@ pub(crate) async fn run(args: ProxyArgs) -> CmdResult {
     logging::init(&args.log);
     let config = ProxyConfig::load(&args.config)?;
     let backend = config.node().invoice_backend()?;
-    let store = Arc::new(root_key_store(&config)?);
+    let (store, id_secret) = root_key_store(&config)?;
+    let store = Arc::new(store);
+    let payment = PaymentSettings {
+        id_secret,
+        charges: charge_store(&config)?,
+    };
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none())
@@ -76,7 +87,9 @@ pub(crate) async fn run(args: ProxyArgs) -> CmdResult {
         .map_err(|e| CliError::failure(format!("cannot build the http client: {e}")))?;
     let mut entries = Vec::new();
     for service in &config.services {
-        entries.push(entry(&config, service, &backend, &store, &client)?);
+        entries.push(entry(
+            &config, service, &backend, &store, &payment, &client,
+        )?);
     }
     if args.check {
         crate::output::print_line(&format!(
@@ -107,7 +120,36 @@ pub(crate) async fn run(args: ProxyArgs) -> CmdResult {
     Ok(OK)
 }
 
-fn root_key_store(config: &ProxyConfig) -> Result<DerivedRootKeyStore<Revocations>, CliError> {
+/// What every service offering the Payment scheme shares.
+struct PaymentSettings {
+    /// Derived from the master secret: challenges survive restarts and verify on every
+    /// proxy sharing the secret.
+    id_secret: ChallengeIdSecret,
+    /// Consumed charges: one store for every service (payment hashes are unique), in
+    /// Redis when `[revocation]` uses Redis so that a fleet shares it.
+    charges: Arc<dyn DynChargeStore>,
+}
+
+/// The charge store: Redis (same URL and prefix as `[revocation]`) when the revocation
+/// list is in Redis, else in memory.
+fn charge_store(config: &ProxyConfig) -> Result<Arc<dyn DynChargeStore>, CliError> {
+    match &config.revocation {
+        Some(RevocationConfig::Redis { url, prefix, .. }) => {
+            let conn = RedisConnection::builder(url.clone())
+                .prefix(prefix.clone())
+                .build()
+                .map_err(|e| {
+                    CliError::config(format!("[revocation]: {}", crate::exit::chain(&e)))
+                })?;
+            Ok(Arc::new(RedisChargeStore::new(conn)))
+        }
+        _ => Ok(Arc::new(MemoryChargeStore::new())),
+    }
+}
+
+fn root_key_store(
+    config: &ProxyConfig,
+) -> Result<(DerivedRootKeyStore<Revocations>, ChallengeIdSecret), CliError> {
     let rk = &config.root_keys;
     let secret = match (&rk.master_secret_file, &rk.master_secret_env) {
         (Some(_), Some(_)) => {
@@ -127,12 +169,13 @@ fn root_key_store(config: &ProxyConfig) -> Result<DerivedRootKeyStore<Revocation
         })
     );
     let revocations = Revocations::from_config(config.revocation.as_ref())?;
+    let id_secret = ChallengeIdSecret::derive_from(&secret);
     let mut store = DerivedRootKeyStore::with_revocation_list(secret, revocations)
         .fail_open_on_revocation_error(fail_open);
     if let Some(prev) = &rk.previous_master_secret_file {
         store = store.with_previous_secret(keys::master_secret_from_file(prev)?);
     }
-    Ok(store)
+    Ok((store, id_secret))
 }
 
 fn entry(
@@ -140,6 +183,7 @@ fn entry(
     service: &ServiceConfig,
     backend: &BoxInvoiceBackend,
     store: &Store,
+    payment: &PaymentSettings,
     client: &reqwest::Client,
 ) -> Result<Entry, CliError> {
     let forward = Forward::new(service, client.clone())?;
@@ -166,6 +210,19 @@ fn entry(
             }
             if let Some(memo) = &service.memo {
                 builder = builder.memo(memo.clone());
+            }
+            let offers = service.auth_scheme.offers();
+            builder = builder.offers(offers);
+            if offers.payment() {
+                builder = builder
+                    .payment_id_secret(payment.id_secret.clone())
+                    .charge_store(Arc::clone(&payment.charges));
+                if let Some(realm) = &service.payment_realm {
+                    builder = builder.payment_realm(realm.clone());
+                }
+                if let Some(secs) = service.payment_expiry_secs {
+                    builder = builder.payment_expiry(Duration::from_secs(secs));
+                }
             }
             let layer = builder.build().map_err(|e| service_err(&e))?;
             BoxCloneSyncService::new(layer.layer(forward.into_service()))
