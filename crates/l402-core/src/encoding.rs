@@ -453,7 +453,7 @@ mod tests {
             prop_assert!(!s.contains(['=', '+', '/']));
             prop_assert_eq!(base64url_decode(&s).unwrap(), data.clone());
             if pad {
-                while s.len() % 4 != 0 {
+                while !s.len().is_multiple_of(4) {
                     s.push('=');
                 }
                 prop_assert_eq!(base64url_decode(&s).unwrap(), data);

@@ -13,7 +13,7 @@ use core::fmt;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
-use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::encoding::base64url_encode;
 use crate::root_key::MasterSecret;
@@ -183,11 +183,16 @@ impl<'a> ChallengeBinding<'a> {
     }
 
     /// Whether `id` is the id of these fields under `secret`, compared in constant time
-    /// (the length of `id` is not secret).
+    /// (the length of `id` is not secret). The expected id is public (it is what the
+    /// challenge carries), so it is built on the stack without zeroizing.
     #[must_use]
     pub fn matches(&self, secret: &ChallengeIdSecret, id: &str) -> bool {
-        let expected = Zeroizing::new(self.id(secret));
-        expected.as_bytes().ct_eq(id.as_bytes()).into()
+        use base64::Engine as _;
+        let mut expected = [0u8; 43];
+        let written = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode_slice(self.mac(secret), &mut expected)
+            .unwrap_or(0);
+        expected[..written].ct_eq(id.as_bytes()).into()
     }
 }
 

@@ -668,7 +668,7 @@ mod tests {
         parse_and_wipe(&mut json, |_| ()).unwrap();
         assert!(json.iter().all(|&b| b == 0));
         // Not parseable: everything goes too.
-        let mut json = text[..text.len() - 1].as_bytes().to_vec();
+        let mut json = text.as_bytes()[..text.len() - 1].to_vec();
         assert!(parse_and_wipe(&mut json, |_| ()).is_err());
         assert!(json.iter().all(|&b| b == 0));
     }

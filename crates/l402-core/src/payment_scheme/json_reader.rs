@@ -91,15 +91,15 @@ impl<'a> Reader<'a> {
         // The plain run: eight bytes at a time while none is a quote, a backslash or a
         // control character.
         let mut i = start;
-        while let Some(chunk) = bytes.get(i..i + 8) {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(chunk);
-            let w = u64::from_le_bytes(w);
-            const ONES: u64 = 0x0101_0101_0101_0101;
-            const HIGH: u64 = 0x8080_8080_8080_8080;
-            let has = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-            let special = has(w ^ (ONES * u64::from(b'"')))
-                | has(w ^ (ONES * u64::from(b'\\')))
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGH: u64 = 0x8080_8080_8080_8080;
+        let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+        while let Some(chunk) = bytes.get(i..).and_then(<[u8]>::first_chunk::<8>) {
+            let w = u64::from_le_bytes(*chunk);
+            // A high bit for each byte that is a quote, a backslash or below 0x20 (false
+            // positives after a real one do not matter: the byte loop decides).
+            let special = has_zero(w ^ (ONES * u64::from(b'"')))
+                | has_zero(w ^ (ONES * u64::from(b'\\')))
                 | (w.wrapping_sub(ONES * 0x20) & !w & HIGH);
             if special != 0 {
                 break;

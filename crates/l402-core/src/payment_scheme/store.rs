@@ -105,8 +105,36 @@ impl ChargeStore for dyn DynChargeStore {
     }
 }
 
+/// Hashes a [`PaymentHash`] by its first bytes: it is already a SHA-256 output, of a
+/// preimage the server's node chose, and only verified charges are stored, so no client
+/// can pick keys that collide. (SipHash would cost more than the rest of the look-up.)
+#[derive(Default)]
+struct HashOfHash(u64);
+
+impl core::hash::Hasher for HashOfHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            if let Some(head) = w.get_mut(..chunk.len()) {
+                head.copy_from_slice(chunk);
+            }
+            self.0 = self.0.rotate_left(23) ^ u64::from_le_bytes(w);
+        }
+    }
+
+    fn write_usize(&mut self, _len: usize) {
+        // The length prefix of the 32-byte array: constant, nothing to mix.
+    }
+}
+
+type HashOfHashes = core::hash::BuildHasherDefault<HashOfHash>;
+
 struct Inner {
-    used: HashMap<PaymentHash, SystemTime>,
+    used: HashMap<PaymentHash, SystemTime, HashOfHashes>,
     consumptions: u64,
     last_full_sweep: Option<SystemTime>,
 }
@@ -143,7 +171,7 @@ impl MemoryChargeStore {
     pub fn with_capacity(capacity: usize) -> Self {
         MemoryChargeStore {
             inner: Mutex::new(Inner {
-                used: HashMap::new(),
+                used: HashMap::default(),
                 consumptions: 0,
                 last_full_sweep: None,
             }),
@@ -174,10 +202,8 @@ impl MemoryChargeStore {
         now: SystemTime,
     ) -> Result<Consumption, ChargeStoreError> {
         let mut inner = lock(&self.inner);
-        if let Some(exp) = inner.used.get(payment_hash) {
-            if *exp > now {
-                return Ok(Consumption::AlreadyUsed);
-            }
+        if inner.used.get(payment_hash).is_some_and(|exp| *exp > now) {
+            return Ok(Consumption::AlreadyUsed);
         }
         inner.consumptions = inner.consumptions.wrapping_add(1);
         let len = inner.used.len();

@@ -115,7 +115,8 @@ fn a_tampered_challenge_is_refused_before_the_preimage_matters() {
         r.amount_sat = 1;
         r.encode().unwrap()
     };
-    let tamper: Vec<(&str, Box<dyn Fn(&mut PaymentChallenge)>)> = vec![
+    type Tamper = Box<dyn Fn(&mut PaymentChallenge)>;
+    let tamper: Vec<(&str, Tamper)> = vec![
         (
             "cheaper request",
             Box::new(move |c| c.request = cheaper.clone()),
