@@ -7,6 +7,8 @@
 //! | 2 | configuration or usage error (bad flag, file, key, URL, config): nothing was attempted |
 //! | 3 | `get`: refused by a spending rule (price, budget, network, expiry...): nothing was paid |
 //! | 4 | `get`: the payment failed, or its outcome is unknown (see the message) |
+//! | 5 | `get`: money moved, but the request did not get what it paid for: the server still asked for payment, or the request failed after the payment (the token is kept) |
+//! | 6 | `get`: money moved and the body was written, but the spending ledger could not record the payment |
 //! | 7 | `get`: could not connect to the server (as curl) |
 //! | 22 | `get`: the server answered with an HTTP error status, 400 or above (as `curl --fail`) |
 
@@ -22,6 +24,10 @@ pub(crate) const CONFIG: u8 = 2;
 pub(crate) const REFUSED: u8 = 3;
 /// The payment failed or its outcome is unknown.
 pub(crate) const PAYMENT_FAILED: u8 = 4;
+/// Paid, but the request did not get what it paid for.
+pub(crate) const PAID_NOT_DELIVERED: u8 = 5;
+/// Paid and the body written, but the ledger could not record the payment.
+pub(crate) const PAID_NOT_RECORDED: u8 = 6;
 /// Could not connect.
 pub(crate) const CONNECT: u8 = 7;
 /// HTTP status 400 or above.
@@ -35,6 +41,8 @@ Exit codes:
   2   configuration or usage error: nothing was attempted
   3   refused by a spending rule (price, budget, network, expiry): nothing paid
   4   payment failed, or its outcome is unknown
+  5   paid, but the request did not get what it paid for (server asked again, or failed)
+  6   paid and the body written, but the spending ledger could not record the payment
   7   could not connect to the server
   22  the server answered with HTTP status 400 or above";
 

@@ -37,3 +37,30 @@ pub(crate) fn init(args: &LogArgs) {
         LogFormat::Json => builder.json().try_init(),
     };
 }
+
+/// Installs the subscriber of the one-shot client commands (`l402 get`) on stderr:
+/// warnings by default (or `RUST_LOG` when set), `-v` info, `-vv` debug, `-vvv` trace,
+/// `quiet` errors only; JSON lines with `json`.
+pub(crate) fn init_client(verbose: u8, quiet: bool, json: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        (false, _) => "trace",
+    };
+    let from_env = (verbose == 0 && !quiet)
+        .then(|| std::env::var("RUST_LOG").ok())
+        .flatten()
+        .and_then(|v| EnvFilter::try_new(v).ok());
+    let filter = from_env.unwrap_or_else(|| EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(!json && std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}

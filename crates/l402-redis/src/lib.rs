@@ -10,6 +10,7 @@
 //! | [`RedisRevocationList`] | [`RevocationList`](l402_core::RevocationList) | revocations for [`DerivedRootKeyStore`](l402_core::DerivedRootKeyStore) fleets (stateless keys from a shared master secret), with a bounded local cache |
 //! | [`RedisFreeAllowance`] | [`FreeAllowance`](l402_tower::FreeAllowance) | free requests per client, counted fleet-wide |
 //! | [`RedisChargeStore`] | [`ChargeStore`](l402_core::payment_scheme::ChargeStore) | single use of `Payment` scheme charges, fleet-wide (atomic, kept until the challenge expires) |
+//! | `RedisLedger` (feature `ledger`) | `l402_reqwest::ledger::SpendingLedger` | the client side: one spending budget for a fleet of paying clients |
 //!
 //! All of them share one [`RedisConnection`]: a `redis` [`ConnectionManager`] (one
 //! multiplexed connection, reconnecting by itself), the deployment's key prefix and a
@@ -106,9 +107,48 @@
 //! | `<prefix>:rev:<token id hex>` | `1` | the longest token lifetime |
 //! | `<prefix>:free:<scope>:<hex SHA-256 of the client key>` | a counter | the window |
 //! | `<prefix>:charge:<payment hash hex>` | a random nonce of the consuming call | the challenge's expiry |
+//! | `<prefix>:ledger:{<scope>}:spent`, `…:pay`, `…:tot`, `…:held` | a budget's payments (sorted by time), their amounts, all-time totals, reservations | none; payments leave `spent`/`pay` after the retention (default 31 days), staying in the totals |
 //!
 //! No key name holds a secret: token ids are public (they are in every macaroon), payment
 //! hashes are public (they are in every invoice), and client keys are hashed. See `docs/operations.md` for running a fleet.
+
+//! ## A budget for a fleet of paying clients
+//!
+//! With the `ledger` feature, `RedisLedger` is a spending ledger for
+//! `l402-reqwest`'s middleware: every client that uses the same prefix and scope shares
+//! one budget (total, per origin, over a rolling window or all time), across machines and
+//! restarts. Each reservation is one Lua script (sum, check, record in one atomic step),
+//! so two clients never both take the room left for one payment; when Redis does not
+//! answer, reservations fail and the middleware pays nothing.
+//!
+//! ```no_run
+//! # #[cfg(feature = "ledger")]
+//! # async fn run(node: l402_mock::MockNode) -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! use l402_core::Amount;
+//! use l402_redis::{RedisConnection, RedisLedger};
+//! use l402_reqwest::{L402Middleware, SpendingPolicy};
+//!
+//! let redis = RedisConnection::builder("redis://10.0.0.5:6379/").prefix("agents").build()?;
+//! let ledger = RedisLedger::builder(redis).scope("research-team").build()?;
+//! let l402 = L402Middleware::builder(node)
+//!     .ledger(ledger)
+//!     .policy(
+//!         SpendingPolicy::new()
+//!             .budget(Amount::from_sat(50_000).ok_or("amount")?)   // for the whole fleet
+//!             .budget_window(Duration::from_secs(24 * 3600)),       // per rolling day
+//!     )
+//!     .build()?;
+//! # let _ = l402;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Features
+//!
+//! | feature | default | enables |
+//! |---|---|---|
+//! | `ledger` | no | `RedisLedger`, a `SpendingLedger` for `l402-reqwest` (which it pulls in, with reqwest; servers leave it off) |
 
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
@@ -116,6 +156,8 @@ mod allowance;
 mod charge;
 mod connection;
 mod error;
+#[cfg(feature = "ledger")]
+mod ledger;
 mod revocation;
 mod root_key;
 
@@ -123,6 +165,8 @@ pub use allowance::{DEFAULT_SCOPE, RedisFreeAllowance, RedisFreeAllowanceBuilder
 pub use charge::RedisChargeStore;
 pub use connection::{DEFAULT_TIMEOUT, MAX_PREFIX_LEN, RedisConnection, RedisConnectionBuilder};
 pub use error::{BuildError, StoreError};
+#[cfg(feature = "ledger")]
+pub use ledger::{DEFAULT_LEDGER_SCOPE, RedisLedger, RedisLedgerBuilder};
 pub use revocation::{
     DEFAULT_CACHE_CAPACITY, DEFAULT_STALENESS, RedisRevocationList, RedisRevocationListBuilder,
 };

@@ -1,5 +1,6 @@
 //! `l402 get`: a curl for L402 APIs, like Lightning Labs' lnget.
 
+mod node;
 mod nopay;
 mod report;
 mod request;
@@ -11,12 +12,14 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use l402_core::lightning_invoice::Currency;
 use l402_core::{Amount, BoxPaymentBackend, Challenge};
+use l402_reqwest::ledger::{FileLedger, SpendingLedger};
 use l402_reqwest::{
     Event, FileTokenStore, L402Error, L402Middleware, PaymentOptions, SpendingPolicy,
+    SpendingSummary,
 };
 
 use crate::backend::{NodeArgs, NodeSettings};
-use crate::budget::Ledger;
+use crate::budget;
 use crate::exit::{self, CliError, CmdResult, chain};
 use crate::fsutil::create_private_dir;
 use report::{Reporter, Summary};
@@ -50,6 +53,10 @@ Exit codes:
   2   configuration or usage error: nothing was attempted
   3   refused by a spending rule (price, budget, network, expiry): nothing paid
   4   payment failed, or its outcome is unknown
+  5   paid, but the request did not get what it paid for: the server asked for payment
+      again, or the request failed after paying (the token is kept); money moved
+  6   paid and the body was written, but the spending ledger could not record the
+      payment (repair the ledger: budgets may not count it); money moved
   7   could not connect to the server
   22  the server answered with HTTP status 400 or above (the body is still written)")]
 pub(crate) struct GetArgs {
@@ -78,6 +85,11 @@ pub(crate) struct GetArgs {
     /// Include the status line and response headers in the output.
     #[arg(short = 'i', long = "include")]
     include: bool,
+    /// Follow redirects to other origins too (as curl's -L). Without it only redirects
+    /// within the URL's origin (scheme, host, port) are followed. Either way nothing is
+    /// paid to an origin reached through a cross-origin redirect.
+    #[arg(short = 'L', long = "location")]
+    location: bool,
     /// Most to pay for one request, in satoshis (fees excluded).
     #[arg(
         long,
@@ -89,10 +101,25 @@ pub(crate) struct GetArgs {
     /// Most routing fee for one payment, in satoshis.
     #[arg(long, default_value_t = 10, value_name = "SATS", env = "L402_MAX_FEE")]
     max_fee: u64,
-    /// Most to spend over all calls using this token directory, in satoshis, fees
-    /// included; persisted in `<token-dir>/spent.json` (delete it to start again).
+    /// Most to spend over all calls on this machine that share the --ledger, in
+    /// satoshis, fees included (all time, or per --budget-window). Each payment reserves
+    /// its amount plus the fee cap first, so concurrent calls cannot overspend together.
     #[arg(long, value_name = "SATS", env = "L402_BUDGET")]
     budget: Option<u64>,
+    /// Count --budget over a rolling window instead of all time: seconds, or a number
+    /// with s, m, h or d (`24h`).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "L402_BUDGET_WINDOW",
+        requires = "budget"
+    )]
+    budget_window: Option<Window>,
+    /// The spending ledger: what every call on this machine paid (default:
+    /// `<data dir>/l402/ledger.json`; never inside the token directory). Move it away to
+    /// count from zero again.
+    #[arg(long, value_name = "FILE", env = "L402_LEDGER_FILE")]
+    ledger: Option<PathBuf>,
     /// Do not pay: print the challenge (price, invoice, expiry) and exit 0. Stored tokens
     /// are still used, and no node is needed.
     #[arg(long)]
@@ -115,10 +142,50 @@ pub(crate) struct GetArgs {
     #[arg(short = 'q', long)]
     quiet: bool,
     /// Print the summary on stderr as one JSON object (and --no-pay's challenge as JSON).
+    /// Log lines, if any, are JSON objects too; the summary is the last line.
     #[arg(long)]
     json: bool,
+    /// Log more on stderr: -v info, -vv debug, -vvv trace (default: warnings only, or
+    /// RUST_LOG when set; -q: errors only).
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    verbose: u8,
     #[command(flatten)]
     node: NodeArgs,
+}
+
+/// A `--budget-window` duration.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Window(Duration);
+
+impl std::str::FromStr for Window {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let (digits, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+            Some(i) => s.split_at(i),
+            None => (s, "s"),
+        };
+        let n: u64 = digits
+            .parse()
+            .map_err(|_| format!("{s:?} is not a duration like 3600, 90m, 24h or 7d"))?;
+        let unit = match unit {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            other => {
+                return Err(format!(
+                    "unknown duration unit {other:?} (use s, m, h or d)"
+                ));
+            }
+        };
+        match n.checked_mul(unit) {
+            Some(0) => Err("the window must be above zero".to_owned()),
+            Some(secs) => Ok(Window(Duration::from_secs(secs))),
+            None => Err(format!("{s:?} is too long")),
+        }
+    }
 }
 
 /// A Lightning network, as `--network` names it.
@@ -162,6 +229,7 @@ fn default_token_dir() -> Result<PathBuf, CliError> {
 }
 
 pub(crate) async fn run(args: GetArgs) -> CmdResult {
+    crate::logging::init_client(args.verbose, args.quiet, args.json);
     let reporter = Reporter::new(args.quiet, args.json, args.url.clone());
     match fetch(&args, &reporter).await {
         Ok(code) => Ok(code),
@@ -179,6 +247,10 @@ async fn fetch(args: &GetArgs, reporter: &Reporter) -> CmdResult {
     let max_cost = sat(args.max_cost, "--max-cost")?;
     let max_fee = sat(args.max_fee, "--max-fee")?;
     let budget = args.budget.map(|b| sat(b, "--budget")).transpose()?;
+    if budget.is_some_and(Amount::is_zero) {
+        return Err(CliError::config("--budget must be above zero"));
+    }
+    let window = args.budget_window.map(|w| w.0);
     if args.pay_timeout == 0 {
         return Err(CliError::config("--pay-timeout must be above zero"));
     }
@@ -197,19 +269,24 @@ async fn fetch(args: &GetArgs, reporter: &Reporter) -> CmdResult {
         ))
     })?;
 
-    // With a budget, hold the ledger from before reading it until the payment is recorded.
-    let held = if budget.is_some() {
-        Some(Ledger::lock(&token_dir)?)
-    } else {
+    // The ledger is opened and read before anything is sent: a call that cannot count
+    // what it spends does not start. --no-pay pays nothing and needs none.
+    let ledger = if args.no_pay {
         None
+    } else {
+        let path = match &args.ledger {
+            Some(p) => p.clone(),
+            None => budget::default_path()?,
+        };
+        Some(budget::open(&path, &token_dir).await?)
     };
-    let spent_before = match &held {
-        Some(l) => Amount::from_msat(l.read()?.spent_msat),
-        None => Amount::ZERO,
+    let spent_before = match &ledger {
+        Some(l) => budget::spent(l, window)
+            .await
+            .map_err(|e| CliError::config(format!("spending ledger: {e}")))?,
+        None => (Amount::ZERO, Amount::ZERO),
     };
-    let remaining = budget.map(|b| b.saturating_sub(spent_before));
-    reporter.set_budget(budget, spent_before);
-    let budget_exhausted = remaining.is_some_and(Amount::is_zero);
+    reporter.set_budget(budget, spent_before.0);
 
     let mut policy = SpendingPolicy::new()
         .max_price(max_cost)
@@ -217,16 +294,19 @@ async fn fetch(args: &GetArgs, reporter: &Reporter) -> CmdResult {
         .max_fee_ppm(0)
         .network(args.network.into())
         .pay_timeout(Duration::from_secs(args.pay_timeout));
-    if let Some(r) = remaining
-        && !r.is_zero()
-    {
-        policy = policy.budget(r);
+    if let Some(b) = budget {
+        policy = policy.budget(b);
+        if let Some(w) = window {
+            policy = policy.budget_window(w);
+        }
     }
-    let never_pay = args.no_pay || budget_exhausted;
+    let never_pay = args.no_pay;
+    // The node is built when a payment (or a lookup of an interrupted one) needs it.
+    let node = Arc::new(node::LazyNode::new(NodeSettings::from(&args.node))?);
     let backend: BoxPaymentBackend = if never_pay {
         BoxPaymentBackend::new(nopay::NoPayment)
     } else {
-        NodeSettings::from(&args.node).payment_backend()?
+        BoxPaymentBackend::new(Arc::clone(&node))
     };
     let events: Arc<Mutex<Vec<Event>>> = Arc::default();
     let sink = Arc::clone(&events);
@@ -234,6 +314,9 @@ async fn fetch(args: &GetArgs, reporter: &Reporter) -> CmdResult {
     let mut builder = L402Middleware::builder(backend);
     if args.path_scope > 0 {
         builder = builder.key_by_path_prefix(args.path_scope);
+    }
+    if let Some(l) = &ledger {
+        builder = builder.ledger(l.clone());
     }
     let middleware = builder
         .store(store)
@@ -247,9 +330,11 @@ async fn fetch(args: &GetArgs, reporter: &Reporter) -> CmdResult {
         })
         .build()
         .map_err(|e| CliError::config(format!("spending policy: {e}")))?;
+    let stopped_at: Arc<Mutex<Option<reqwest::Url>>> = Arc::default();
     let client = reqwest::Client::builder()
         .user_agent(concat!("l402/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(30))
+        .redirect(redirect_policy(args.location, Arc::clone(&stopped_at)))
         .build()
         .map_err(|e| CliError::failure(format!("cannot build the http client: {e}")))?;
     let http = reqwest_middleware::ClientBuilder::new(client)
@@ -267,54 +352,69 @@ async fn fetch(args: &GetArgs, reporter: &Reporter) -> CmdResult {
     }
     let sent = builder.send().await;
 
-    // Record what was paid, whatever happened next.
     let spending = middleware.spending();
-    let cost = spending.total.saturating_add(spending.fees);
-    let ledger = match held {
-        Some(l) => l,
-        None => Ledger::lock(&token_dir)?,
-    };
-    let after = ledger.add(cost.msat(), spending.payments)?;
-    drop(ledger);
+    let paid = spending.payments > 0;
     let events = std::mem::take(&mut *events.lock().unwrap_or_else(PoisonError::into_inner));
-    let mut summary = Summary::new(&spending, &events, Amount::from_msat(after.spent_msat));
+    let this_call = spending.total.saturating_add(spending.fees);
+    let mut summary = Summary::new(&spending, &events, spent_before.0.saturating_add(this_call));
 
     let response = match sent {
         Ok(r) => r,
         Err(e) => {
-            let err = classify(&e);
+            let mut err = match node.config_error() {
+                Some(why) => CliError::config(format!("cannot pay, nothing paid: {why}")),
+                None if paid => paid_but_failed(&spending, &e),
+                None => classify(&e),
+            };
+            if paid
+                && let Err(problem) = settle(ledger.as_ref(), &events, window, &mut summary).await
+            {
+                err = not_recorded(&spending, &problem);
+            }
             summary.error = Some(err.message.clone());
             summary.exit_code = err.code;
             return Err(reporter.finish_with(&summary, err));
         }
     };
     summary.status = Some(response.status().as_u16());
+    let stopped = stopped_at
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
+    if let Some(url) = stopped
+        && !args.quiet
+        && !args.json
+    {
+        eprintln!(
+            "l402: not following the redirect to another origin, {} (use -L to follow)",
+            url.origin().ascii_serialization()
+        );
+    }
     if let Some(challenge) = response.extensions().get::<Challenge>().cloned() {
-        // Only with never_pay does a challenge come back to us.
-        if budget_exhausted && !args.no_pay {
-            let err = CliError::with_code(
-                exit::REFUSED,
-                format!(
-                    "refused, nothing paid: the budget of {} is spent ({} spent)",
-                    report::fmt_msat(budget.unwrap_or(Amount::ZERO)),
-                    report::fmt_msat(spent_before)
-                ),
-            );
-            summary.error = Some(err.message.clone());
-            summary.exit_code = err.code;
-            return Err(reporter.finish_with(&summary, err));
-        }
+        // Only with --no-pay does a challenge come back to us.
         summary.exit_code = exit::OK;
         report::print_challenge(&challenge, args.json, &mut summary)?;
         reporter.finish(&summary);
         return Ok(exit::OK);
     }
+    // What was paid for is written out first; bookkeeping comes after.
     let status = response.status();
     let written = request::write_response(response, args).await;
-    let code = match written {
-        Ok(()) if status.as_u16() >= 400 => exit::HTTP_ERROR,
-        Ok(()) => exit::OK,
-        Err(e) => {
+    let settled = if paid {
+        settle(ledger.as_ref(), &events, window, &mut summary).await
+    } else {
+        Ok(())
+    };
+    let code = match (written, settled) {
+        (_, Err(problem)) => {
+            let e = not_recorded(&spending, &problem);
+            summary.error = Some(e.message.clone());
+            summary.exit_code = e.code;
+            return Err(reporter.finish_with(&summary, e));
+        }
+        (Ok(()), Ok(())) if status.as_u16() >= 400 => exit::HTTP_ERROR,
+        (Ok(()), Ok(())) => exit::OK,
+        (Err(e), Ok(())) => {
             summary.error = Some(e.message.clone());
             summary.exit_code = e.code;
             return Err(reporter.finish_with(&summary, e));
@@ -323,6 +423,100 @@ async fn fetch(args: &GetArgs, reporter: &Reporter) -> CmdResult {
     summary.exit_code = code;
     reporter.finish(&summary);
     Ok(code)
+}
+
+/// Makes sure the ledger holds every payment this call made (committing is idempotent,
+/// so a commit the middleware already made is not counted twice), and reads the total.
+async fn settle(
+    ledger: Option<&FileLedger>,
+    events: &[Event],
+    window: Option<Duration>,
+    summary: &mut Summary,
+) -> Result<(), String> {
+    let Some(ledger) = ledger else {
+        return Ok(());
+    };
+    for event in events {
+        if let Event::PaymentSucceeded {
+            key,
+            payment_hash,
+            amount,
+            fee,
+        } = event
+        {
+            ledger
+                .commit(key, payment_hash, *amount, *fee)
+                .await
+                .map_err(|e| chain(&e))?;
+        }
+    }
+    let (spent, _) = budget::spent(ledger, window).await?;
+    summary.spent_total = spent;
+    Ok(())
+}
+
+/// `paid 10 sat + 0.5 sat fee`.
+fn paid_text(spending: &SpendingSummary) -> String {
+    format!(
+        "paid {} + {} fee",
+        report::fmt_msat(spending.total),
+        report::fmt_msat(spending.fees)
+    )
+}
+
+/// The payment went through, but what it was for did not arrive.
+fn paid_but_failed(spending: &SpendingSummary, error: &reqwest_middleware::Error) -> CliError {
+    let message = match L402Error::from_middleware_error(error) {
+        Some(L402Error::StillPaymentRequired) => format!(
+            "{}, but the server still asks for payment; not paying it again",
+            paid_text(spending)
+        ),
+        _ => format!(
+            "{}, but the request then failed ({}); the token is stored for the next call",
+            paid_text(spending),
+            classify(error).message
+        ),
+    };
+    CliError::with_code(exit::PAID_NOT_DELIVERED, message)
+}
+
+/// The payment went through, but the ledger does not show it.
+fn not_recorded(spending: &SpendingSummary, problem: &str) -> CliError {
+    CliError::with_code(
+        exit::PAID_NOT_RECORDED,
+        format!(
+            "{}, but the spending ledger could not record it ({problem}); budgets may not \
+             count it: repair the ledger",
+            paid_text(spending)
+        ),
+    )
+}
+
+/// Most redirects followed for one request (curl's default is 50, reqwest's 10).
+const MAX_REDIRECTS: usize = 10;
+
+/// Same-origin redirects only, unless `follow_all` (`-L`). A redirect not followed is
+/// remembered in `stopped_at` and its response is the answer, as curl does.
+fn redirect_policy(
+    follow_all: bool,
+    stopped_at: Arc<Mutex<Option<reqwest::Url>>>,
+) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() > MAX_REDIRECTS {
+            return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
+        }
+        let same_origin = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.origin() == attempt.url().origin());
+        if follow_all || same_origin {
+            attempt.follow()
+        } else {
+            *stopped_at.lock().unwrap_or_else(PoisonError::into_inner) =
+                Some(attempt.url().clone());
+            attempt.stop()
+        }
+    })
 }
 
 /// Maps a failed request to an exit code and message.
@@ -337,19 +531,25 @@ fn classify(error: &reqwest_middleware::Error) -> CliError {
             | L402Error::PaymentHashMismatch
             | L402Error::InvalidInvoice(_)
             | L402Error::InvalidIdentifier(_)
+            | L402Error::CltvDeltaTooHigh { .. }
+            | L402Error::CrossOriginRedirect { .. }
+            | L402Error::OriginSuspended { .. }
             | L402Error::BodyNotReplayable => exit::REFUSED,
             L402Error::PaymentFailed(_)
             | L402Error::PaymentInFlight { .. }
             | L402Error::Lookup { .. }
-            | L402Error::BadPreimage { .. }
-            | L402Error::StillPaymentRequired => exit::PAYMENT_FAILED,
+            | L402Error::BadPreimage { .. } => exit::PAYMENT_FAILED,
+            // A token was paid for (by an earlier call), and the server refused it.
+            L402Error::StillPaymentRequired => exit::PAID_NOT_DELIVERED,
             L402Error::NoHost => exit::CONFIG,
             _ => exit::FAILURE,
         };
-        let prefix = match code {
-            exit::REFUSED => "refused, nothing paid",
-            exit::PAYMENT_FAILED if e.nothing_paid() => "payment failed, nothing paid",
-            exit::PAYMENT_FAILED => "payment failed or unknown",
+        let prefix = match (code, e) {
+            (_, L402Error::Ledger(_)) => "nothing paid, the spending ledger failed",
+            (exit::REFUSED, _) => "refused, nothing paid",
+            (exit::PAYMENT_FAILED, _) if e.nothing_paid() => "payment failed, nothing paid",
+            (exit::PAYMENT_FAILED, _) => "payment failed or unknown",
+            (exit::PAID_NOT_DELIVERED, _) => "not paying again",
             _ => "error",
         };
         return CliError::with_code(code, format!("{prefix}: {}", chain(e)));

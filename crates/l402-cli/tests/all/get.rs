@@ -26,8 +26,6 @@ fn configuration_errors_exit_2() {
             "0",
             "http://127.0.0.1:9/",
         ],
-        // Paying needs a node.
-        vec!["get", "--token-dir", &tokens, "http://127.0.0.1:9/"],
         vec![
             "get",
             "--token-dir",
@@ -40,19 +38,6 @@ fn configuration_errors_exit_2() {
         let out = run(l402(&args));
         assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
     }
-    let out = run(l402(&[
-        "get",
-        "--token-dir",
-        &tokens,
-        "http://127.0.0.1:9/",
-    ]));
-    assert!(stderr(&out).contains("L402_NODE_URL"), "{}", stderr(&out));
-    // A missing macaroon file is reported by the backend.
-    let mut cmd = l402(&["get", "--token-dir", &tokens, "http://127.0.0.1:9/"]);
-    cmd.env("L402_NODE_URL", "https://127.0.0.1:1")
-        .env("L402_MACAROON_FILE", dir.join("nope"));
-    let out = run(cmd);
-    assert_eq!(code(&out), 2, "{}", stderr(&out));
 }
 
 #[test]

@@ -9,6 +9,8 @@
 mod cln;
 mod error_chains;
 mod get;
+mod get_money;
+mod paid;
 #[cfg(feature = "dev-node")]
 mod pay_loop;
 #[cfg(feature = "dev-node")]
@@ -18,3 +20,4 @@ mod proxy_revocation;
 mod redaction;
 mod support;
 mod token;
+mod token_secrets;

@@ -21,7 +21,8 @@ pub(crate) fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_l402")
 }
 
-/// A command for the binary, with no L402_* settings inherited from the environment.
+/// A command for the binary, with no L402_* settings inherited from the environment,
+/// and a spending ledger of its own for this test process (never the user's).
 pub(crate) fn l402(args: &[&str]) -> Command {
     let mut cmd = Command::new(bin());
     cmd.args(args);
@@ -30,6 +31,12 @@ pub(crate) fn l402(args: &[&str]) -> Command {
             cmd.env_remove(k);
         }
     }
+    cmd.env(
+        "L402_LEDGER_FILE",
+        std::env::temp_dir()
+            .join(format!("l402-cli-ledger-{}", std::process::id()))
+            .join("ledger.json"),
+    );
     cmd
 }
 
@@ -410,6 +417,7 @@ pub(crate) fn get(node: &DevNode, tokens: &Path, extra: &[&str], url: &str) -> C
     let mut cmd = l402(&["get", "--json"]);
     cmd.args(node.payer_flags());
     cmd.arg("--token-dir").arg(tokens);
+    cmd.arg("--ledger").arg(node.dir.join("ledger.json"));
     cmd.args(extra);
     cmd.arg(url);
     cmd

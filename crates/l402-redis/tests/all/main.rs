@@ -13,6 +13,8 @@
 
 mod charges;
 mod fleet;
+#[cfg(feature = "ledger")]
+mod ledger;
 mod outage;
 mod stores;
 mod support;
