@@ -179,10 +179,10 @@ pub use middleware::{L402Middleware, L402MiddlewareBuilder, RecoveryReport};
 pub use policy::{
     DEFAULT_EXPIRY_MARGIN, DEFAULT_IN_FLIGHT_WAIT, DEFAULT_MAX_CLTV_DELTA, DEFAULT_MAX_FEE_BASE,
     DEFAULT_MAX_FEE_PPM, DEFAULT_MAX_PRICE, DEFAULT_PAY_TIMEOUT, DEFAULT_POLL_INTERVAL,
-    DEFAULT_SUSPEND_AFTER_UNPAID, PaymentOptions, SpendingPolicy,
+    DEFAULT_SUSPEND_AFTER_UNPAID, OfferScheme, PaymentOptions, SchemePreference, SpendingPolicy,
 };
 pub use spending::{OriginSpending, SpendingSummary};
 pub use store::{
-    FileTokenStore, MemoryTokenStore, PendingPayment, StoreLock, StoredToken, TokenRecord,
+    ChargeRecord, FileTokenStore, MemoryTokenStore, PendingPayment, StoreLock, StoredToken, TokenRecord,
     TokenStore,
 };
