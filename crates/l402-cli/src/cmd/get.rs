@@ -14,8 +14,8 @@ use l402_core::lightning_invoice::Currency;
 use l402_core::{Amount, BoxPaymentBackend, Challenge};
 use l402_reqwest::ledger::{FileLedger, SpendingLedger};
 use l402_reqwest::{
-    Event, FileTokenStore, L402Error, L402Middleware, PaymentOptions, SpendingPolicy,
-    SpendingSummary,
+    Event, FileTokenStore, L402Error, L402Middleware, PaymentOptions, SchemePreference,
+    SpendingPolicy, SpendingSummary,
 };
 
 use crate::backend::{NodeArgs, NodeSettings};
@@ -135,6 +135,12 @@ pub(crate) struct GetArgs {
     /// default is mainnet, for real APIs; `l402 dev-node`'s get.env sets regtest.
     #[arg(long, value_enum, default_value = "mainnet", env = "L402_NETWORK")]
     network: Network,
+    /// Which offer to pay when a 402 carries both an L402 challenge and a `Payment`
+    /// scheme charge (Aperture's `l402+mpp`): exactly one is paid either way, and when
+    /// only one is offered that one is paid. A `Payment` charge credential is single use:
+    /// every call pays again.
+    #[arg(long, value_enum, default_value = "l402", value_name = "SCHEME")]
+    prefer_scheme: PreferScheme,
     /// How long the node may try to pay, in seconds.
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     pay_timeout: u64,
@@ -184,6 +190,24 @@ impl std::str::FromStr for Window {
             Some(0) => Err("the window must be above zero".to_owned()),
             Some(secs) => Ok(Window(Duration::from_secs(secs))),
             None => Err(format!("{s:?} is too long")),
+        }
+    }
+}
+
+/// `--prefer-scheme`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum PreferScheme {
+    /// L402 (or LSAT) when offered (as lnget).
+    L402,
+    /// The `Payment` scheme's Lightning charge when offered.
+    Payment,
+}
+
+impl From<PreferScheme> for SchemePreference {
+    fn from(p: PreferScheme) -> SchemePreference {
+        match p {
+            PreferScheme::L402 => SchemePreference::L402First,
+            PreferScheme::Payment => SchemePreference::PaymentFirst,
         }
     }
 }
@@ -321,6 +345,7 @@ async fn fetch(args: &GetArgs, reporter: &Reporter) -> CmdResult {
     let middleware = builder
         .store(store)
         .policy(policy)
+        .prefer_scheme(args.prefer_scheme.into())
         .recover_on_first_request(!never_pay)
         .events(move |e: &Event| {
             progress(e);

@@ -20,4 +20,5 @@ mod proxy_revocation;
 mod redaction;
 mod support;
 mod token;
+mod token_payment;
 mod token_secrets;

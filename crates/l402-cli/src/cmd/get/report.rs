@@ -3,7 +3,7 @@
 use std::sync::Mutex;
 
 use l402_core::{Amount, Challenge};
-use l402_reqwest::{Event, SpendingSummary};
+use l402_reqwest::{Event, OfferScheme, SpendingSummary};
 use serde_json::{Value, json};
 
 use crate::describe;
@@ -30,6 +30,10 @@ pub(crate) struct Summary {
     pub(crate) fee: Amount,
     pub(crate) payment_hashes: Vec<String>,
     pub(crate) token_reused: bool,
+    /// The scheme of the offer paid (`l402` or `payment`), if one was.
+    pub(crate) scheme: Option<&'static str>,
+    /// The `Payment-Receipt` of a `Payment` charge, as JSON.
+    pub(crate) receipt: Option<Value>,
     pub(crate) price: Option<Amount>,
     pub(crate) refusal: Option<String>,
     pub(crate) spent_total: Amount,
@@ -47,12 +51,19 @@ impl Summary {
             spent_total,
             ..Summary::default()
         };
+        let mut chosen = None;
         for e in events {
             match e {
                 Event::ChallengeSeen { amount, .. } => s.price = *amount,
+                Event::OfferChosen { scheme, .. } => chosen = Some(scheme.as_str()),
                 Event::PaymentSucceeded { payment_hash, .. }
                 | Event::PaymentRecovered { payment_hash, .. } => {
                     s.payment_hashes.push(payment_hash.to_hex());
+                    s.scheme = chosen;
+                }
+                Event::ReceiptReceived { receipt, .. } => {
+                    s.receipt = serde_json::to_value(receipt).ok();
+                    s.scheme = Some(OfferScheme::Payment.as_str());
                 }
                 Event::TokenReused { .. } => s.token_reused = true,
                 Event::PaymentRefused { reason, .. } => s.refusal = Some(reason.clone()),
@@ -151,6 +162,8 @@ impl Reporter {
             "fee_msat": s.fee.msat(),
             "payment_hashes": s.payment_hashes,
             "token_reused": s.token_reused,
+            "scheme": s.scheme,
+            "receipt": s.receipt,
             "price_msat": s.price.map(Amount::msat),
             "refusal": s.refusal,
             "budget": budget.map(|b| json!({
