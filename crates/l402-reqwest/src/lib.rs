@@ -183,6 +183,6 @@ pub use policy::{
 };
 pub use spending::{OriginSpending, SpendingSummary};
 pub use store::{
-    ChargeRecord, FileTokenStore, MemoryTokenStore, PendingPayment, StoreLock, StoredToken, TokenRecord,
-    TokenStore,
+    ChargeRecord, FileTokenStore, MemoryTokenStore, PendingPayment, StoreLock, StoredToken,
+    TokenRecord, TokenStore,
 };

@@ -1385,7 +1385,10 @@ impl<P: PaymentBackend + 'static> Inner<P> {
         let params = PayParams::new(max_fee, self.policy.pay_timeout)
             .max_cltv_delta(self.policy.max_cltv_delta);
         match self.payer.pay_invoice(&invoice, &params).await {
-            Ok(success) => self.complete_charge(key, ckey, &pending, success, false).await,
+            Ok(success) => {
+                self.complete_charge(key, ckey, &pending, success, false)
+                    .await
+            }
             Err(
                 e @ (PayError::OutcomeUnknown(_) | PayError::Failed(FailureReason::AlreadyPaid)),
             ) => {
@@ -1441,7 +1444,11 @@ impl<P: PaymentBackend + 'static> Inner<P> {
         }
         self.tally().record(key, success.amount, success.fee);
         let paid = pending.clone().paid(success.preimage, success.fee);
-        if let Err(e) = self.store.save(ckey, &TokenRecord::Charge(paid.clone())).await {
+        if let Err(e) = self
+            .store
+            .save(ckey, &TokenRecord::Charge(paid.clone()))
+            .await
+        {
             // The pending record stays: after a restart the payment is found by lookup.
             tracing::error!(key = %key, payment_hash = %hash, error = %l402_core::ErrorChain(&e), "paid but could not store the charge; presenting it from memory");
         }

@@ -3,10 +3,10 @@
 
 use std::time::{Duration, SystemTime};
 
+use l402_core::Preimage;
 use l402_core::payment_scheme::{
     ChallengeIdSecret, ChargeRequest, PaymentChallenge, PaymentCredential,
 };
-use l402_core::Preimage;
 use serde_json::Value;
 
 use crate::support::{code, l402, run, stderr, stdout, stdout_json};
@@ -58,7 +58,11 @@ fn decodes_every_challenge_header_and_list_vector() {
         for field in ["id", "realm", "method", "intent"] {
             assert_eq!(c[field], v["parsed"][field], "{}: {field}", v["name"]);
         }
-        assert_eq!(c["request_encoded"], v["parsed"]["request"], "{}", v["name"]);
+        assert_eq!(
+            c["request_encoded"], v["parsed"]["request"],
+            "{}",
+            v["name"]
+        );
         assert!(c["request"].is_object(), "{}: request decoded", v["name"]);
     }
     for v in section("challengeLists") {
@@ -88,7 +92,9 @@ fn decodes_charge_credential_vectors_without_printing_the_preimage() {
         let charge = v["credentialJson"]
             .as_str()
             .and_then(|s| serde_json::from_str::<Value>(s).ok())
-            .is_some_and(|j| j["challenge"]["intent"] == "charge" && j["payload"]["preimage"].is_string());
+            .is_some_and(|j| {
+                j["challenge"]["intent"] == "charge" && j["payload"]["preimage"].is_string()
+            });
         if name.starts_with("reject") || !charge {
             // Malformed, another scheme, or a session credential: refused cleanly.
             assert_eq!(code(&out), 2, "{name}: {}", stdout(&out));
@@ -133,7 +139,10 @@ fn a_real_charge_is_decoded_and_its_invoice_checked_against_the_request() {
     let invoice: l402_core::lightning_invoice::Bolt11Invoice = INVOICE.parse().unwrap();
     let honest = ChargeRequest::for_invoice(&invoice).unwrap();
     let challenge = charge_challenge(&honest);
-    let out = decode(&format!("WWW-Authenticate: {}", challenge.to_header_string()));
+    let out = decode(&format!(
+        "WWW-Authenticate: {}",
+        challenge.to_header_string()
+    ));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let j = stdout_json(&out);
     let c = &j["challenges"][0];

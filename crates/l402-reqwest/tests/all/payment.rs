@@ -21,8 +21,8 @@ use l402_core::payment_scheme::{
 use l402_core::{Amount, Credential, Identifier, PaymentHash};
 use l402_mock::{MockNode, PaymentFault};
 use l402_reqwest::{
-    ChargeRecord, Event, FileTokenStore, L402Error, L402Middleware, OfferScheme,
-    SchemePreference, TokenStore,
+    ChargeRecord, Event, FileTokenStore, L402Error, L402Middleware, OfferScheme, SchemePreference,
+    TokenStore,
 };
 
 use crate::support::{
@@ -149,7 +149,10 @@ impl ChargeServer {
             let session = PaymentChallenge::new("sess", REALM, "lightning", "session", "e30");
             h.append(WWW_AUTHENTICATE, session.to_header_value().unwrap());
         }
-        h.append(WWW_AUTHENTICATE, self.challenge().to_header_value().unwrap());
+        h.append(
+            WWW_AUTHENTICATE,
+            self.challenge().to_header_value().unwrap(),
+        );
         res
     }
 }
@@ -177,7 +180,12 @@ async fn charge_handler(State(s): State<ChargeServer>, headers: HeaderMap) -> Re
             Ok(paid) => {
                 s.accepted_charges.fetch_add(1, Ordering::SeqCst);
                 let receipt = paid.receipt(now).to_header_value().unwrap();
-                (StatusCode::OK, [(PAYMENT_RECEIPT, receipt)], "paid by charge").into_response()
+                (
+                    StatusCode::OK,
+                    [(PAYMENT_RECEIPT, receipt)],
+                    "paid by charge",
+                )
+                    .into_response()
             }
             Err(_) => s.payment_required(),
         };
@@ -364,7 +372,10 @@ async fn a_request_naming_another_payment_hash_is_refused_unpaid() {
         .tamper(|r| r.payment_hash = Some(PaymentHash::from_bytes([0xab; 32])));
     let e = refused(server, &net).await;
     assert!(
-        matches!(e, L402Error::ChargeMismatch(ChargeInvoiceError::HashMismatch)),
+        matches!(
+            e,
+            L402Error::ChargeMismatch(ChargeInvoiceError::HashMismatch)
+        ),
         "{e}"
     );
 }
@@ -550,8 +561,7 @@ async fn a_crash_between_paying_and_presenting_loses_no_preimage_and_pays_once()
 }
 
 #[tokio::test]
-async fn a_paid_credential_the_server_already_consumed_is_dropped_and_the_new_charge_paid_once()
-{
+async fn a_paid_credential_the_server_already_consumed_is_dropped_and_the_new_charge_paid_once() {
     let net = Net::new();
     let server = ChargeServer::new(&net.server, 10, Offers::PaymentOnly);
     let base = server.serve().await;
@@ -569,8 +579,13 @@ async fn a_paid_credential_the_server_already_consumed_is_dropped_and_the_new_ch
     let credential = PaymentCredential::parse_authorization(&seen).unwrap();
     let preimage = credential.payload.preimage().unwrap();
     let hash = preimage.payment_hash();
-    let rec = ChargeRecord::pending(credential.challenge.clone(), hash, sat(10), SystemTime::now())
-        .paid(preimage, Amount::ZERO);
+    let rec = ChargeRecord::pending(
+        credential.challenge.clone(),
+        hash,
+        sat(10),
+        SystemTime::now(),
+    )
+    .paid(preimage, Amount::ZERO);
     let key = l402_reqwest::store::charge_key(&mw.key_for(&base.parse().unwrap()).unwrap());
     store
         .save(&key, &l402_reqwest::TokenRecord::Charge(rec))

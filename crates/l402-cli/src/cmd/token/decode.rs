@@ -88,8 +88,7 @@ pub(crate) fn decode(input: &str) -> Result<Value, CliError> {
     if value.eq_ignore_ascii_case("payment") {
         return super::payment::credential(value);
     }
-    if super::payment::has_payment_scheme(value) && super::payment::is_token68_after_scheme(value)
-    {
+    if super::payment::has_payment_scheme(value) && super::payment::is_token68_after_scheme(value) {
         // One token68 after the scheme: a credential.
         return super::payment::credential(value);
     }
