@@ -560,6 +560,10 @@ impl<P: PaymentBackend + 'static> Inner<P> {
         let mut challenge = match offer {
             Offer::L402(c) => c,
             Offer::Charge(c) => {
+                // The stored L402 token this request carried was answered with a 402.
+                if let Some(hash) = sent {
+                    self.drop_token(&key, &hash).await;
+                }
                 let payee = payee.clone();
                 return self
                     .charge_flow(

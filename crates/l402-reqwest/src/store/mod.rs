@@ -477,4 +477,30 @@ mod tests {
         assert!(!debug.contains(t.preimage.expose_hex().as_str()));
         assert!(!debug.contains(&t.macaroon.to_base64()));
     }
+
+    #[test]
+    fn charge_records_round_trip_without_leaking_the_preimage_in_debug() {
+        use l402_core::payment_scheme::PaymentChallenge;
+        let challenge =
+            PaymentChallenge::new("id1", "api", "lightning", "charge", "e30").with_expires("x");
+        let preimage = Preimage::from_bytes([5; 32]);
+        let pending = ChargeRecord::pending(
+            challenge,
+            preimage.payment_hash(),
+            Amount::from_msat(10_000),
+            SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000),
+        );
+        assert!(pending.is_pending());
+        let paid = pending.clone().paid(preimage.clone(), Amount::from_msat(7));
+        assert!(!paid.is_pending());
+        for rec in [pending, paid] {
+            let rec = TokenRecord::Charge(rec);
+            let json = serde_json::to_string(&rec).unwrap();
+            assert!(json.contains("\"state\":\"charge\""), "{json}");
+            let back: TokenRecord = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, rec);
+            assert!(!format!("{rec:?}").contains(preimage.expose_hex().as_str()));
+        }
+        assert_eq!(charge_key("http://a:1"), "http://a:1 payment-charge");
+    }
 }

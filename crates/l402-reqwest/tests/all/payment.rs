@@ -57,6 +57,8 @@ struct ChargeServer {
     /// `expires` relative to now (negative: in the past).
     expires_in: i64,
     accept: Arc<AtomicBool>,
+    /// Offer and accept only the charge from now on (an L402 token is refused).
+    payment_only: Arc<AtomicBool>,
     seen: Arc<Mutex<Vec<String>>>,
     l402_hashes: Arc<Mutex<HashSet<PaymentHash>>>,
     charge_hashes: Arc<Mutex<HashSet<PaymentHash>>>,
@@ -77,6 +79,7 @@ impl ChargeServer {
             invoice_amount: None,
             expires_in: 900,
             accept: Arc::new(AtomicBool::new(true)),
+            payment_only: Arc::default(),
             seen: Arc::default(),
             l402_hashes: Arc::default(),
             charge_hashes: Arc::default(),
@@ -137,7 +140,7 @@ impl ChargeServer {
     fn payment_required(&self) -> Response {
         let mut res = (StatusCode::PAYMENT_REQUIRED, "payment required").into_response();
         let h = res.headers_mut();
-        if self.offers == Offers::Both {
+        if self.offers == Offers::Both && !self.payment_only.load(Ordering::SeqCst) {
             let (hash, invoice) = self.invoice(sat(self.price_sat));
             self.l402_hashes.lock().unwrap().insert(hash);
             let mac = macaroon_for(hash).to_base64();
@@ -191,6 +194,7 @@ async fn charge_handler(State(s): State<ChargeServer>, headers: HeaderMap) -> Re
         };
     }
     if s.offers == Offers::Both
+        && !s.payment_only.load(Ordering::SeqCst)
         && let Ok(Some(c)) = Credential::from_headers(&headers)
         && let Ok(id) = Identifier::decode(c.macaroon().identifier())
         && id.payment_hash().matches(c.preimage())
@@ -596,4 +600,32 @@ async fn a_paid_credential_the_server_already_consumed_is_dropped_and_the_new_ch
     assert_eq!(net.payments(), 2, "one new charge, no loop");
     assert_eq!(server.accepted_charges.load(Ordering::SeqCst), 2);
     assert!(store.charges().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_stored_l402_token_answered_with_a_charge_offer_is_dropped() {
+    let net = Net::new();
+    let server = ChargeServer::new(&net.server, 10, Offers::Both);
+    let base = server.serve().await;
+    let store = l402_reqwest::MemoryTokenStore::new();
+    let mw = L402Middleware::builder(net.payer.clone())
+        .store(store.clone())
+        .policy(policy())
+        .build()
+        .unwrap();
+    let http = client(&mw);
+    let res = http.get(&base).send().await.unwrap();
+    assert_eq!(res.text().await.unwrap(), "paid by l402");
+    let key = mw.key_for(&base.parse().unwrap()).unwrap();
+    assert!(store.load(&key).await.unwrap().is_some());
+    // The server now refuses the token and offers only a charge.
+    server.payment_only.store(true, Ordering::SeqCst);
+    let res = http.get(&base).send().await.unwrap();
+    assert_eq!(res.text().await.unwrap(), "paid by charge");
+    assert_eq!(net.payments(), 2);
+    assert_eq!(
+        store.load(&key).await.unwrap(),
+        None,
+        "refused token dropped"
+    );
 }
