@@ -120,7 +120,8 @@ pub(crate) struct GetArgs {
     /// count from zero again.
     #[arg(long, value_name = "FILE", env = "L402_LEDGER_FILE")]
     ledger: Option<PathBuf>,
-    /// Do not pay: print the challenge (price, invoice, expiry) and exit 0. Stored tokens
+    /// Do not pay: print the challenge (price, invoice, expiry; a `Payment` charge offer
+    /// too) and exit 0. Stored tokens
     /// are still used, and no node is needed.
     #[arg(long)]
     no_pay: bool,
@@ -419,6 +420,17 @@ async fn fetch(args: &GetArgs, reporter: &Reporter) -> CmdResult {
         // Only with --no-pay does a challenge come back to us.
         summary.exit_code = exit::OK;
         report::print_challenge(&challenge, args.json, &mut summary)?;
+        reporter.finish(&summary);
+        return Ok(exit::OK);
+    }
+    if let Some(challenge) = response
+        .extensions()
+        .get::<l402_core::payment_scheme::PaymentChallenge>()
+        .cloned()
+    {
+        // --no-pay, and the offer is a `Payment` charge.
+        summary.exit_code = exit::OK;
+        report::print_payment_challenge(&challenge, args.json, &mut summary)?;
         reporter.finish(&summary);
         return Ok(exit::OK);
     }

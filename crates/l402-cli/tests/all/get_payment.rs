@@ -158,3 +158,18 @@ async fn prefer_scheme_payment_pays_exactly_the_charge_and_reports_its_receipt()
     assert_eq!(paid_hashes(&net).len(), 2);
     assert_eq!(net.paid_msat(), 2 * (PRICE_SAT * 1000 + FEE_MSAT));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_pay_shows_the_charge_offer_it_would_pay_and_pays_nothing() {
+    let net = PaidNet::start().await;
+    let (_server, url) = both_api(&net).await;
+    let out =
+        run_async(net.get_cmd(false, &["--no-pay", "--prefer-scheme", "payment"], &url)).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let shown: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(shown["intent"], "charge", "{shown}");
+    assert_eq!(shown["invoice_matches_request"], true, "{shown}");
+    assert_eq!(shown["decoded_invoice"]["amount_msat"], PRICE_SAT * 1000);
+    assert_eq!(summary(&out)["payments"], 0);
+    assert_eq!(net.paid_msat(), 0);
+}

@@ -280,3 +280,48 @@ pub(crate) fn print_challenge(
     ));
     print_line(&text)
 }
+
+/// `--no-pay`'s view of a `Payment` scheme charge offer.
+pub(crate) fn print_payment_challenge(
+    challenge: &l402_core::payment_scheme::PaymentChallenge,
+    json: bool,
+    summary: &mut Summary,
+) -> Result<(), CliError> {
+    let described = describe::payment_challenge(challenge);
+    summary.challenge = Some(described.clone());
+    if json {
+        return print_json(&described);
+    }
+    let inv = &described["decoded_invoice"];
+    let price = inv["amount_msat"].as_u64().map_or_else(
+        || "none (amountless invoice)".to_owned(),
+        |m| fmt_msat(Amount::from_msat(m)),
+    );
+    let mut text = String::from("payment required (not paid: --no-pay)\n");
+    text.push_str("scheme:       Payment (lightning charge)\n");
+    text.push_str(&format!("price:        {price}\n"));
+    text.push_str(&format!(
+        "network:      {}\n",
+        inv["network"].as_str().unwrap_or("unknown")
+    ));
+    text.push_str(&format!(
+        "payment hash: {}\n",
+        inv["payment_hash"].as_str().unwrap_or("unknown")
+    ));
+    if let Some(e) = &challenge.expires {
+        text.push_str(&format!("expires:      {e}\n"));
+    }
+    if described["invoice_matches_request"] == false {
+        text.push_str(&format!(
+            "warning:      {} (l402 get would refuse it)\n",
+            described["invoice_check_error"]
+                .as_str()
+                .unwrap_or("invoice does not match")
+        ));
+    }
+    text.push_str(&format!(
+        "invoice:      {}",
+        described["invoice"].as_str().unwrap_or("")
+    ));
+    print_line(&text)
+}

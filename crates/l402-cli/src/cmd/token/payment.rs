@@ -3,7 +3,6 @@
 use l402_core::PaymentHash;
 use l402_core::payment_scheme::{
     ParsePaymentChallengeError, PaymentChallenge, PaymentCredential, PaymentReceipt,
-    decode_json_param,
 };
 use serde_json::{Value, json};
 
@@ -43,59 +42,8 @@ pub(super) fn challenges(value: &str) -> Result<Option<Value>, CliError> {
     };
     Ok(Some(json!({
         "kind": "payment_challenge",
-        "challenges": list.iter().map(challenge).collect::<Vec<_>>(),
+        "challenges": list.iter().map(describe::payment_challenge).collect::<Vec<_>>(),
     })))
-}
-
-/// One challenge: its fields, the request decoded, and for a Lightning charge the invoice
-/// decoded and checked against the request as the client does before paying.
-fn challenge(c: &PaymentChallenge) -> Value {
-    let mut out = json!({
-        "id": c.id,
-        "realm": c.realm,
-        "method": c.method,
-        "intent": c.intent,
-        "expires": c.expires,
-        "description": c.description,
-        "digest": c.digest,
-        "opaque": c.opaque,
-        "request_encoded": c.request,
-    });
-    match c.expires_at() {
-        Ok(at) => out["expired"] = json!(at <= std::time::SystemTime::now()),
-        Err(_) if c.expires.is_none() => {}
-        Err(e) => out["expires_error"] = json!(chain(&e)),
-    }
-    match decode_json_param::<Value>(&c.request) {
-        Ok(v) => out["request"] = v,
-        Err(e) => out["request_error"] = json!(chain(&e)),
-    }
-    if !c.is_lightning_charge() {
-        out["note"] = json!("not a Lightning charge: l402 get never pays it");
-        return out;
-    }
-    let request = match c.charge_request() {
-        Ok(r) => r,
-        Err(e) => {
-            out["charge_error"] = json!(chain(&e));
-            return out;
-        }
-    };
-    out["invoice"] = json!(request.invoice);
-    if let Ok(inv) = request
-        .invoice
-        .parse::<l402_core::lightning_invoice::Bolt11Invoice>()
-    {
-        out["decoded_invoice"] = describe::invoice(&inv);
-    }
-    match request.check_invoice() {
-        Ok(_) => out["invoice_matches_request"] = json!(true),
-        Err(e) => {
-            out["invoice_matches_request"] = json!(false);
-            out["invoice_check_error"] = json!(chain(&e));
-        }
-    }
-    out
 }
 
 /// An `Authorization: Payment …` value. The preimage is the secret the input carries;
@@ -117,7 +65,7 @@ pub(super) fn credential(value: &str) -> Result<Value, CliError> {
     };
     Ok(json!({
         "kind": "payment_credential",
-        "challenge": challenge(&cred.challenge),
+        "challenge": describe::payment_challenge(&cred.challenge),
         "source": cred.source,
         "preimage": "<redacted>",
         "preimage_matches_payment_hash": matches,
