@@ -105,15 +105,21 @@ impl ChargeStore for dyn DynChargeStore {
     }
 }
 
-/// Hashes a [`PaymentHash`] by its first bytes: it is already a SHA-256 output, of a
-/// preimage the server's node chose, and only verified charges are stored, so no client
-/// can pick keys that collide. (SipHash would cost more than the rest of the look-up.)
+/// Hashes a [`PaymentHash`] with a cheap fold and mix: it is already a SHA-256 output, of
+/// a preimage the server's node chose, and only verified charges are stored, so no client
+/// can pick keys that collide. (SipHash would cost more than the rest of the look-up.) The
+/// final mix (MurmurHash3's) keeps even structured keys spread over the table.
 #[derive(Default)]
 struct HashOfHash(u64);
 
 impl core::hash::Hasher for HashOfHash {
     fn finish(&self) -> u64 {
-        self.0
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
     }
 
     fn write(&mut self, bytes: &[u8]) {
