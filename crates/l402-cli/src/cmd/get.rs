@@ -31,7 +31,9 @@ use report::{Reporter, Summary};
 /// --network, not be expired, pay for the token's payment hash, and fit the --budget left.
 /// It is then paid through the node (routing fee at most --max-fee), the token is stored
 /// in --token-dir, and the request is sent again with it. Later calls to the same origin
-/// reuse the token without paying.
+/// reuse the token without paying. A `Payment` scheme charge (MPP) is paid the same way,
+/// under the same checks (its request must also agree with its invoice), but is single
+/// use: each call pays its own (see --prefer-scheme).
 ///
 /// The body goes to stdout (or -o FILE); progress and a payment summary go to stderr
 /// (nothing with -q, one JSON object with --json).
@@ -121,8 +123,7 @@ pub(crate) struct GetArgs {
     #[arg(long, value_name = "FILE", env = "L402_LEDGER_FILE")]
     ledger: Option<PathBuf>,
     /// Do not pay: print the challenge (price, invoice, expiry; a `Payment` charge offer
-    /// too) and exit 0. Stored tokens
-    /// are still used, and no node is needed.
+    /// too) and exit 0. Stored tokens are still used, and no node is needed.
     #[arg(long)]
     no_pay: bool,
     /// Where tokens are stored and reused across runs (default: `<data dir>/l402/tokens`).
