@@ -90,3 +90,54 @@ pub(crate) fn challenge(ch: &Challenge) -> Value {
     }
     out
 }
+
+/// A `Payment` scheme challenge: its fields, the request decoded, and for a Lightning charge the invoice
+/// decoded and checked against the request as the client does before paying.
+pub(crate) fn payment_challenge(c: &l402_core::payment_scheme::PaymentChallenge) -> Value {
+    let mut out = json!({
+        "id": c.id,
+        "realm": c.realm,
+        "method": c.method,
+        "intent": c.intent,
+        "expires": c.expires,
+        "description": c.description,
+        "digest": c.digest,
+        "opaque": c.opaque,
+        "request_encoded": c.request,
+    });
+    match c.expires_at() {
+        Ok(at) => out["expired"] = json!(at <= std::time::SystemTime::now()),
+        Err(_) if c.expires.is_none() => {}
+        Err(e) => out["expires_error"] = json!(crate::exit::chain(&e)),
+    }
+    match l402_core::payment_scheme::decode_json_param::<Value>(&c.request) {
+        Ok(v) => out["request"] = v,
+        Err(e) => out["request_error"] = json!(crate::exit::chain(&e)),
+    }
+    if !c.is_lightning_charge() {
+        out["note"] = json!("not a Lightning charge: l402 get never pays it");
+        return out;
+    }
+    let request = match c.charge_request() {
+        Ok(r) => r,
+        Err(e) => {
+            out["charge_error"] = json!(crate::exit::chain(&e));
+            return out;
+        }
+    };
+    out["invoice"] = json!(request.invoice);
+    if let Ok(inv) = request
+        .invoice
+        .parse::<l402_core::lightning_invoice::Bolt11Invoice>()
+    {
+        out["decoded_invoice"] = invoice(&inv);
+    }
+    match request.check_invoice() {
+        Ok(_) => out["invoice_matches_request"] = json!(true),
+        Err(e) => {
+            out["invoice_matches_request"] = json!(false);
+            out["invoice_check_error"] = json!(crate::exit::chain(&e));
+        }
+    }
+    out
+}

@@ -2,6 +2,9 @@
 //! [`BuildError`] (an inconsistent builder) and [`StoreError`] (a token store failed).
 
 use l402_core::lightning_invoice::{Currency, ParseOrSemanticError};
+use l402_core::payment_scheme::{
+    ChallengeExpiryError, ChargeInvoiceError, DecodeChargeRequestError,
+};
 use l402_core::{Amount, BackendError, IdentifierError, PayError, PaymentHash};
 
 /// Which budget a payment would exceed.
@@ -35,7 +38,10 @@ impl core::fmt::Display for BudgetScope {
 /// [`BodyNotReplayable`](Self::BodyNotReplayable), [`InvalidInvoice`](Self::InvalidInvoice),
 /// [`InvalidIdentifier`](Self::InvalidIdentifier), [`CltvDeltaTooHigh`](Self::CltvDeltaTooHigh),
 /// [`CrossOriginRedirect`](Self::CrossOriginRedirect),
-/// [`OriginSuspended`](Self::OriginSuspended)) are decided before any payment: nothing
+/// [`OriginSuspended`](Self::OriginSuspended), and for the `Payment` scheme
+/// [`InvalidChargeRequest`](Self::InvalidChargeRequest),
+/// [`ChargeMismatch`](Self::ChargeMismatch), [`ChallengeExpired`](Self::ChallengeExpired),
+/// [`InvalidChallengeExpiry`](Self::InvalidChallengeExpiry)) are decided before any payment: nothing
 /// was paid. [`L402Error::nothing_paid`] says so for every variant.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -154,6 +160,22 @@ pub enum L402Error {
     /// Nothing was paid.
     #[error(transparent)]
     Ledger(LedgerError),
+    /// The `request` of a `Payment` charge challenge does not decode as a Lightning
+    /// charge request. Nothing was paid.
+    #[error("invalid charge request in Payment challenge")]
+    InvalidChargeRequest(#[source] DecodeChargeRequestError),
+    /// The invoice of a `Payment` charge disagrees with the charge request (amount,
+    /// payment hash or network), or does not decode: the server is lying about what is
+    /// being paid for. Nothing was paid.
+    #[error("Payment charge invoice does not match its request")]
+    ChargeMismatch(#[source] ChargeInvoiceError),
+    /// The `Payment` challenge's `expires` is past, or within the policy's expiry margin.
+    /// Nothing was paid.
+    #[error("Payment challenge is expired or about to expire")]
+    ChallengeExpired,
+    /// The `Payment` challenge's `expires` is not an RFC 3339 time. Nothing was paid.
+    #[error("Payment challenge has an invalid expiry")]
+    InvalidChallengeExpiry(#[source] ChallengeExpiryError),
     /// The request URL has no host, so no token key can be derived.
     #[error("request url has no host")]
     NoHost,

@@ -1,17 +1,40 @@
 //! Observability: [`Event`]s reported to an [`EventHandler`].
 
+use l402_core::payment_scheme::PaymentReceipt;
 use l402_core::{Amount, PaymentHash};
+
+use crate::policy::OfferScheme;
 
 /// Something the middleware did. Events never carry secrets (no preimage, no macaroon).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
-    /// A server answered 402 with an L402 challenge.
+    /// A server answered 402 with an L402 challenge or a `Payment` charge offer (the
+    /// amount is the offer's that [`OfferChosen`](Self::OfferChosen) names).
     ChallengeSeen {
         /// The token key (origin, or origin and path prefix).
         key: String,
         /// The invoice amount, if it decodes and has one.
         amount: Option<Amount>,
+    },
+    /// The offer the middleware is about to pay (or refuse) was picked among those of a
+    /// 402: an L402 (or LSAT) challenge, or a `Payment` charge (see
+    /// [`SchemePreference`](crate::SchemePreference)). Exactly one per 402.
+    OfferChosen {
+        /// The token key.
+        key: String,
+        /// The scheme of the offer.
+        scheme: OfferScheme,
+    },
+    /// A server answered a `Payment` credential with a `Payment-Receipt` (parsed; it
+    /// never holds the preimage).
+    ReceiptReceived {
+        /// The token key.
+        key: String,
+        /// The payment hash of the charge presented.
+        payment_hash: PaymentHash,
+        /// The receipt.
+        receipt: PaymentReceipt,
     },
     /// The middleware refused to pay (a policy rule, or a body that cannot be replayed).
     PaymentRefused {

@@ -1,6 +1,7 @@
 //! # l402-reqwest
 //!
-//! A [`reqwest_middleware`] middleware that pays [L402] APIs: when a server answers
+//! A [`reqwest_middleware`] middleware that pays [L402] APIs (and the `Payment` scheme's
+//! Lightning charges, see below): when a server answers
 //! `402 Payment Required` with an L402 (or legacy LSAT) challenge, the middleware checks
 //! the invoice against a [`SpendingPolicy`], pays it through a Lightning node (any
 //! [`l402_core::PaymentBackend`]), stores the token, and retries the request with
@@ -68,8 +69,8 @@
 //!    [`Challenge`](l402_core::Challenge) in its extensions) comes back unchanged.
 //! 1. The token stored for the request's key (its origin `scheme://host:port`, or origin
 //!    and path prefix, see [`KeyScope`]) is attached, if there is one.
-//! 2. The request is sent. Anything but a 402 carrying an L402/LSAT challenge is returned
-//!    as is (a 402 without one too). The challenge belongs to the origin that answered
+//! 2. The request is sent. Anything but a 402 carrying an L402/LSAT challenge (or a
+//!    `Payment` charge offer, below) is returned as is (a 402 without one too). The challenge belongs to the origin that answered
 //!    (the final URL, after the redirects reqwest followed): a 402 from another origin
 //!    than the request's is [`L402Error::CrossOriginRedirect`], nothing paid, unless
 //!    [`L402MiddlewareBuilder::follow_cross_origin_redirects`] is set; then the token is
@@ -97,6 +98,25 @@
 //!    the retry is [`L402Error::StillPaymentRequired`]: at most one payment per request,
 //!    never a loop, and payments to that origin are suspended for
 //!    [`SpendingPolicy::suspend_after_unpaid`] ([`L402Error::OriginSuspended`]).
+//!
+//! ## The `Payment` scheme (MPP)
+//!
+//! A 402 may also carry `WWW-Authenticate: Payment …` offers (the IETF draft
+//! "Payment HTTP Authentication Scheme", as Aperture 0.5+ sends them). The middleware pays
+//! those with method `lightning` and intent `charge` when the 402 has no L402 challenge,
+//! or when [`L402MiddlewareBuilder::prefer_scheme`] is [`SchemePreference::PaymentFirst`];
+//! it picks exactly one offer per 402 ([`Event::OfferChosen`]) and pays exactly one
+//! invoice. Every rule above applies; in addition the charge request must agree with its
+//! invoice on amount, payment hash and network ([`L402Error::ChargeMismatch`], checked
+//! before paying, unlike lnget), and the challenge must not have expired
+//! ([`L402Error::ChallengeExpired`]). A charge credential is single use: it is presented
+//! once and never kept as a token, so each challenged request pays its own charge, one
+//! request per key at a time (requests queue; budgets bound the total). Its
+//! [`ChargeRecord`] (pending, then paid until presented) makes a crash lose no preimage:
+//! recovery resolves it by payment hash, and the next challenged request presents a paid,
+//! unpresented one instead of paying. A `Payment-Receipt` is parsed into a
+//! [`PaymentReceipt`](l402_core::payment_scheme::PaymentReceipt), put in the response's
+//! extensions and reported as [`Event::ReceiptReceived`]. See `docs/protocol.md`.
 //!
 //! One call sends the request at most four times: the original, then once with each
 //! token obtained (a stored token, one that another request paid for meanwhile, the one
@@ -179,10 +199,10 @@ pub use middleware::{L402Middleware, L402MiddlewareBuilder, RecoveryReport};
 pub use policy::{
     DEFAULT_EXPIRY_MARGIN, DEFAULT_IN_FLIGHT_WAIT, DEFAULT_MAX_CLTV_DELTA, DEFAULT_MAX_FEE_BASE,
     DEFAULT_MAX_FEE_PPM, DEFAULT_MAX_PRICE, DEFAULT_PAY_TIMEOUT, DEFAULT_POLL_INTERVAL,
-    DEFAULT_SUSPEND_AFTER_UNPAID, PaymentOptions, SpendingPolicy,
+    DEFAULT_SUSPEND_AFTER_UNPAID, OfferScheme, PaymentOptions, SchemePreference, SpendingPolicy,
 };
 pub use spending::{OriginSpending, SpendingSummary};
 pub use store::{
-    FileTokenStore, MemoryTokenStore, PendingPayment, StoreLock, StoredToken, TokenRecord,
-    TokenStore,
+    ChargeRecord, FileTokenStore, MemoryTokenStore, PendingPayment, StoreLock, StoredToken,
+    TokenRecord, TokenStore,
 };

@@ -7,6 +7,9 @@ use std::time::{Duration, Instant, SystemTime};
 use http::{Extensions, HeaderValue, StatusCode, header::AUTHORIZATION};
 use l402_core::backend::{FailureReason, PayParams, PaymentStatus, PaymentSuccess};
 use l402_core::lightning_invoice::Bolt11Invoice;
+use l402_core::payment_scheme::{
+    ChargeInvoiceError, PaymentChallenge, PaymentCredential, PaymentReceipt,
+};
 use l402_core::{
     Amount, BoxPaymentBackend, Challenge, Identifier, PayError, PaymentBackend, PaymentHash,
 };
@@ -17,9 +20,12 @@ use crate::error::{BuildError, L402Error};
 use crate::events::{Event, EventHandler};
 use crate::key::KeyScope;
 use crate::ledger::{Limits, MemoryLedger, Reservation, Reserved, SpendingLedger};
-use crate::policy::{PaymentOptions, SpendingPolicy};
+use crate::policy::{OfferScheme, PaymentOptions, SchemePreference, SpendingPolicy};
 use crate::spending::{SpendingSummary, Tally};
-use crate::store::{MemoryTokenStore, PendingPayment, StoredToken, TokenRecord, TokenStore};
+use crate::store::{
+    CHARGE_KEY_SUFFIX, ChargeRecord, MemoryTokenStore, PendingPayment, StoredToken, TokenRecord,
+    TokenStore, charge_key,
+};
 
 /// Bounds the retries after a 402: the loop runs `0..=MAX_RETRIES`, so one call sends at
 /// most four requests: the original, then a retry with each token obtained (one another
@@ -78,6 +84,8 @@ struct Inner<P> {
     /// Origins that answered 402 to the token they had just been paid for, with when
     /// payments to them resume.
     suspended: Mutex<HashMap<String, Instant>>,
+    /// Which offer of a 402 with several is paid.
+    prefer: SchemePreference,
 }
 
 /// Builds an [`L402Middleware`]; from [`L402Middleware::builder`].
@@ -91,6 +99,7 @@ pub struct L402MiddlewareBuilder<P> {
     recover_lazily: bool,
     ledger: Option<Arc<dyn SpendingLedger>>,
     follow_cross_origin: bool,
+    prefer: SchemePreference,
 }
 
 impl<P> core::fmt::Debug for L402MiddlewareBuilder<P> {
@@ -161,6 +170,15 @@ impl<P: PaymentBackend + 'static> L402MiddlewareBuilder<P> {
         self
     }
 
+    /// Which offer to pay when a 402 carries both an L402 challenge and a `Payment`
+    /// charge offer (default [`SchemePreference::L402First`], as lnget). Exactly one
+    /// offer, one invoice, is paid per 402 either way; a `Payment` offer of another
+    /// intent than `charge` (a `session`) is never paid.
+    pub fn prefer_scheme(mut self, preference: SchemePreference) -> Self {
+        self.prefer = preference;
+        self
+    }
+
     /// Whether the first request runs [`L402Middleware::recover`] (default `true`).
     /// Pending records are resolved before any payment for their key either way.
     pub fn recover_on_first_request(mut self, enabled: bool) -> Self {
@@ -195,6 +213,7 @@ impl<P: PaymentBackend + 'static> L402MiddlewareBuilder<P> {
                 tally: Mutex::new(Tally::default()),
                 follow_cross_origin: self.follow_cross_origin,
                 suspended: Mutex::new(HashMap::new()),
+                prefer: self.prefer,
             }),
         })
     }
@@ -233,6 +252,7 @@ impl<P: PaymentBackend + 'static> L402Middleware<P> {
             recover_lazily: true,
             ledger: None,
             follow_cross_origin: false,
+            prefer: SchemePreference::default(),
         }
     }
 
@@ -342,6 +362,62 @@ fn challenge_of(res: &Response) -> Option<Challenge> {
     }
 }
 
+/// The one offer of a 402 that the middleware pays (or refuses).
+enum Offer {
+    L402(Challenge),
+    Charge(PaymentChallenge),
+}
+
+impl Offer {
+    fn scheme(&self) -> OfferScheme {
+        match self {
+            Offer::L402(_) => OfferScheme::L402,
+            Offer::Charge(_) => OfferScheme::Payment,
+        }
+    }
+
+    /// The amount asked, if it can be read (for the [`Event::ChallengeSeen`] report only:
+    /// the checks before paying decode everything again).
+    fn amount(&self) -> Option<Amount> {
+        match self {
+            Offer::L402(c) => c
+                .decode_invoice()
+                .ok()
+                .and_then(|i| i.amount_milli_satoshis())
+                .map(Amount::from_msat),
+            Offer::Charge(c) => c.charge_request().ok().map(|r| r.amount()),
+        }
+    }
+}
+
+/// The offer of a 402 to pay: its L402 challenge, or its first Lightning `charge` offer
+/// of the `Payment` scheme, as `prefer` says when it has both. `Payment` offers of other
+/// methods or intents (`session`) are never picked.
+fn offer_of(res: &Response, prefer: SchemePreference) -> Option<Offer> {
+    if res.status() != StatusCode::PAYMENT_REQUIRED {
+        return None;
+    }
+    let l402 = challenge_of(res);
+    let charge = match PaymentChallenge::from_headers(res.headers()) {
+        Ok(list) => list.into_iter().find(PaymentChallenge::is_lightning_charge),
+        Err(e) => {
+            tracing::debug!(error = %l402_core::ErrorChain(&e), "402 without a usable Payment challenge");
+            None
+        }
+    };
+    match (prefer, l402, charge) {
+        (SchemePreference::PaymentFirst, _, Some(c)) | (_, None, Some(c)) => Some(Offer::Charge(c)),
+        (_, Some(l), _) => Some(Offer::L402(l)),
+        (_, None, None) => None,
+    }
+}
+
+/// How a pending payment's lookup ended.
+enum Looked {
+    Paid(PaymentSuccess),
+    Failed(PayError),
+}
+
 /// How a lookup's "the node has no record of this payment" is read.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum UnknownIs {
@@ -420,7 +496,7 @@ impl<P: PaymentBackend + 'static> Inner<P> {
             req.try_clone()
         };
         let res = next.clone().run(req, extensions).await?;
-        let Some(mut challenge) = challenge_of(&res) else {
+        let Some(offer) = offer_of(&res, self.prefer) else {
             if cached.is_some() && res.status() != StatusCode::PAYMENT_REQUIRED {
                 self.emit(Event::TokenReused { key });
             }
@@ -441,15 +517,22 @@ impl<P: PaymentBackend + 'static> Inner<P> {
         };
         self.emit(Event::ChallengeSeen {
             key: key.clone(),
-            amount: challenge
-                .decode_invoice()
-                .ok()
-                .and_then(|i| i.amount_milli_satoshis())
-                .map(Amount::from_msat),
+            amount: offer.amount(),
+        });
+        self.emit(Event::OfferChosen {
+            key: key.clone(),
+            scheme: offer.scheme(),
         });
         if options.never_pay {
             let mut res = res;
-            res.extensions_mut().insert(challenge);
+            match offer {
+                Offer::L402(c) => {
+                    res.extensions_mut().insert(c);
+                }
+                Offer::Charge(c) => {
+                    res.extensions_mut().insert(c);
+                }
+            }
             return Ok(res);
         }
         if let Some(target) = &target
@@ -474,6 +557,31 @@ impl<P: PaymentBackend + 'static> Inner<P> {
             self.refused(&key, &e);
             return Err(e.into());
         }
+        let mut challenge = match offer {
+            Offer::L402(c) => c,
+            Offer::Charge(c) => {
+                // The stored L402 token this request carried was answered with a 402.
+                if let Some(hash) = sent {
+                    self.drop_token(&key, &hash).await;
+                }
+                let payee = payee.clone();
+                return self
+                    .charge_flow(
+                        &key,
+                        c,
+                        ChargeRetry {
+                            replay: &replay,
+                            target: target.as_ref(),
+                            payee: &payee,
+                            origin: &origin,
+                        },
+                        &options,
+                        next,
+                        extensions,
+                    )
+                    .await;
+            }
+        };
 
         let mut paid = false;
         let mut redirected = false;
@@ -673,7 +781,8 @@ impl<P: PaymentBackend + 'static> Inner<P> {
                 Resolution::Paid(c) => self.drop_token(key, &c.payment_hash).await,
                 Resolution::Dropped(_) => {}
             },
-            None => {
+            // Charge records live under their own keys; never here.
+            None | Some(TokenRecord::Charge(_)) => {
                 if let Some(hash) = sent {
                     self.set_cache(key, None);
                     tracing::debug!(key = %key, payment_hash = %hash, "cached token refused");
@@ -702,6 +811,49 @@ impl<P: PaymentBackend + 'static> Inner<P> {
         if identifier.payment_hash() != &hash {
             return Err(L402Error::PaymentHashMismatch);
         }
+        let amount = self.check_invoice(&invoice, options)?;
+        Ok((invoice, hash, amount))
+    }
+
+    /// Checks a `Payment` charge offer against the policy, before paying: the request
+    /// decodes; its invoice decodes, has an amount, and agrees with the request on
+    /// amount, payment hash and network (the invoice is authoritative); the challenge
+    /// has not expired; then every rule an L402 invoice is held to.
+    fn check_charge(
+        &self,
+        challenge: &PaymentChallenge,
+        options: &PaymentOptions,
+    ) -> Result<(Bolt11Invoice, PaymentHash, Amount), L402Error> {
+        let request = challenge
+            .charge_request()
+            .map_err(L402Error::InvalidChargeRequest)?;
+        let invoice = request.check_invoice().map_err(|e| match e {
+            ChargeInvoiceError::NoAmount => L402Error::NoAmount,
+            e => L402Error::ChargeMismatch(e),
+        })?;
+        if challenge.expires.is_some() {
+            let expires = challenge
+                .expires_at()
+                .map_err(L402Error::InvalidChallengeExpiry)?;
+            let soon = SystemTime::now()
+                .checked_add(self.policy.expiry_margin)
+                .unwrap_or_else(SystemTime::now);
+            if expires <= soon {
+                return Err(L402Error::ChallengeExpired);
+            }
+        }
+        let hash = PaymentHash::from(&invoice);
+        let amount = self.check_invoice(&invoice, options)?;
+        Ok((invoice, hash, amount))
+    }
+
+    /// The rules every invoice is held to, whatever the scheme: network, expiry, CLTV
+    /// delta, an amount, the per-request cap. Answers the amount.
+    fn check_invoice(
+        &self,
+        invoice: &Bolt11Invoice,
+        options: &PaymentOptions,
+    ) -> Result<Amount, L402Error> {
         if let Some(expected) = &self.policy.network
             && invoice.currency() != *expected
         {
@@ -734,7 +886,7 @@ impl<P: PaymentBackend + 'static> Inner<P> {
         if amount > max {
             return Err(L402Error::PriceTooHigh { price: amount, max });
         }
-        Ok((invoice, hash, amount))
+        Ok(amount)
     }
 
     /// Checks, reserves budget, stores the pending record, pays, stores the token.
@@ -896,19 +1048,30 @@ impl<P: PaymentBackend + 'static> Inner<P> {
         unknown_is: UnknownIs,
     ) -> Result<Resolution, L402Error> {
         let hash = pending.payment_hash;
-        self.hold(key, pending).await;
+        self.hold(key, &hash, pending.amount).await;
+        match self.lookup_until(key, &hash, deadline, unknown_is).await? {
+            Looked::Paid(success) => self
+                .complete(key, pending, success, true)
+                .await
+                .map(Resolution::Paid),
+            Looked::Failed(why) => self.drop_pending(key, key, &hash, why).await,
+        }
+    }
+
+    /// Looks a payment up by hash until it is final or `deadline` passes (one lookup at
+    /// least).
+    async fn lookup_until(
+        &self,
+        key: &str,
+        hash: &PaymentHash,
+        deadline: Instant,
+        unknown_is: UnknownIs,
+    ) -> Result<Looked, L402Error> {
         loop {
-            let last_error = match self.payer.lookup_payment(&hash).await {
-                Ok(PaymentStatus::Succeeded(success)) => {
-                    return self
-                        .complete(key, pending, success, true)
-                        .await
-                        .map(Resolution::Paid);
-                }
+            let last_error = match self.payer.lookup_payment(hash).await {
+                Ok(PaymentStatus::Succeeded(success)) => return Ok(Looked::Paid(success)),
                 Ok(PaymentStatus::Failed(reason)) => {
-                    return self
-                        .drop_pending(key, &hash, PayError::Failed(reason))
-                        .await;
+                    return Ok(Looked::Failed(PayError::Failed(reason)));
                 }
                 Ok(PaymentStatus::Unknown)
                     if unknown_is == UnknownIs::NotYet && Instant::now() < deadline =>
@@ -918,9 +1081,7 @@ impl<P: PaymentBackend + 'static> Inner<P> {
                 Ok(PaymentStatus::Unknown) => {
                     let reason =
                         FailureReason::Other("the node has no record of the payment".into());
-                    return self
-                        .drop_pending(key, &hash, PayError::Failed(reason))
-                        .await;
+                    return Ok(Looked::Failed(PayError::Failed(reason)));
                 }
                 Ok(_) => None, // in flight
                 Err(e) => Some(e),
@@ -929,10 +1090,12 @@ impl<P: PaymentBackend + 'static> Inner<P> {
             if now >= deadline {
                 return Err(match last_error {
                     Some(source) => L402Error::Lookup {
-                        payment_hash: hash,
+                        payment_hash: *hash,
                         source,
                     },
-                    None => L402Error::PaymentInFlight { payment_hash: hash },
+                    None => L402Error::PaymentInFlight {
+                        payment_hash: *hash,
+                    },
                 });
             }
             if let Some(e) = &last_error {
@@ -946,26 +1109,29 @@ impl<P: PaymentBackend + 'static> Inner<P> {
     /// (a payment from before a restart may still complete), whatever the budgets say:
     /// the money may be spent already. Idempotent: the payment's own reservation, if
     /// still held, is kept as is.
-    async fn hold(&self, key: &str, pending: &PendingPayment) {
+    async fn hold(&self, key: &str, hash: &PaymentHash, amount: Amount) {
         let reservation = Reservation::new(
             key,
-            pending.payment_hash,
-            pending.amount,
-            self.policy.fee_cap(pending.amount),
+            *hash,
+            amount,
+            self.policy.fee_cap(amount),
             Limits::new(),
         );
         if let Err(e) = self.ledger.reserve(&reservation).await {
-            tracing::warn!(key = %key, payment_hash = %pending.payment_hash, error = %l402_core::ErrorChain(&e), "could not hold a pending payment in the spending ledger");
+            tracing::warn!(key = %key, payment_hash = %hash, error = %l402_core::ErrorChain(&e), "could not hold a pending payment in the spending ledger");
         }
     }
 
+    /// Removes a pending record (under `store_key`) that did not complete and releases
+    /// its reservation (under `key`).
     async fn drop_pending(
         &self,
         key: &str,
+        store_key: &str,
         hash: &PaymentHash,
         why: PayError,
     ) -> Result<Resolution, L402Error> {
-        self.store.remove(key, hash).await?;
+        self.store.remove(store_key, hash).await?;
         self.release(key, hash).await;
         tracing::info!(key = %key, payment_hash = %hash, reason = %why, "dropped a pending payment that did not complete");
         self.emit(Event::PendingDropped {
@@ -1009,8 +1175,388 @@ impl<P: PaymentBackend + 'static> Inner<P> {
                 }
             }
         }
+        self.recover_charges(&mut report).await?;
         Ok(report)
     }
+}
+
+/// Where and how a paid `Payment` charge is presented.
+struct ChargeRetry<'a> {
+    /// The request, cloned before it was first sent.
+    replay: &'a Request,
+    /// The final URL of a cross-origin redirect that is followed, if any.
+    target: Option<&'a reqwest::Url>,
+    /// The URL of whoever asked for payment.
+    payee: &'a reqwest::Url,
+    /// Its origin.
+    origin: &'a str,
+}
+
+/// `Payment` scheme charges (method `lightning`, intent `charge`).
+///
+/// A charge credential is single use, so each request pays its own charge: there is no
+/// token to share. One request per key at a time pays and presents its charge (the
+/// single-flight lock and the store lock are held from the payment to the answer to the
+/// retry), so concurrent requests to one origin queue and each reservation sees the
+/// budget the ones before it left: N requests pay at most N charges, and never more than
+/// the budgets allow.
+impl<P: PaymentBackend + 'static> Inner<P> {
+    async fn charge_flow(
+        &self,
+        key: &str,
+        challenge: PaymentChallenge,
+        retry: ChargeRetry<'_>,
+        options: &PaymentOptions,
+        next: Next<'_>,
+        extensions: &mut Extensions,
+    ) -> Result<Response, Failure> {
+        let ckey = charge_key(key);
+        let flight = self.flight(&ckey);
+        let result = {
+            let _guard = flight.lock().await;
+            match self.store.lock(&ckey).await {
+                Ok(_store_lock) => {
+                    self.charge_locked(key, &ckey, challenge, &retry, options, next, extensions)
+                        .await
+                }
+                Err(e) => Err(L402Error::from(e).into()),
+            }
+        };
+        self.end_flight(&ckey, flight);
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn charge_locked(
+        &self,
+        key: &str,
+        ckey: &str,
+        mut challenge: PaymentChallenge,
+        retry: &ChargeRetry<'_>,
+        options: &PaymentOptions,
+        next: Next<'_>,
+        extensions: &mut Extensions,
+    ) -> Result<Response, Failure> {
+        let deadline = Instant::now() + self.policy.in_flight_wait;
+        let mut paid = false;
+        // At most two presentations: a credential paid before (an interrupted request)
+        // that the server may have consumed already, then one this call pays for.
+        for _ in 0..2 {
+            let (rec, paid_now) = self
+                .charge_credential(key, ckey, &challenge, options, deadline)
+                .await?;
+            paid |= paid_now;
+            let Some(preimage) = &rec.preimage else {
+                return Err(L402Error::InvalidHeader.into());
+            };
+            let header = PaymentCredential::new(rec.challenge.clone(), preimage)
+                .to_header_value()
+                .map_err(|_| L402Error::InvalidHeader)?;
+            let mut req = retry
+                .replay
+                .try_clone()
+                .ok_or(L402Error::BodyNotReplayable)?;
+            if let Some(target) = retry.target {
+                *req.url_mut() = target.clone();
+            }
+            req.headers_mut().insert(AUTHORIZATION, header);
+            // A transport error leaves the record: the credential may not have reached
+            // the server, and the next challenged request presents it.
+            let mut res = next.clone().run(req, extensions).await?;
+            // Presented and answered: single use, spent whatever the answer.
+            self.spend_charge(ckey, &rec.payment_hash).await;
+            if res.status() != StatusCode::PAYMENT_REQUIRED {
+                match PaymentReceipt::from_headers(res.headers()) {
+                    Ok(Some(receipt)) => {
+                        self.emit(Event::ReceiptReceived {
+                            key: key.to_owned(),
+                            payment_hash: rec.payment_hash,
+                            receipt: receipt.clone(),
+                        });
+                        res.extensions_mut().insert(receipt);
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::debug!(key = %key, error = %l402_core::ErrorChain(&e), "unreadable Payment-Receipt");
+                    }
+                }
+                return Ok(res);
+            }
+            if !same_origin(retry.payee, res.url()) {
+                if !paid {
+                    let e = L402Error::CrossOriginRedirect {
+                        from: origin_of(retry.payee),
+                        to: origin_of(res.url()),
+                    };
+                    self.refused(key, &e);
+                    return Err(e.into());
+                }
+                break;
+            }
+            if paid_now {
+                break;
+            }
+            // A credential paid before was refused (the server had most likely consumed
+            // it before the interruption): pay this 402's charge, once.
+            tracing::debug!(key = %key, payment_hash = %rec.payment_hash, "earlier Payment credential refused");
+            match offer_of(&res, SchemePreference::PaymentFirst) {
+                Some(Offer::Charge(c)) => challenge = c,
+                _ => return Ok(res),
+            }
+        }
+        if paid {
+            self.suspend(retry.origin);
+        }
+        tracing::warn!(key = %key, "server still requires payment after a Payment charge");
+        Err(L402Error::StillPaymentRequired.into())
+    }
+
+    /// A paid charge to present: one paid before and never presented (resolved by lookup
+    /// first if pending), else a new payment of `challenge`. Answers whether it paid now.
+    async fn charge_credential(
+        &self,
+        key: &str,
+        ckey: &str,
+        challenge: &PaymentChallenge,
+        options: &PaymentOptions,
+        deadline: Instant,
+    ) -> Result<(ChargeRecord, bool), L402Error> {
+        if let Some(TokenRecord::Charge(rec)) = self.store.load(ckey).await? {
+            let rec = if rec.is_pending() {
+                self.resolve_charge(key, ckey, &rec, deadline, UnknownIs::Final)
+                    .await?
+            } else {
+                Some(rec)
+            };
+            if let Some(rec) = rec {
+                if charge_presentable(&rec) {
+                    return Ok((rec, false));
+                }
+                // Paid (and counted) but its challenge expired before it was presented.
+                tracing::warn!(key = %key, payment_hash = %rec.payment_hash, "a paid Payment credential expired before it was presented");
+                self.spend_charge(ckey, &rec.payment_hash).await;
+            }
+        }
+        let rec = self.pay_charge(key, ckey, challenge, options).await?;
+        Ok((rec, true))
+    }
+
+    /// Checks, reserves budget, stores the pending record, pays, stores the paid
+    /// credential (not yet presented).
+    async fn pay_charge(
+        &self,
+        key: &str,
+        ckey: &str,
+        challenge: &PaymentChallenge,
+        options: &PaymentOptions,
+    ) -> Result<ChargeRecord, L402Error> {
+        let (invoice, hash, amount) = match self.check_charge(challenge, options) {
+            Ok(ok) => ok,
+            Err(e) => {
+                self.refused(key, &e);
+                return Err(e);
+            }
+        };
+        let max_fee = self.policy.fee_cap(amount);
+        let reservation = Reservation::new(key, hash, amount, max_fee, self.policy.limits());
+        let ours = match self.ledger.reserve(&reservation).await {
+            Ok(reserved) => reserved == Reserved::New,
+            Err(e) => {
+                let e = L402Error::from(e);
+                self.refused(key, &e);
+                return Err(e);
+            }
+        };
+        let pending = ChargeRecord::pending(challenge.clone(), hash, amount, SystemTime::now());
+        if let Err(e) = self
+            .store
+            .save(ckey, &TokenRecord::Charge(pending.clone()))
+            .await
+        {
+            if ours {
+                self.release(key, &hash).await;
+            }
+            tracing::warn!(key = %key, error = %l402_core::ErrorChain(&e), "could not store the pending charge, not paying");
+            return Err(e.into());
+        }
+        tracing::info!(key = %key, payment_hash = %hash, amount = %amount, max_fee = %max_fee, "paying Payment charge invoice");
+        self.emit(Event::PaymentStarted {
+            key: key.to_owned(),
+            payment_hash: hash,
+            amount,
+            max_fee,
+        });
+        let params = PayParams::new(max_fee, self.policy.pay_timeout)
+            .max_cltv_delta(self.policy.max_cltv_delta);
+        match self.payer.pay_invoice(&invoice, &params).await {
+            Ok(success) => {
+                self.complete_charge(key, ckey, &pending, success, false)
+                    .await
+            }
+            Err(
+                e @ (PayError::OutcomeUnknown(_) | PayError::Failed(FailureReason::AlreadyPaid)),
+            ) => {
+                tracing::warn!(key = %key, payment_hash = %hash, error = %l402_core::ErrorChain(&e), "charge payment outcome unknown, looking it up");
+                let deadline = Instant::now() + self.policy.in_flight_wait;
+                match self
+                    .resolve_charge(key, ckey, &pending, deadline, UnknownIs::NotYet)
+                    .await?
+                {
+                    Some(rec) => Ok(rec),
+                    None => Err(L402Error::PaymentFailed(e)),
+                }
+            }
+            Err(e) => {
+                if let Err(se) = self.store.remove(ckey, &hash).await {
+                    tracing::warn!(key = %key, error = %l402_core::ErrorChain(&se), "could not remove a failed pending charge");
+                }
+                if ours {
+                    self.release(key, &hash).await;
+                }
+                tracing::info!(key = %key, payment_hash = %hash, error = %l402_core::ErrorChain(&e), "Payment charge failed");
+                self.emit(Event::PaymentFailed {
+                    key: key.to_owned(),
+                    payment_hash: hash,
+                    reason: e.to_string(),
+                });
+                Err(L402Error::PaymentFailed(e))
+            }
+        }
+    }
+
+    /// Records a paid charge: the ledger's commit, then the paid credential replaces the
+    /// pending record (so that a crash before it is presented loses no preimage).
+    async fn complete_charge(
+        &self,
+        key: &str,
+        ckey: &str,
+        pending: &ChargeRecord,
+        success: PaymentSuccess,
+        recovered: bool,
+    ) -> Result<ChargeRecord, L402Error> {
+        let hash = pending.payment_hash;
+        if !hash.matches(&success.preimage) {
+            tracing::error!(key = %key, payment_hash = %hash, "node returned a preimage that does not match");
+            return Err(L402Error::BadPreimage { payment_hash: hash });
+        }
+        if let Err(e) = self
+            .ledger
+            .commit(key, &hash, success.amount, success.fee)
+            .await
+        {
+            tracing::warn!(key = %key, payment_hash = %hash, error = %l402_core::ErrorChain(&e), "could not commit a payment to the spending ledger");
+        }
+        self.tally().record(key, success.amount, success.fee);
+        let paid = pending.clone().paid(success.preimage, success.fee);
+        if let Err(e) = self
+            .store
+            .save(ckey, &TokenRecord::Charge(paid.clone()))
+            .await
+        {
+            // The pending record stays: after a restart the payment is found by lookup.
+            tracing::error!(key = %key, payment_hash = %hash, error = %l402_core::ErrorChain(&e), "paid but could not store the charge; presenting it from memory");
+        }
+        if recovered {
+            tracing::info!(key = %key, payment_hash = %hash, "recovered a pending Payment charge");
+            self.emit(Event::PaymentRecovered {
+                key: key.to_owned(),
+                payment_hash: hash,
+            });
+        } else {
+            tracing::info!(key = %key, payment_hash = %hash, amount = %success.amount, fee = %success.fee, "Payment charge paid");
+            self.emit(Event::PaymentSucceeded {
+                key: key.to_owned(),
+                payment_hash: hash,
+                amount: success.amount,
+                fee: success.fee,
+            });
+        }
+        Ok(paid)
+    }
+
+    /// Resolves a pending charge by lookup: the paid record, or `None` when it did not
+    /// complete (dropped, reservation released). Never pays.
+    async fn resolve_charge(
+        &self,
+        key: &str,
+        ckey: &str,
+        pending: &ChargeRecord,
+        deadline: Instant,
+        unknown_is: UnknownIs,
+    ) -> Result<Option<ChargeRecord>, L402Error> {
+        let hash = pending.payment_hash;
+        self.hold(key, &hash, pending.amount).await;
+        match self.lookup_until(key, &hash, deadline, unknown_is).await? {
+            Looked::Paid(success) => self
+                .complete_charge(key, ckey, pending, success, true)
+                .await
+                .map(Some),
+            Looked::Failed(why) => {
+                self.drop_pending(key, ckey, &hash, why).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Removes a charge record once its credential was presented and answered.
+    async fn spend_charge(&self, ckey: &str, hash: &PaymentHash) {
+        if let Err(e) = self.store.remove(ckey, hash).await {
+            tracing::warn!(key = %ckey, payment_hash = %hash, error = %l402_core::ErrorChain(&e), "could not remove a spent Payment charge");
+        }
+    }
+
+    /// Resolves every pending charge in the store at start-up. Paid ones stay, to be
+    /// presented by the next challenged request for their key.
+    async fn recover_charges(&self, report: &mut RecoveryReport) -> Result<(), L402Error> {
+        for (ckey, listed) in self.store.charges().await? {
+            if !listed.is_pending() {
+                continue;
+            }
+            let Some(key) = ckey.strip_suffix(CHARGE_KEY_SUFFIX) else {
+                continue;
+            };
+            let flight = self.flight(&ckey);
+            let outcome = {
+                let _guard = flight.lock().await;
+                match self.store.lock(&ckey).await {
+                    Ok(_store_lock) => match self.store.load(&ckey).await {
+                        Ok(Some(TokenRecord::Charge(c)))
+                            if c.is_pending() && c.payment_hash == listed.payment_hash =>
+                        {
+                            self.resolve_charge(key, &ckey, &c, Instant::now(), UnknownIs::Final)
+                                .await
+                                .map(Some)
+                        }
+                        Ok(_) => Ok(None),
+                        Err(e) => Err(e.into()),
+                    },
+                    Err(e) => Err(e.into()),
+                }
+            };
+            self.end_flight(&ckey, flight);
+            match outcome {
+                Ok(Some(Some(_))) => report.recovered += 1,
+                Ok(Some(None)) => report.dropped += 1,
+                Ok(None) => {}
+                Err(L402Error::PaymentInFlight { .. }) => report.in_flight += 1,
+                Err(e) => {
+                    tracing::warn!(key = %ckey, error = %l402_core::ErrorChain(&e), "could not resolve a pending Payment charge");
+                    report.unresolved += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether a paid charge can still be presented: its challenge has not expired (one
+/// without `expires` is left to the server to judge).
+fn charge_presentable(rec: &ChargeRecord) -> bool {
+    rec.challenge.expires.is_none()
+        || rec
+            .challenge
+            .expires_at()
+            .is_ok_and(|at| at > SystemTime::now())
 }
 
 fn to_cached(t: &StoredToken) -> Result<Arc<Cached>, L402Error> {

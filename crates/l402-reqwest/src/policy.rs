@@ -85,6 +85,48 @@ pub struct SpendingPolicy {
     pub(crate) suspend_after_unpaid: Duration,
 }
 
+/// Which offer to pay when a 402 carries both an L402 (or LSAT) challenge and a
+/// `Payment` scheme charge offer (Aperture's `l402+mpp` mode sends both, each with its
+/// own invoice). Exactly one is paid, whatever the preference; when only one kind is
+/// offered, that one is paid.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SchemePreference {
+    /// L402 when offered, else the `Payment` charge (the default, as lnget).
+    #[default]
+    L402First,
+    /// The `Payment` charge when offered, else L402.
+    PaymentFirst,
+}
+
+/// The scheme of an offer the middleware paid or is paying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum OfferScheme {
+    /// An L402 (or LSAT) challenge: a reusable token.
+    L402,
+    /// A `Payment` scheme charge (method `lightning`, intent `charge`): a single-use
+    /// credential.
+    Payment,
+}
+
+impl OfferScheme {
+    /// `l402` or `payment`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OfferScheme::L402 => "l402",
+            OfferScheme::Payment => "payment",
+        }
+    }
+}
+
+impl core::fmt::Display for OfferScheme {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl Default for SpendingPolicy {
     fn default() -> Self {
         SpendingPolicy {

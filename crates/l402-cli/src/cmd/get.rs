@@ -14,8 +14,8 @@ use l402_core::lightning_invoice::Currency;
 use l402_core::{Amount, BoxPaymentBackend, Challenge};
 use l402_reqwest::ledger::{FileLedger, SpendingLedger};
 use l402_reqwest::{
-    Event, FileTokenStore, L402Error, L402Middleware, PaymentOptions, SpendingPolicy,
-    SpendingSummary,
+    Event, FileTokenStore, L402Error, L402Middleware, PaymentOptions, SchemePreference,
+    SpendingPolicy, SpendingSummary,
 };
 
 use crate::backend::{NodeArgs, NodeSettings};
@@ -31,7 +31,9 @@ use report::{Reporter, Summary};
 /// --network, not be expired, pay for the token's payment hash, and fit the --budget left.
 /// It is then paid through the node (routing fee at most --max-fee), the token is stored
 /// in --token-dir, and the request is sent again with it. Later calls to the same origin
-/// reuse the token without paying.
+/// reuse the token without paying. A `Payment` scheme charge (MPP) is paid the same way,
+/// under the same checks (its request must also agree with its invoice), but is single
+/// use: each call pays its own (see --prefer-scheme).
 ///
 /// The body goes to stdout (or -o FILE); progress and a payment summary go to stderr
 /// (nothing with -q, one JSON object with --json).
@@ -120,8 +122,8 @@ pub(crate) struct GetArgs {
     /// count from zero again.
     #[arg(long, value_name = "FILE", env = "L402_LEDGER_FILE")]
     ledger: Option<PathBuf>,
-    /// Do not pay: print the challenge (price, invoice, expiry) and exit 0. Stored tokens
-    /// are still used, and no node is needed.
+    /// Do not pay: print the challenge (price, invoice, expiry; a `Payment` charge offer
+    /// too) and exit 0. Stored tokens are still used, and no node is needed.
     #[arg(long)]
     no_pay: bool,
     /// Where tokens are stored and reused across runs (default: `<data dir>/l402/tokens`).
@@ -135,6 +137,12 @@ pub(crate) struct GetArgs {
     /// default is mainnet, for real APIs; `l402 dev-node`'s get.env sets regtest.
     #[arg(long, value_enum, default_value = "mainnet", env = "L402_NETWORK")]
     network: Network,
+    /// Which offer to pay when a 402 carries both an L402 challenge and a `Payment`
+    /// scheme charge (Aperture's `l402+mpp`): exactly one is paid either way, and when
+    /// only one is offered that one is paid. A `Payment` charge credential is single use:
+    /// every call pays again.
+    #[arg(long, value_enum, default_value = "l402", value_name = "SCHEME")]
+    prefer_scheme: PreferScheme,
     /// How long the node may try to pay, in seconds.
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     pay_timeout: u64,
@@ -184,6 +192,24 @@ impl std::str::FromStr for Window {
             Some(0) => Err("the window must be above zero".to_owned()),
             Some(secs) => Ok(Window(Duration::from_secs(secs))),
             None => Err(format!("{s:?} is too long")),
+        }
+    }
+}
+
+/// `--prefer-scheme`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum PreferScheme {
+    /// L402 (or LSAT) when offered (as lnget).
+    L402,
+    /// The `Payment` scheme's Lightning charge when offered.
+    Payment,
+}
+
+impl From<PreferScheme> for SchemePreference {
+    fn from(p: PreferScheme) -> SchemePreference {
+        match p {
+            PreferScheme::L402 => SchemePreference::L402First,
+            PreferScheme::Payment => SchemePreference::PaymentFirst,
         }
     }
 }
@@ -321,6 +347,7 @@ async fn fetch(args: &GetArgs, reporter: &Reporter) -> CmdResult {
     let middleware = builder
         .store(store)
         .policy(policy)
+        .prefer_scheme(args.prefer_scheme.into())
         .recover_on_first_request(!never_pay)
         .events(move |e: &Event| {
             progress(e);
@@ -394,6 +421,17 @@ async fn fetch(args: &GetArgs, reporter: &Reporter) -> CmdResult {
         // Only with --no-pay does a challenge come back to us.
         summary.exit_code = exit::OK;
         report::print_challenge(&challenge, args.json, &mut summary)?;
+        reporter.finish(&summary);
+        return Ok(exit::OK);
+    }
+    if let Some(challenge) = response
+        .extensions()
+        .get::<l402_core::payment_scheme::PaymentChallenge>()
+        .cloned()
+    {
+        // --no-pay, and the offer is a `Payment` charge.
+        summary.exit_code = exit::OK;
+        report::print_payment_challenge(&challenge, args.json, &mut summary)?;
         reporter.finish(&summary);
         return Ok(exit::OK);
     }

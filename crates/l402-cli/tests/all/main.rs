@@ -10,6 +10,7 @@ mod cln;
 mod error_chains;
 mod get;
 mod get_money;
+mod get_payment;
 mod paid;
 #[cfg(feature = "dev-node")]
 mod pay_loop;
@@ -21,4 +22,5 @@ mod proxy_revocation;
 mod redaction;
 mod support;
 mod token;
+mod token_payment;
 mod token_secrets;

@@ -9,7 +9,7 @@ use l402_core::PaymentHash;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{PendingPayment, StoreLock, TokenRecord, TokenStore};
+use super::{ChargeRecord, PendingPayment, StoreLock, TokenRecord, TokenStore};
 use crate::error::StoreError;
 
 /// Suffix of record files.
@@ -89,6 +89,30 @@ impl FileTokenStore {
             .await
             .map_err(|_| StoreError::Task)?
     }
+}
+
+/// Every readable record in the directory (unreadable ones are skipped with a warning).
+fn read_all(dir: &Path) -> io::Result<Vec<FileRecord>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if name.starts_with('.') || !name.ends_with(RECORD_SUFFIX) {
+            continue;
+        }
+        let Ok(bytes) = fs::read(&path) else {
+            continue; // removed meanwhile
+        };
+        match serde_json::from_slice::<FileRecord>(&bytes) {
+            Ok(r) => out.push(r),
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %l402_core::ErrorChain(&e), "skipping unreadable token record");
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn file_stem(key: &str) -> String {
@@ -233,30 +257,26 @@ impl TokenStore for FileTokenStore {
 
     async fn pending(&self) -> Result<Vec<(String, PendingPayment)>, StoreError> {
         self.blocking(|dir| {
-            let mut out = Vec::new();
-            for entry in fs::read_dir(dir)? {
-                let path = entry?.path();
-                let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-                    continue;
-                };
-                if name.starts_with('.') || !name.ends_with(RECORD_SUFFIX) {
-                    continue;
-                }
-                let Ok(bytes) = fs::read(&path) else {
-                    continue; // removed meanwhile
-                };
-                let rec: FileRecord = match serde_json::from_slice(&bytes) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        tracing::warn!(file = %path.display(), error = %l402_core::ErrorChain(&e), "skipping unreadable token record");
-                        continue;
-                    }
-                };
-                if let TokenRecord::Pending(p) = rec.record {
-                    out.push((rec.key, p));
-                }
-            }
-            Ok(out)
+            Ok(read_all(dir)?
+                .into_iter()
+                .filter_map(|rec| match rec.record {
+                    TokenRecord::Pending(p) => Some((rec.key, p)),
+                    _ => None,
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn charges(&self) -> Result<Vec<(String, ChargeRecord)>, StoreError> {
+        self.blocking(|dir| {
+            Ok(read_all(dir)?
+                .into_iter()
+                .filter_map(|rec| match rec.record {
+                    TokenRecord::Charge(c) => Some((rec.key, c)),
+                    _ => None,
+                })
+                .collect())
         })
         .await
     }

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use l402_core::PaymentHash;
 
-use super::{PendingPayment, StoreLock, TokenRecord, TokenStore};
+use super::{ChargeRecord, PendingPayment, StoreLock, TokenRecord, TokenStore};
 use crate::error::StoreError;
 
 #[derive(Default)]
@@ -85,7 +85,19 @@ impl TokenStore for MemoryTokenStore {
             .iter()
             .filter_map(|(k, r)| match r {
                 TokenRecord::Pending(p) => Some((k.clone(), p.clone())),
-                TokenRecord::Paid(_) => None,
+                _ => None,
+            })
+            .collect())
+    }
+
+    async fn charges(&self) -> Result<Vec<(String, ChargeRecord)>, StoreError> {
+        Ok(self
+            .state()
+            .records
+            .iter()
+            .filter_map(|(k, r)| match r {
+                TokenRecord::Charge(c) => Some((k.clone(), c.clone())),
+                _ => None,
             })
             .collect())
     }

@@ -17,6 +17,7 @@ use std::any::Any;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use l402_core::payment_scheme::PaymentChallenge;
 use l402_core::{Amount, Credential, Macaroon, PaymentHash, Preimage, Scheme};
 use serde::{Deserialize, Serialize};
 
@@ -160,8 +161,98 @@ impl fmt::Debug for PendingPayment {
     }
 }
 
-/// What a store holds for one key: a paid token, or a pending payment. One record per
-/// key, so that replacing a pending record by the paid token is a single write.
+/// A `Payment` scheme charge (intent `charge`): pending while it is being paid, then paid
+/// and not yet presented.
+///
+/// A charge credential is single use, so it is never kept as a reusable token: the
+/// record exists from just before the invoice is paid until the paid request has been
+/// answered, and is then removed. What survives a crash is the pending record (resolved
+/// by looking the payment up by hash, like an L402 pending record) or the paid,
+/// unpresented credential (presented by the next request to the same key that is
+/// challenged, while its challenge has not expired). Stored under
+/// [`charge_key`]`(key)`, so that it never replaces the key's L402 token.
+///
+/// `Debug` does not show the preimage.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ChargeRecord {
+    /// The challenge paid, echoed unchanged in the credential.
+    pub challenge: PaymentChallenge,
+    /// The invoice's payment hash, to look the payment up.
+    pub payment_hash: PaymentHash,
+    /// The invoice amount.
+    pub amount: Amount,
+    /// The preimage, once paid (`None` while pending).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preimage: Option<Preimage>,
+    /// The routing fee paid, once paid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fee: Option<Amount>,
+    /// When the payment was started.
+    #[serde(with = "serde_time")]
+    pub created_at: SystemTime,
+}
+
+impl ChargeRecord {
+    /// A charge about to be paid.
+    #[must_use]
+    pub fn pending(
+        challenge: PaymentChallenge,
+        payment_hash: PaymentHash,
+        amount: Amount,
+        created_at: SystemTime,
+    ) -> Self {
+        ChargeRecord {
+            challenge,
+            payment_hash,
+            amount,
+            preimage: None,
+            fee: None,
+            created_at,
+        }
+    }
+
+    /// The same charge, paid.
+    #[must_use]
+    pub fn paid(mut self, preimage: Preimage, fee: Amount) -> Self {
+        self.preimage = Some(preimage);
+        self.fee = Some(fee);
+        self
+    }
+
+    /// Whether the charge is still being paid (no preimage yet).
+    #[must_use]
+    pub fn is_pending(&self) -> bool {
+        self.preimage.is_none()
+    }
+}
+
+impl fmt::Debug for ChargeRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChargeRecord")
+            .field("challenge_id", &self.challenge.id)
+            .field("payment_hash", &self.payment_hash)
+            .field("amount", &self.amount)
+            .field("paid", &self.preimage.is_some())
+            .field("fee", &self.fee)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`charge_key`] appends to a token key.
+pub const CHARGE_KEY_SUFFIX: &str = " payment-charge";
+
+/// The store key of the `Payment` charge record of a token key: the key, then
+/// [`CHARGE_KEY_SUFFIX`] (a space never occurs in a token key, which is a URL prefix).
+#[must_use]
+pub fn charge_key(key: &str) -> String {
+    format!("{key}{CHARGE_KEY_SUFFIX}")
+}
+
+/// What a store holds for one key: a paid token, a pending payment, or (under a
+/// [`charge_key`]) a `Payment` charge. One record per key, so that replacing a pending
+/// record by the paid token is a single write.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -170,6 +261,8 @@ pub enum TokenRecord {
     Paid(StoredToken),
     /// A payment whose outcome is not recorded yet.
     Pending(PendingPayment),
+    /// A `Payment` scheme charge, pending or paid and not presented yet.
+    Charge(ChargeRecord),
 }
 
 impl TokenRecord {
@@ -179,6 +272,7 @@ impl TokenRecord {
         match self {
             TokenRecord::Paid(t) => &t.payment_hash,
             TokenRecord::Pending(p) => &p.payment_hash,
+            TokenRecord::Charge(c) => &c.payment_hash,
         }
     }
 }
@@ -256,6 +350,17 @@ pub trait TokenStore: Send + Sync + 'static {
     /// [`StoreError`] if the store cannot be read.
     async fn pending(&self) -> Result<Vec<(String, PendingPayment)>, StoreError>;
 
+    /// Every `Payment` charge record (pending or paid and not presented), with its key,
+    /// for recovery at start-up. The default lists none: a store that does not list
+    /// them still has each one resolved before the next payment for its key, only not
+    /// at start-up.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the store cannot be read.
+    async fn charges(&self) -> Result<Vec<(String, ChargeRecord)>, StoreError> {
+        Ok(Vec::new())
+    }
+
     /// Takes the key's payment lock, waiting for it if another holder has it.
     ///
     /// # Errors
@@ -279,6 +384,9 @@ impl<T: TokenStore + ?Sized> TokenStore for Arc<T> {
     }
     async fn pending(&self) -> Result<Vec<(String, PendingPayment)>, StoreError> {
         (**self).pending().await
+    }
+    async fn charges(&self) -> Result<Vec<(String, ChargeRecord)>, StoreError> {
+        (**self).charges().await
     }
     async fn lock(&self, key: &str) -> Result<StoreLock, StoreError> {
         (**self).lock(key).await
@@ -368,5 +476,31 @@ mod tests {
         let debug = format!("{rec:?}");
         assert!(!debug.contains(t.preimage.expose_hex().as_str()));
         assert!(!debug.contains(&t.macaroon.to_base64()));
+    }
+
+    #[test]
+    fn charge_records_round_trip_without_leaking_the_preimage_in_debug() {
+        use l402_core::payment_scheme::PaymentChallenge;
+        let challenge =
+            PaymentChallenge::new("id1", "api", "lightning", "charge", "e30").with_expires("x");
+        let preimage = Preimage::from_bytes([5; 32]);
+        let pending = ChargeRecord::pending(
+            challenge,
+            preimage.payment_hash(),
+            Amount::from_msat(10_000),
+            SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000),
+        );
+        assert!(pending.is_pending());
+        let paid = pending.clone().paid(preimage.clone(), Amount::from_msat(7));
+        assert!(!paid.is_pending());
+        for rec in [pending, paid] {
+            let rec = TokenRecord::Charge(rec);
+            let json = serde_json::to_string(&rec).unwrap();
+            assert!(json.contains("\"state\":\"charge\""), "{json}");
+            let back: TokenRecord = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, rec);
+            assert!(!format!("{rec:?}").contains(preimage.expose_hex().as_str()));
+        }
+        assert_eq!(charge_key("http://a:1"), "http://a:1 payment-charge");
     }
 }

@@ -6,6 +6,7 @@
 mod basic;
 mod concurrency;
 mod money;
+mod payment;
 mod recovery;
 mod refusals;
 mod servers;

@@ -3,7 +3,7 @@
 use std::sync::Mutex;
 
 use l402_core::{Amount, Challenge};
-use l402_reqwest::{Event, SpendingSummary};
+use l402_reqwest::{Event, OfferScheme, SpendingSummary};
 use serde_json::{Value, json};
 
 use crate::describe;
@@ -30,6 +30,10 @@ pub(crate) struct Summary {
     pub(crate) fee: Amount,
     pub(crate) payment_hashes: Vec<String>,
     pub(crate) token_reused: bool,
+    /// The scheme of the offer paid (`l402` or `payment`), if one was.
+    pub(crate) scheme: Option<&'static str>,
+    /// The `Payment-Receipt` of a `Payment` charge, as JSON.
+    pub(crate) receipt: Option<Value>,
     pub(crate) price: Option<Amount>,
     pub(crate) refusal: Option<String>,
     pub(crate) spent_total: Amount,
@@ -47,12 +51,19 @@ impl Summary {
             spent_total,
             ..Summary::default()
         };
+        let mut chosen = None;
         for e in events {
             match e {
                 Event::ChallengeSeen { amount, .. } => s.price = *amount,
+                Event::OfferChosen { scheme, .. } => chosen = Some(scheme.as_str()),
                 Event::PaymentSucceeded { payment_hash, .. }
                 | Event::PaymentRecovered { payment_hash, .. } => {
                     s.payment_hashes.push(payment_hash.to_hex());
+                    s.scheme = chosen;
+                }
+                Event::ReceiptReceived { receipt, .. } => {
+                    s.receipt = serde_json::to_value(receipt).ok();
+                    s.scheme = Some(OfferScheme::Payment.as_str());
                 }
                 Event::TokenReused { .. } => s.token_reused = true,
                 Event::PaymentRefused { reason, .. } => s.refusal = Some(reason.clone()),
@@ -151,6 +162,8 @@ impl Reporter {
             "fee_msat": s.fee.msat(),
             "payment_hashes": s.payment_hashes,
             "token_reused": s.token_reused,
+            "scheme": s.scheme,
+            "receipt": s.receipt,
             "price_msat": s.price.map(Amount::msat),
             "refusal": s.refusal,
             "budget": budget.map(|b| json!({
@@ -264,6 +277,51 @@ pub(crate) fn print_challenge(
     text.push_str(&format!(
         "macaroon:     {}",
         challenge.macaroon().to_base64()
+    ));
+    print_line(&text)
+}
+
+/// `--no-pay`'s view of a `Payment` scheme charge offer.
+pub(crate) fn print_payment_challenge(
+    challenge: &l402_core::payment_scheme::PaymentChallenge,
+    json: bool,
+    summary: &mut Summary,
+) -> Result<(), CliError> {
+    let described = describe::payment_challenge(challenge);
+    summary.challenge = Some(described.clone());
+    if json {
+        return print_json(&described);
+    }
+    let inv = &described["decoded_invoice"];
+    let price = inv["amount_msat"].as_u64().map_or_else(
+        || "none (amountless invoice)".to_owned(),
+        |m| fmt_msat(Amount::from_msat(m)),
+    );
+    let mut text = String::from("payment required (not paid: --no-pay)\n");
+    text.push_str("scheme:       Payment (lightning charge)\n");
+    text.push_str(&format!("price:        {price}\n"));
+    text.push_str(&format!(
+        "network:      {}\n",
+        inv["network"].as_str().unwrap_or("unknown")
+    ));
+    text.push_str(&format!(
+        "payment hash: {}\n",
+        inv["payment_hash"].as_str().unwrap_or("unknown")
+    ));
+    if let Some(e) = &challenge.expires {
+        text.push_str(&format!("expires:      {e}\n"));
+    }
+    if described["invoice_matches_request"] == false {
+        text.push_str(&format!(
+            "warning:      {} (l402 get would refuse it)\n",
+            described["invoice_check_error"]
+                .as_str()
+                .unwrap_or("invoice does not match")
+        ));
+    }
+    text.push_str(&format!(
+        "invoice:      {}",
+        described["invoice"].as_str().unwrap_or("")
     ));
     print_line(&text)
 }

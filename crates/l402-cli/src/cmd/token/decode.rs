@@ -8,27 +8,38 @@ use crate::describe;
 use crate::exit::{CliError, CmdResult, OK};
 use crate::output::print_json;
 
-/// Decode a macaroon, an `Authorization` value or a `WWW-Authenticate` challenge and print
-/// it as JSON.
+/// Decode a macaroon, an `Authorization` value, a `WWW-Authenticate` challenge or a
+/// `Payment-Receipt` and print it as JSON.
 ///
 /// Prints `location`, `identifier` (`version`, `payment_hash`, `token_id`, `hex`; raw hex
 /// and a `note` when it is not an L402 version 0 identifier), `caveats`, `signature`
 /// (hex) and the standard base64 form. For a challenge, also the invoice as sent and
 /// decoded (amount, payment hash, network, expiry) and whether it pays for the token; for
 /// a credential, whether the preimage matches the payment hash.
+///
+/// The `Payment` scheme (MPP) is recognised too: a challenge list (`Payment id="…",
+/// realm="…", method="lightning", intent="charge", request="…"`, each with its request
+/// decoded, and for a charge its invoice decoded and checked against the request as
+/// `l402 get` does before paying), a credential (`Payment <base64url>`: the echoed
+/// challenge, and whether the preimage, shown redacted, matches) and a receipt (bare
+/// base64url, or after `Payment-Receipt:`).
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Examples:
   l402 token decode AgJCAACqqq...
   l402 token decode 'L402 AgJCAACqqq...:0000...0001'
   l402 token decode 'WWW-Authenticate: L402 macaroon=\"AgJC...\", invoice=\"lnbcrt...\"'
+  l402 token decode 'WWW-Authenticate: Payment id=\"...\", realm=\"...\", method=\"lightning\", ...'
+  l402 token decode 'Authorization: Payment eyJjaGFsbGVuZ2UiOnsi...'
+  l402 token decode 'Payment-Receipt: eyJzdGF0dXMiOiJzdWNjZXNzIi...'
 
-Exit codes: 0 decoded, 2 not a macaroon, credential or challenge.")]
+Exit codes: 0 decoded, 2 not a macaroon, credential, challenge or receipt.")]
 pub(crate) struct DecodeArgs {
     /// A bare macaroon (standard or URL-safe base64, or hex), an `Authorization` value
     /// (`L402 <macaroon>:<preimage>`) or a `WWW-Authenticate` value (`L402 macaroon="…",
     /// invoice="…"`); a leading `Authorization:` or `WWW-Authenticate:` header name is
-    /// ignored.
+    /// ignored. Also a `Payment` challenge, `Payment` credential or `Payment-Receipt`
+    /// value (a leading `Payment-Receipt:` is ignored).
     value: String,
 }
 
@@ -44,6 +55,7 @@ fn strip_header_name(value: &str) -> (&str, Option<&'static str>) {
     for (name, kind) in [
         ("authorization:", "authorization"),
         ("www-authenticate:", "challenge"),
+        ("payment-receipt:", "receipt"),
     ] {
         if let Some(head) = trimmed.get(..name.len())
             && head.eq_ignore_ascii_case(name)
@@ -69,6 +81,28 @@ pub(crate) fn decode(input: &str) -> Result<Value, CliError> {
     let (value, header) = strip_header_name(input);
     if value.is_empty() {
         return Err(CliError::config("nothing to decode"));
+    }
+    if header == Some("receipt") {
+        return super::payment::receipt(value);
+    }
+    if value.eq_ignore_ascii_case("payment") {
+        return super::payment::credential(value);
+    }
+    if super::payment::has_payment_scheme(value) && super::payment::is_token68_after_scheme(value) {
+        // One token68 after the scheme: a credential.
+        return super::payment::credential(value);
+    }
+    // A challenge list holding a `Payment` challenge (maybe after another scheme's).
+    if (header == Some("challenge") || value.contains('='))
+        && value.to_ascii_lowercase().contains("payment ")
+        && let Some(decoded) = super::payment::challenges(value)?
+    {
+        return Ok(decoded);
+    }
+    // Bare base64url of a JSON object (`eyJ` is `{"`): a Payment receipt. Macaroons
+    // start with other bytes.
+    if header.is_none() && value.starts_with("eyJ") {
+        return super::payment::receipt(value);
     }
     let looks_like_challenge = header == Some("challenge")
         || (has_scheme(value) && (value.contains("macaroon=") || value.contains("token=")));

@@ -2,6 +2,7 @@
 
 mod decode;
 mod mint;
+mod payment;
 mod verify;
 
 use clap::{Args, Subcommand};
