@@ -11,3 +11,4 @@ mod recovery;
 mod refusals;
 mod servers;
 mod support;
+mod tower_payment;
