@@ -7,6 +7,8 @@ use l402_core::backend::{CreatedInvoice, FailureReason, InvoiceRequest, PayParam
 use l402_core::{Amount, ErrorKind, InvoiceBackend, PayError, PaymentBackend, PaymentHash};
 use l402_mock::{Outcome, PaymentFault};
 
+use l402_backend_tests::payments;
+
 use crate::support::{Pair, backend};
 
 fn params() -> PayParams {
@@ -18,82 +20,6 @@ async fn invoice(pair: &Pair, msat: u64) -> CreatedInvoice {
         .create_invoice(&InvoiceRequest::new(Amount::from_msat(msat)).memo("test"))
         .await
         .unwrap()
-}
-
-#[tokio::test]
-async fn pays_an_invoice_of_another_node() {
-    let pair = Pair::new().await;
-    let created = invoice(&pair, 21_000).await;
-    let agent = pair.agent_backend();
-    let paid = agent
-        .pay_invoice(&created.invoice, &params())
-        .await
-        .unwrap();
-    assert!(created.payment_hash.matches(&paid.preimage));
-    assert_eq!(paid.amount, Amount::from_msat(21_000));
-    assert_eq!(paid.fee, Amount::from_msat(1_000));
-    assert_eq!(
-        pair.agent.node().balance(),
-        Amount::from_msat(1_000_000 - 22_000)
-    );
-    assert_eq!(pair.server.node().balance(), Amount::from_msat(21_000));
-    assert_eq!(
-        agent.lookup_payment(&created.payment_hash).await.unwrap(),
-        PaymentStatus::Succeeded(paid)
-    );
-    // Paying again: xpay refuses (219).
-    assert!(matches!(
-        agent.pay_invoice(&created.invoice, &params()).await,
-        Err(PayError::Failed(FailureReason::AlreadyPaid))
-    ));
-}
-
-#[tokio::test]
-async fn amountless_invoice_with_an_amount() {
-    let pair = Pair::new().await;
-    let created = invoice(&pair, 0).await;
-    assert_eq!(created.invoice.amount_milli_satoshis(), None);
-    let agent = pair.agent_backend();
-    assert!(matches!(
-        agent.pay_invoice(&created.invoice, &params()).await,
-        Err(PayError::Failed(FailureReason::InvalidInvoice))
-    ));
-    let paid = agent
-        .pay_invoice(&created.invoice, &params().amount(Amount::from_msat(4_000)))
-        .await
-        .unwrap();
-    assert_eq!(paid.amount, Amount::from_msat(4_000));
-}
-
-#[tokio::test]
-async fn in_flight_shows_pending_then_success() {
-    let pair = Pair::new().await;
-    let created = invoice(&pair, 10_000).await;
-    pair.agent
-        .node()
-        .faults()
-        .next_payment(PaymentFault::InFlight {
-            duration: Duration::from_millis(400),
-            then: Outcome::Succeed,
-        });
-    let agent = pair.agent_backend();
-    let paying = {
-        let agent = agent.clone();
-        let invoice = created.invoice.clone();
-        tokio::spawn(async move { agent.pay_invoice(&invoice, &params()).await })
-    };
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    // listpays: "pending".
-    assert_eq!(
-        agent.lookup_payment(&created.payment_hash).await.unwrap(),
-        PaymentStatus::InFlight
-    );
-    let paid = paying.await.unwrap().unwrap();
-    assert!(created.payment_hash.matches(&paid.preimage));
-    assert_eq!(
-        agent.lookup_payment(&created.payment_hash).await.unwrap(),
-        PaymentStatus::Succeeded(paid)
-    );
 }
 
 #[tokio::test]
@@ -413,63 +339,29 @@ async fn listsendpays_when_listpays_is_unknown() {
     }
 }
 
+// The behaviour every backend shares, specified once in `l402-backend-tests`.
+
+#[tokio::test]
+async fn pays_an_invoice_of_another_node() {
+    payments::pays_an_invoice_of_another_node(&Pair::new().await).await;
+}
+
+#[tokio::test]
+async fn amountless_invoice_with_an_amount() {
+    payments::amountless_invoice_with_an_amount(&Pair::new().await).await;
+}
+
+#[tokio::test]
+async fn in_flight_shows_pending_then_success() {
+    payments::in_flight_then_success(&Pair::new().await).await;
+}
+
 #[tokio::test]
 async fn a_payment_in_transition_is_not_definitely_unpaid() {
-    let pair = Pair::new().await;
-    let created = invoice(&pair, 10_000).await;
-    pair.agent
-        .node()
-        .faults()
-        .next_payment(PaymentFault::InFlight {
-            duration: Duration::from_millis(400),
-            then: Outcome::Succeed,
-        });
-    let agent = pair.agent_backend();
-    let paying = {
-        let agent = agent.clone();
-        let invoice = created.invoice.clone();
-        tokio::spawn(async move { agent.pay_invoice(&invoice, &params()).await })
-    };
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    // A second attempt while the first is in flight: the node refuses it, but money is
-    // on its way, so a caller must look the payment up rather than forget it.
-    let err = agent
-        .pay_invoice(&created.invoice, &params())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, PayError::Failed(FailureReason::AlreadyPaid)),
-        "{err:?}"
-    );
-    assert!(!err.is_definitely_unpaid());
-    let paid = paying.await.unwrap().unwrap();
-    assert_eq!(
-        agent.lookup_payment(&created.payment_hash).await.unwrap(),
-        PaymentStatus::Succeeded(paid)
-    );
-    assert_eq!(pair.agent.node().payments().len(), 1);
+    payments::a_payment_in_transition_is_not_definitely_unpaid(&Pair::new().await).await;
 }
 
 #[tokio::test]
 async fn the_cltv_limit_reaches_the_node() {
-    let pair = Pair::new().await;
-    // The mock's invoices ask for a final delta of 80 blocks.
-    let created = invoice(&pair, 10_000).await;
-    let agent = pair.agent_backend();
-    let before = pair.agent.node().balance();
-    let err = agent
-        .pay_invoice(&created.invoice, &params().max_cltv_delta(79))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, PayError::Failed(FailureReason::NoRoute)),
-        "{err:?}"
-    );
-    assert!(err.is_definitely_unpaid());
-    assert_eq!(pair.agent.node().balance(), before);
-    let paid = agent
-        .pay_invoice(&created.invoice, &params().max_cltv_delta(80))
-        .await
-        .unwrap();
-    assert!(created.payment_hash.matches(&paid.preimage));
+    payments::the_cltv_limit_reaches_the_node(&Pair::new().await).await;
 }

@@ -66,3 +66,24 @@ impl Pair {
         backend(&self.agent, FakeRune::Payer)
     }
 }
+
+impl l402_backend_tests::Harness for Pair {
+    type Server = ClnBackend;
+    type Agent = ClnBackend;
+
+    fn server_backend(&self) -> ClnBackend {
+        Pair::server_backend(self)
+    }
+
+    fn agent_backend(&self) -> ClnBackend {
+        Pair::agent_backend(self)
+    }
+
+    fn server_node(&self) -> &l402_mock::MockNode {
+        self.server.node()
+    }
+
+    fn agent_node(&self) -> &l402_mock::MockNode {
+        self.agent.node()
+    }
+}

@@ -61,3 +61,24 @@ impl Pair {
         backend(&self.agent, FakeMacaroon::PayClient)
     }
 }
+
+impl l402_backend_tests::Harness for Pair {
+    type Server = LndBackend;
+    type Agent = LndBackend;
+
+    fn server_backend(&self) -> LndBackend {
+        Pair::server_backend(self)
+    }
+
+    fn agent_backend(&self) -> LndBackend {
+        Pair::agent_backend(self)
+    }
+
+    fn server_node(&self) -> &l402_mock::MockNode {
+        self.server.node()
+    }
+
+    fn agent_node(&self) -> &l402_mock::MockNode {
+        self.agent.node()
+    }
+}
