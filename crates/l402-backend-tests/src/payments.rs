@@ -1,6 +1,7 @@
-//! Paying: amounts, duplicates, payments in flight, the CLTV limit.
+//! Paying: amounts, duplicates, payments in flight, lost answers, cut connections,
+//! timeouts, the CLTV limit.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use l402_core::backend::{FailureReason, PayParams, PaymentStatus};
 use l402_core::{Amount, PayError, PaymentBackend};
@@ -141,4 +142,95 @@ pub async fn the_cltv_limit_reaches_the_node<H: Harness>(pair: &H) {
         .await
         .unwrap();
     assert!(created.payment_hash.matches(&paid.preimage));
+}
+
+/// The node settles but its answer is lost: `OutcomeUnknown` (not "definitely unpaid"),
+/// and the lookup by hash recovers the preimage, amount and fee.
+pub async fn answer_lost_after_settling_then_recovered<H: Harness>(pair: &H) {
+    let created = invoice(pair, 7_000).await;
+    pair.agent_node()
+        .faults()
+        .next_payment(PaymentFault::CutAfterSettle);
+    let agent = pair.agent_backend();
+    let err = agent
+        .pay_invoice(&created.invoice, &params())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PayError::OutcomeUnknown(_)), "{err:?}");
+    assert!(!err.is_definitely_unpaid());
+    match agent.lookup_payment(&created.payment_hash).await.unwrap() {
+        PaymentStatus::Succeeded(success) => {
+            assert!(created.payment_hash.matches(&success.preimage));
+            assert_eq!(success.amount, Amount::from_msat(7_000));
+            assert_eq!(success.fee, Amount::from_msat(ROUTING_FEE_MSAT));
+        }
+        other => panic!("not recovered: {other:?}"),
+    }
+}
+
+/// The connection is cut while a payment is in flight (`cut` arranges it the node's
+/// way): `OutcomeUnknown`, the lookup says `InFlight`, then `Succeeded` once it settles.
+pub async fn cut_mid_payment_then_recovered<H: Harness>(pair: &H, cut: impl FnOnce(&H)) {
+    let created = invoice(pair, 8_000).await;
+    pair.agent_node()
+        .faults()
+        .next_payment(PaymentFault::InFlight {
+            duration: Duration::from_millis(300),
+            then: Outcome::Succeed,
+        });
+    cut(pair);
+    let agent = pair.agent_backend();
+    let err = agent
+        .pay_invoice(&created.invoice, &params())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PayError::OutcomeUnknown(_)), "{err:?}");
+    assert_eq!(
+        agent.lookup_payment(&created.payment_hash).await.unwrap(),
+        PaymentStatus::InFlight
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match agent.lookup_payment(&created.payment_hash).await.unwrap() {
+            PaymentStatus::Succeeded(success) => {
+                assert!(created.payment_hash.matches(&success.preimage));
+                break;
+            }
+            PaymentStatus::InFlight if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+/// A payment still in flight when the caller's pay timeout (1 s, plus the test
+/// backend's 500 ms margin) runs out is a transient `OutcomeUnknown`, well within 5 s,
+/// and looks up as `InFlight`.
+pub async fn client_timeout_after_sending_is_outcome_unknown<H: Harness>(pair: &H) {
+    let created = invoice(pair, 9_000).await;
+    pair.agent_node()
+        .faults()
+        .next_payment(PaymentFault::InFlight {
+            duration: Duration::from_secs(30),
+            then: Outcome::Succeed,
+        });
+    let agent = pair.agent_backend();
+    let started = Instant::now();
+    let err = agent
+        .pay_invoice(
+            &created.invoice,
+            &PayParams::new(Amount::from_msat(2_000), Duration::from_secs(1)),
+        )
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(
+        matches!(err, PayError::OutcomeUnknown(ref e) if e.is_transient()),
+        "{err:?}"
+    );
+    assert_eq!(
+        agent.lookup_payment(&created.payment_hash).await.unwrap(),
+        PaymentStatus::InFlight
+    );
 }

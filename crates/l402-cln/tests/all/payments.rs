@@ -1,11 +1,11 @@
 //! The payment side: xpay, listpays / listsendpays, failures, outcomes unknown, recovery.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use l402_cln_fake::{FakeClnOptions, FakeRune};
 use l402_core::backend::{CreatedInvoice, FailureReason, InvoiceRequest, PayParams, PaymentStatus};
 use l402_core::{Amount, ErrorKind, InvoiceBackend, PayError, PaymentBackend, PaymentHash};
-use l402_mock::{Outcome, PaymentFault};
+use l402_mock::PaymentFault;
 
 use l402_backend_tests::payments;
 
@@ -116,100 +116,6 @@ async fn failure_reasons() {
         "{err:?}"
     );
     assert!(err.is_definitely_unpaid());
-}
-
-#[tokio::test]
-async fn answer_lost_after_settling_then_recovered_by_listpays() {
-    let pair = Pair::new().await;
-    let created = invoice(&pair, 7_000).await;
-    pair.agent
-        .node()
-        .faults()
-        .next_payment(PaymentFault::CutAfterSettle);
-    let agent = pair.agent_backend();
-    let err = agent
-        .pay_invoice(&created.invoice, &params())
-        .await
-        .unwrap_err();
-    assert!(matches!(err, PayError::OutcomeUnknown(_)), "{err:?}");
-    assert!(!err.is_definitely_unpaid());
-    match agent.lookup_payment(&created.payment_hash).await.unwrap() {
-        PaymentStatus::Succeeded(success) => {
-            assert!(created.payment_hash.matches(&success.preimage));
-            assert_eq!(success.amount, Amount::from_msat(7_000));
-            assert_eq!(success.fee, Amount::from_msat(1_000));
-        }
-        other => panic!("not recovered: {other:?}"),
-    }
-}
-
-#[tokio::test]
-async fn connection_dropped_mid_payment_then_recovered() {
-    let pair = Pair::new().await;
-    let created = invoice(&pair, 8_000).await;
-    pair.agent
-        .node()
-        .faults()
-        .next_payment(PaymentFault::InFlight {
-            duration: Duration::from_millis(300),
-            then: Outcome::Succeed,
-        });
-    pair.agent.cut_next_xpay(1);
-    let agent = pair.agent_backend();
-    let err = agent
-        .pay_invoice(&created.invoice, &params())
-        .await
-        .unwrap_err();
-    assert!(matches!(err, PayError::OutcomeUnknown(_)), "{err:?}");
-    assert_eq!(
-        agent.lookup_payment(&created.payment_hash).await.unwrap(),
-        PaymentStatus::InFlight
-    );
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        match agent.lookup_payment(&created.payment_hash).await.unwrap() {
-            PaymentStatus::Succeeded(success) => {
-                assert!(created.payment_hash.matches(&success.preimage));
-                break;
-            }
-            PaymentStatus::InFlight if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-}
-
-#[tokio::test]
-async fn client_timeout_after_sending_is_outcome_unknown() {
-    let pair = Pair::new().await;
-    let created = invoice(&pair, 9_000).await;
-    pair.agent
-        .node()
-        .faults()
-        .next_payment(PaymentFault::InFlight {
-            duration: Duration::from_secs(30),
-            then: Outcome::Succeed,
-        });
-    let agent = pair.agent_backend();
-    let started = Instant::now();
-    let err = agent
-        .pay_invoice(
-            &created.invoice,
-            &PayParams::new(Amount::from_msat(2_000), Duration::from_secs(1)),
-        )
-        .await
-        .unwrap_err();
-    // retry_for plus the 500 ms margin of the test backend.
-    assert!(started.elapsed() < Duration::from_secs(5));
-    assert!(
-        matches!(err, PayError::OutcomeUnknown(ref e) if e.is_transient()),
-        "{err:?}"
-    );
-    assert_eq!(
-        agent.lookup_payment(&created.payment_hash).await.unwrap(),
-        PaymentStatus::InFlight
-    );
 }
 
 #[tokio::test]
@@ -364,4 +270,22 @@ async fn a_payment_in_transition_is_not_definitely_unpaid() {
 #[tokio::test]
 async fn the_cltv_limit_reaches_the_node() {
     payments::the_cltv_limit_reaches_the_node(&Pair::new().await).await;
+}
+
+#[tokio::test]
+async fn answer_lost_after_settling_then_recovered_by_listpays() {
+    payments::answer_lost_after_settling_then_recovered(&Pair::new().await).await;
+}
+
+#[tokio::test]
+async fn connection_dropped_mid_payment_then_recovered() {
+    payments::cut_mid_payment_then_recovered(&Pair::new().await, |pair| {
+        pair.agent.cut_next_xpay(1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn client_timeout_after_sending_is_outcome_unknown() {
+    payments::client_timeout_after_sending_is_outcome_unknown(&Pair::new().await).await;
 }
