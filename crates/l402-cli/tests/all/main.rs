@@ -10,6 +10,7 @@ mod cln;
 mod error_chains;
 mod get;
 mod get_money;
+mod node;
 mod paid;
 #[cfg(feature = "dev-node")]
 mod pay_loop;
