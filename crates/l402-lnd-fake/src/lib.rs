@@ -157,7 +157,12 @@ impl FakeLnd {
     /// [`FakeLndError`] if the socket cannot be bound, the certificate cannot be made or
     /// no randomness is available.
     pub async fn start(node: MockNode, options: FakeLndOptions) -> Result<FakeLnd, FakeLndError> {
-        let state = Arc::new(server::State::new(node, options.cancel_expired_invoices));
+        let macaroons = auth::MacaroonStore::new().map_err(FakeLndError::Randomness)?;
+        let state = Arc::new(server::State::new(
+            node,
+            options.cancel_expired_invoices,
+            macaroons,
+        ));
         let mut presets = HashMap::new();
         {
             let mut store = state
