@@ -269,3 +269,78 @@ fn restrict_cln_appends_restrictions_the_node_accepts() {
     ]));
     assert_eq!(code(&ip), 2);
 }
+
+fn proxy_config(dir: &TempDir, credential: &str, allow: bool) -> std::path::PathBuf {
+    std::fs::write(dir.join("s"), "42".repeat(32)).unwrap();
+    let allow = if allow {
+        "allow_spending_credential = true\n"
+    } else {
+        ""
+    };
+    let path = dir.join(&format!("p-{allow_len}.toml", allow_len = allow.len()));
+    std::fs::write(
+        &path,
+        format!(
+            "[backend]\nurl = \"https://127.0.0.1:1\"\n{credential}\n{allow}\
+             [root_keys]\nmaster_secret_file = \"s\"\n\
+             [[services]]\nname = \"a\"\nupstream = \"http://x\"\nfree = true\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn proxy_refuses_a_credential_that_can_spend_unless_allowed() {
+    let dir = TempDir::new("node-proxy-spend");
+    std::fs::write(dir.join("admin.macaroon"), lnd_macaroon(ADMIN_OPS)).unwrap();
+    std::fs::write(dir.join("invoice.macaroon"), lnd_macaroon(INVOICE_OPS)).unwrap();
+    let admin = proxy_config(&dir, "macaroon_file = \"admin.macaroon\"", false);
+    let mut cmd = l402(&["proxy", "--check", "--config"]);
+    cmd.arg(&admin);
+    let out = run(cmd);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("can spend") && err.contains("onchain:write"),
+        "{err}"
+    );
+    assert!(err.contains("allow_spending_credential"), "{err}");
+
+    // The explicit opt-in starts (the check passes), with the builder's warning.
+    let allowed = proxy_config(&dir, "macaroon_file = \"admin.macaroon\"", true);
+    let mut cmd = l402(&["proxy", "--check", "--config"]);
+    cmd.arg(&allowed);
+    let out = run(cmd);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+
+    // An invoice-only macaroon needs no opt-in.
+    let invoice = dir.join("invoice.toml");
+    std::fs::copy(
+        proxy_config(&dir, "macaroon_file = \"invoice.macaroon\"", false),
+        &invoice,
+    )
+    .unwrap();
+    let mut cmd = l402(&["proxy", "--check", "--config"]);
+    cmd.arg(&invoice);
+    let out = run(cmd);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+
+    // CLN: an unrestricted rune is refused, an invoice-only one accepted.
+    let master = Rune::from_secret(&[8; 32]).unwrap();
+    std::fs::write(dir.join("admin.rune"), master.to_base64()).unwrap();
+    let cln = proxy_config(&dir, "kind = \"cln\"\nrune_file = \"admin.rune\"", false);
+    let mut cmd = l402(&["proxy", "--check", "--config"]);
+    cmd.arg(&cln);
+    let out = run(cmd);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("unrestricted"), "{}", stderr(&out));
+    let invoice_rune = master
+        .restrict("method=invoice|method=listinvoices|method=getinfo")
+        .unwrap();
+    std::fs::write(dir.join("admin.rune"), invoice_rune.to_base64()).unwrap();
+    let mut cmd = l402(&["proxy", "--check", "--config"]);
+    cmd.arg(&cln);
+    let out = run(cmd);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
