@@ -85,6 +85,31 @@ pub struct Alternative {
 }
 
 impl Alternative {
+    /// Parses one alternative as `createrune`'s JSON form gives it
+    /// (`"pnamemaxfee<10001"`): the field name up to the first punctuation other than `_`,
+    /// the condition, and the rest taken literally as the value (nothing is escaped in
+    /// that form).
+    ///
+    /// # Errors
+    /// [`RuneError::Restriction`] without a known condition.
+    pub fn parse(text: &str) -> Result<Self, RuneError> {
+        let bad = |reason| RuneError::Restriction { index: 0, reason };
+        let at = text
+            .find(|c: char| c.is_ascii_punctuation() && c != '_')
+            .ok_or(bad("alternative without a condition"))?;
+        let (field, rest) = text.split_at(at);
+        let mut chars = rest.chars();
+        let condition = chars.next().ok_or(bad("alternative without a condition"))?;
+        if !CONDITIONS.contains(condition) {
+            return Err(bad("unknown condition"));
+        }
+        Ok(Alternative {
+            field: field.to_owned(),
+            condition,
+            value: chars.as_str().to_owned(),
+        })
+    }
+
     fn encode_into(&self, out: &mut String) {
         out.push_str(&self.field);
         out.push(self.condition);
@@ -426,12 +451,74 @@ impl Rune {
             RuneError::Restriction { reason, .. } => RuneError::Restriction { index, reason },
             other => other,
         })?;
+        self.restrict_with(r)
+    }
+
+    /// [`restrict`](Self::restrict) with a parsed restriction.
+    ///
+    /// # Errors
+    /// [`RuneError`]: no alternatives, a unique id, or too many restrictions or
+    /// alternatives.
+    pub fn restrict_with(&self, r: Restriction) -> Result<Self, RuneError> {
+        let index = self.restrictions.len();
+        if index == MAX_RESTRICTIONS || r.alternatives.len() > MAX_ALTERNATIVES {
+            return Err(RuneError::TooMany);
+        }
+        if r.alternatives.is_empty() {
+            return Err(RuneError::Restriction {
+                index,
+                reason: "empty restriction",
+            });
+        }
         if r.is_unique_id() {
             return Err(RuneError::Restriction {
                 index,
                 reason: "a unique id can only come first",
             });
         }
+        Ok(self.append(r))
+    }
+
+    /// A rune derived from a master rune with a unique id first (`=<id>`), as
+    /// `createrune` starts every rune it makes.
+    ///
+    /// # Errors
+    /// [`RuneError::Restriction`] if this rune already has restrictions or the id is
+    /// empty or holds `-` (the version separator) or a character that needs escaping.
+    pub fn with_unique_id(&self, id: &str) -> Result<Self, RuneError> {
+        let bad = |reason| RuneError::Restriction { index: 0, reason };
+        if !self.restrictions.is_empty() {
+            return Err(bad("a unique id can only come first"));
+        }
+        if id.is_empty() || id.contains(['-', '\\', '|', '&']) {
+            return Err(bad("invalid unique id"));
+        }
+        Ok(self.append(Restriction {
+            alternatives: vec![Alternative {
+                field: String::new(),
+                condition: '=',
+                value: id.to_owned(),
+            }],
+        }))
+    }
+
+    /// Whether `self` was derived from `master` (this rune's restrictions, added to the
+    /// master one by one, give the same state), as the node checks a presented rune.
+    #[must_use]
+    pub fn is_derived_from(&self, master: &Rune) -> bool {
+        if self.restrictions.len() < master.restrictions.len()
+            || self.restrictions[..master.restrictions.len()] != master.restrictions[..]
+        {
+            return false;
+        }
+        let mut derived = master.clone();
+        for r in &self.restrictions[master.restrictions.len()..] {
+            derived = derived.append(r.clone());
+        }
+        crate::macaroon::ct_eq_32(&derived.state, &self.state)
+    }
+
+    fn append(&self, r: Restriction) -> Self {
         // Bytes hashed so far: the secret's block, then each padded restriction.
         let mut prior = 64u64;
         for existing in &self.restrictions {
@@ -442,7 +529,7 @@ impl Rune {
         absorb(&mut state, prior, r.encode().as_bytes());
         let mut restrictions = self.restrictions.clone();
         restrictions.push(r);
-        Ok(Rune::from_words(&state, restrictions))
+        Rune::from_words(&state, restrictions)
     }
 
     /// Whether the rune may call `method` (every restriction has an alternative that can
@@ -539,9 +626,23 @@ mod tests {
         // Parsed back, the appended restriction and its escapes survive.
         let back = Rune::parse(&r2.to_base64()).unwrap();
         assert_eq!(back.restrictions()[1].alternatives[0].value, "&|\\");
-        // Unique id vectors parse.
+        // Unique id vectors parse, and derive from the master.
         let id = Rune::parse("YDVzGiy7Aiy-tnZFqg-KJmU9jMRU4OCH1NGdKCuNpL09MQ==").unwrap();
         assert_eq!(id.unique_id(), Some("1"));
+        assert_eq!(master.with_unique_id("1").unwrap(), id);
+        assert!(id.is_derived_from(&master));
+        assert!(r2.is_derived_from(&master));
+        assert!(
+            !Rune::from_secret(&[1; 16])
+                .unwrap()
+                .restrict("f1=1|f2=3")
+                .unwrap()
+                .is_derived_from(&master)
+        );
+        // Dropping a restriction from the text (keeping the state) is not derived.
+        let mut dropped = r2.clone();
+        dropped.restrictions.pop();
+        assert!(!dropped.is_derived_from(&master));
         // A unique id with the wrong condition is malformed.
         assert!(Rune::parse("YDVzGiy7Aiy-tnZFqg-KJmU9jMRU4OCH1NGdKCuNpL0hMQ==").is_err());
     }
