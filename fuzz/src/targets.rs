@@ -143,13 +143,13 @@ pub fn node_credential_parse(data: &[u8]) {
         assert_eq!(MacaroonId::decode(&id.encode()).as_ref(), Ok(&id));
     }
     let _ = LndMacaroon::from_bytes(data);
-    if let Ok(s) = core::str::from_utf8(data) {
-        if let Ok(rune) = Rune::parse(s) {
-            assert_eq!(Rune::parse(&rune.to_base64()).as_ref(), Ok(&rune));
-            let _ = rune.can_spend();
-            if let Ok(more) = rune.restrict("method=getinfo") {
-                assert!(!more.can_spend(), "a getinfo-only restriction cannot spend");
-            }
+    if let Ok(s) = core::str::from_utf8(data)
+        && let Ok(rune) = Rune::parse(s)
+    {
+        assert_eq!(Rune::parse(&rune.to_base64()).as_ref(), Ok(&rune));
+        let _ = rune.can_spend();
+        if let Ok(more) = rune.restrict("method=getinfo") {
+            assert!(!more.can_spend(), "a getinfo-only restriction cannot spend");
         }
     }
 }
