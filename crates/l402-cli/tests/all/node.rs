@@ -79,7 +79,7 @@ fn inspect_lnd_macaroon_lists_permissions_and_caveats() {
     assert!(text.contains("can spend:   yes"), "{text}");
     assert!(text.contains("admin:       yes"), "{text}");
     assert!(
-        text.contains("beyond a invoice backend:") && text.contains("onchain:write"),
+        text.contains("beyond an invoice backend:") && text.contains("onchain:write"),
         "{text}"
     );
 }

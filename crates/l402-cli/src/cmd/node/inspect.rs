@@ -185,10 +185,10 @@ fn text(v: &Value) -> String {
         "  admin:       {}",
         yes(v["admin"].as_bool() == Some(true))
     ));
-    for role in ["invoice", "payment"] {
+    for (role, label) in [("invoice", "an invoice"), ("payment", "a payment")] {
         let extra = list(&v["beyond_role"][role]["extra"]);
         lines.push(format!(
-            "  beyond a {role} backend: {}",
+            "  beyond {label} backend: {}",
             if extra.is_empty() {
                 "nothing".to_owned()
             } else {
