@@ -132,3 +132,24 @@ pub fn payment_parse(data: &[u8]) {
     let _ = PaymentCredential::from_headers(&headers);
     let _ = PaymentChallenge::from_headers(&headers);
 }
+
+/// The node credential readers: LND macaroon ids (with and without a macaroon around
+/// them) and CLN runes; what parses must re-encode to an equal value.
+#[allow(unreachable_pub)]
+pub fn node_credential_parse(data: &[u8]) {
+    use l402_core::node_credential::lnd::{LndMacaroon, MacaroonId};
+    use l402_core::node_credential::rune::Rune;
+    if let Ok(id) = MacaroonId::decode(data) {
+        assert_eq!(MacaroonId::decode(&id.encode()).as_ref(), Ok(&id));
+    }
+    let _ = LndMacaroon::from_bytes(data);
+    if let Ok(s) = core::str::from_utf8(data)
+        && let Ok(rune) = Rune::parse(s)
+    {
+        assert_eq!(Rune::parse(&rune.to_base64()).as_ref(), Ok(&rune));
+        let _ = rune.can_spend();
+        if let Ok(more) = rune.restrict("method=getinfo") {
+            assert!(!more.can_spend(), "a getinfo-only restriction cannot spend");
+        }
+    }
+}

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use l402_cln::ClnBackend;
+use l402_core::node_credential::CredentialRole;
 use l402_core::{BoxInvoiceBackend, BoxPaymentBackend};
 use l402_lnd::LndBackend;
 
@@ -54,6 +55,9 @@ pub(crate) struct NodeSettings {
     pub(crate) rune_file: Option<PathBuf>,
     pub(crate) tls_cert_file: Option<PathBuf>,
     pub(crate) tls_server_name: Option<String>,
+    /// `[backend] allow_spending_credential`: let an invoice backend hold a credential
+    /// that can spend.
+    pub(crate) allow_spending_credential: bool,
 }
 
 impl From<&NodeArgs> for NodeSettings {
@@ -65,6 +69,7 @@ impl From<&NodeArgs> for NodeSettings {
             rune_file: a.rune_file.clone(),
             tls_cert_file: a.tls_cert_file.clone(),
             tls_server_name: a.tls_server_name.clone(),
+            allow_spending_credential: false,
         }
     }
 }
@@ -82,7 +87,7 @@ impl NodeSettings {
         })
     }
 
-    fn build(&self) -> Result<Node, CliError> {
+    fn build(&self, role: CredentialRole) -> Result<Node, CliError> {
         let url = self.url()?;
         match self.kind {
             BackendKind::Lnd => {
@@ -96,7 +101,7 @@ impl NodeSettings {
                         "no lnd macaroon: give --macaroon-file FILE or set L402_MACAROON_FILE",
                     )
                 })?;
-                let mut builder = LndBackend::builder(url).macaroon_file(macaroon);
+                let mut builder = LndBackend::builder(url).macaroon_file(macaroon).role(role);
                 if let Some(cert) = &self.tls_cert_file {
                     builder = builder.tls_cert_file(cert);
                 }
@@ -112,7 +117,7 @@ impl NodeSettings {
                 let rune = self.rune_file.as_ref().ok_or_else(|| {
                     CliError::config("no cln rune: give --rune-file FILE or set L402_RUNE_FILE")
                 })?;
-                let mut builder = ClnBackend::builder(url).rune_file(rune);
+                let mut builder = ClnBackend::builder(url).rune_file(rune).role(role);
                 if let Some(ca) = &self.tls_cert_file {
                     builder = builder.ca_cert_file(ca);
                 }
@@ -129,7 +134,7 @@ impl NodeSettings {
 
     /// A backend that pays invoices.
     pub(crate) fn payment_backend(&self) -> Result<BoxPaymentBackend, CliError> {
-        Ok(match self.build()? {
+        Ok(match self.build(CredentialRole::Payment)? {
             Node::Lnd(n) => BoxPaymentBackend::new(n),
             Node::Cln(n) => BoxPaymentBackend::new(n),
         })
@@ -137,9 +142,39 @@ impl NodeSettings {
 
     /// A backend that creates invoices.
     pub(crate) fn invoice_backend(&self) -> Result<BoxInvoiceBackend, CliError> {
-        Ok(match self.build()? {
+        self.refuse_spending_credential()?;
+        Ok(match self.build(CredentialRole::Invoice)? {
             Node::Lnd(n) => BoxInvoiceBackend::new(n),
             Node::Cln(n) => BoxInvoiceBackend::new(n),
         })
+    }
+
+    /// An invoice backend (the proxy) must not hold a credential that can spend: a
+    /// stolen proxy credential would then empty the node. Refused (exit code 2) unless
+    /// `allow_spending_credential`. A credential that cannot be read here cannot be read
+    /// by the node either (LND and CLN parse the same formats), so it is left to the
+    /// builder's warning and the node's refusal.
+    fn refuse_spending_credential(&self) -> Result<(), CliError> {
+        if self.allow_spending_credential {
+            return Ok(());
+        }
+        let (file, kind) = match self.kind {
+            BackendKind::Lnd => (&self.macaroon_file, crate::credential::Kind::Lnd),
+            BackendKind::Cln => (&self.rune_file, crate::credential::Kind::Cln),
+        };
+        // A missing file is reported by the builder.
+        let Some(file) = file else { return Ok(()) };
+        let hint = "give the proxy an invoice-only credential (`l402 node inspect FILE` shows \
+                    what one allows) or set allow_spending_credential = true in [backend]";
+        match crate::credential::read(file, Some(kind)) {
+            Ok(cred) if cred.can_spend() => {
+                let extra = cred.excess(CredentialRole::Invoice);
+                Err(CliError::config(format!(
+                    "the backend credential {} can spend ({extra}); {hint}",
+                    file.display()
+                )))
+            }
+            Ok(_) | Err(_) => Ok(()),
+        }
     }
 }

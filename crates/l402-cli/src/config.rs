@@ -106,6 +106,9 @@ pub(crate) struct BackendConfig {
     pub(crate) tls_cert_file: Option<PathBuf>,
     /// CLN: the certificate name to check (`cln` or `localhost`) when the URL uses an IP.
     pub(crate) tls_server_name: Option<String>,
+    /// Start even though the credential can spend (off: the proxy refuses such a one).
+    #[serde(default)]
+    pub(crate) allow_spending_credential: bool,
 }
 
 fn default_kind() -> BackendKind {
@@ -474,6 +477,7 @@ impl ProxyConfig {
             rune_file: self.backend.rune_file.clone(),
             tls_cert_file: self.backend.tls_cert_file.clone(),
             tls_server_name: self.backend.tls_server_name.clone(),
+            allow_spending_credential: self.backend.allow_spending_credential,
         }
     }
 }

@@ -7,6 +7,7 @@
 //! | `l402 get URL` | a curl for L402 APIs: pays the challenge within a spending policy, reuses tokens |
 //! | `l402 proxy --config FILE` | an Aperture-style paying reverse proxy built on `l402-tower` |
 //! | `l402 token decode/mint/verify` | inspect, mint and check tokens by hand |
+//! | `l402 node inspect/restrict` | what an LND macaroon or CLN rune allows; narrow one offline |
 //! | `l402 dev-node` | two mock LND nodes (a server and a funded payer) on one mock network |
 //! | `l402 echo` | a tiny upstream that describes each request it gets, to try the proxy |
 //!
@@ -23,6 +24,7 @@ mod backend;
 mod budget;
 mod cmd;
 mod config;
+mod credential;
 mod describe;
 mod exit;
 mod fsutil;
@@ -51,6 +53,8 @@ enum Command {
     Proxy(cmd::proxy::ProxyArgs),
     /// Decode, mint and verify L402 tokens.
     Token(cmd::token::TokenArgs),
+    /// Inspect and restrict LND macaroons and CLN runes offline.
+    Node(cmd::node::NodeArgs),
     /// Run two mock LND nodes (server and funded payer) for local development.
     #[cfg(feature = "dev-node")]
     DevNode(cmd::dev_node::DevNodeArgs),
@@ -75,6 +79,7 @@ fn main() -> ExitCode {
             Command::Get(args) => cmd::get::run(*args).await,
             Command::Proxy(args) => cmd::proxy::run(args).await,
             Command::Token(args) => cmd::token::run(args).await,
+            Command::Node(args) => cmd::node::run(args).await,
             #[cfg(feature = "dev-node")]
             Command::DevNode(args) => cmd::dev_node::run(args).await,
             Command::Echo(args) => cmd::echo::run(args).await,

@@ -1,16 +1,14 @@
-//! Runes as the fake understands them: opaque tokens in the rune format (URL-safe base64
-//! of 32 bytes and the restriction text) mapped to their restrictions, checked the way
-//! `checkrune` answers (ccan/rune's messages, codes 1501/1502).
-//!
-//! The 32-byte part is random, not a SHA-256 chain from a master secret: the fake knows
-//! its runes by their exact string, so appending a restriction to one (which a real node
-//! accepts) makes an unknown rune here.
+//! Runes as the fake understands them: real runes (`l402_core::node_credential::rune`,
+//! the `ccan/rune` format and SHA-256 chain) derived from the fake's random master
+//! secret, checked the way `checkrune` answers (ccan/rune's messages, codes 1501/1502).
+//! A rune narrowed offline (a restriction appended, as `l402 node restrict` does) is
+//! accepted and its added restrictions enforced, as on a real node.
 
-use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE;
+use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
+use l402_core::node_credential::rune::{Alternative as CoreAlternative, Restriction, Rune};
 use serde_json::{Map, Value};
 
 use crate::json::ClnError;
@@ -81,30 +79,13 @@ pub(crate) struct Alternative {
     value: String,
 }
 
-/// The conditions of `createrune`'s restriction format.
-const CONDITIONS: &str = "!=/^$~<>{}#";
-
 impl Alternative {
-    pub(crate) fn parse(text: &str) -> Result<Self, String> {
-        let at = text
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .ok_or_else(|| format!("{text:?} has no condition"))?;
-        let field = text.get(..at).unwrap_or_default().to_owned();
-        let rest = text.get(at..).unwrap_or_default();
-        let mut chars = rest.chars();
-        let condition = chars.next().unwrap_or('?');
-        if !CONDITIONS.contains(condition) {
-            return Err(format!("{text:?}: unknown condition {condition:?}"));
+    fn from_core(a: &CoreAlternative) -> Self {
+        Alternative {
+            field: a.field.clone(),
+            condition: a.condition,
+            value: a.value.clone(),
         }
-        Ok(Alternative {
-            field,
-            condition,
-            value: chars.as_str().to_owned(),
-        })
-    }
-
-    fn text(&self) -> String {
-        format!("{}{}{}", self.field, self.condition, self.value)
     }
 
     /// `None` if the alternative passes, else ccan/rune's complaint.
@@ -183,17 +164,17 @@ fn field(name: &str, method: &str, params: &Map<String, Value>) -> Option<Field>
     }
 }
 
-type Restriction = Vec<Alternative>;
-
-/// The runes a fake node accepts.
+/// The runes a fake node accepts: those derived from its master rune.
 #[derive(Debug, Default)]
 pub(crate) struct RuneStore {
-    runes: HashMap<String, Vec<Restriction>>,
+    /// Made on the first `create`, from 32 random bytes (CLN's secret is 32 bytes too).
+    master: Option<Rune>,
     next_id: u64,
 }
 
 impl RuneStore {
-    /// Creates a rune with these restrictions (as `createrune restrictions=…`).
+    /// Creates a rune with these restrictions (as `createrune restrictions=…`): the
+    /// unique id first, then each restriction.
     pub(crate) fn create(&mut self, restrictions: &[Vec<&str>]) -> Result<String, CreateError> {
         let parsed = restrictions
             .iter()
@@ -203,23 +184,36 @@ impl RuneStore {
                 }
                 alternatives
                     .iter()
-                    .map(|a| Alternative::parse(a).map_err(CreateError::Restriction))
+                    .map(|a| {
+                        CoreAlternative::parse(a)
+                            .map_err(|e| CreateError::Restriction(format!("{a:?}: {e}")))
+                    })
                     .collect::<Result<Vec<_>, _>>()
+                    .map(|alternatives| Restriction { alternatives })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        self.next_id += 1;
-        let mut text = format!("={}", self.next_id - 1);
-        for restriction in &parsed {
-            text.push('&');
-            let alternatives: Vec<String> = restriction.iter().map(Alternative::text).collect();
-            text.push_str(&alternatives.join("|"));
+        let master = match &self.master {
+            Some(m) => m.clone(),
+            None => {
+                let mut secret = [0u8; 32];
+                getrandom::fill(&mut secret).map_err(CreateError::Randomness)?;
+                let m = Rune::from_secret(&secret)
+                    .map_err(|e| CreateError::Restriction(e.to_string()))?;
+                secret.fill(0);
+                self.master = Some(m.clone());
+                m
+            }
+        };
+        let mut rune = master
+            .with_unique_id(&self.next_id.to_string())
+            .map_err(|e| CreateError::Restriction(e.to_string()))?;
+        for r in parsed {
+            rune = rune
+                .restrict_with(r)
+                .map_err(|e| CreateError::Restriction(e.to_string()))?;
         }
-        let mut bytes = vec![0u8; 32];
-        getrandom::fill(&mut bytes).map_err(CreateError::Randomness)?;
-        bytes.extend_from_slice(text.as_bytes());
-        let rune = URL_SAFE.encode(bytes);
-        self.runes.insert(rune.clone(), parsed);
-        Ok(rune)
+        self.next_id += 1;
+        Ok(rune.to_base64())
     }
 
     /// Checks a `Rune` header value for a call, as clnrest (through `checkrune`) does.
@@ -233,19 +227,35 @@ impl RuneStore {
         let Some(rune) = rune else {
             return Err((403, ClnError::new(1501, "Not authorized: Missing rune")));
         };
-        let Some(restrictions) = self.runes.get(rune) else {
-            if URL_SAFE.decode(rune).is_err() {
-                return Err((401, ClnError::new(-32602, "rune: should be base64 string")));
-            }
-            return Err((
+        if URL_SAFE.decode(rune).is_err() && URL_SAFE_NO_PAD.decode(rune).is_err() {
+            return Err((401, ClnError::new(-32602, "rune: should be base64 string")));
+        }
+        let not_derived = || {
+            (
                 401,
                 ClnError::new(1501, "Not authorized: Not derived from master"),
-            ));
+            )
         };
-        for restriction in restrictions {
+        let parsed = Rune::parse(rune).map_err(|_| not_derived())?;
+        let Some(master) = &self.master else {
+            return Err(not_derived());
+        };
+        if !parsed.is_derived_from(master) {
+            return Err(not_derived());
+        }
+        for restriction in parsed.restrictions() {
+            let alternatives: Vec<Alternative> = restriction
+                .alternatives
+                .iter()
+                .filter(|a| !a.field.is_empty())
+                .map(Alternative::from_core)
+                .collect();
+            if alternatives.is_empty() {
+                continue; // the unique id
+            }
             let mut complaints = Vec::new();
             let mut passed = false;
-            for alternative in restriction {
+            for alternative in &alternatives {
                 match alternative.check(field(&alternative.field, method, params).as_ref()) {
                     None => {
                         passed = true;
@@ -335,6 +345,55 @@ mod tests {
     }
 
     #[test]
+    fn runes_narrowed_offline_are_accepted_and_their_restrictions_enforced() {
+        let mut store = RuneStore::default();
+        let invoice_only = store.create(&FakeRune::InvoiceOnly.restrictions()).unwrap();
+        let core = Rune::parse(&invoice_only).unwrap();
+        let lookups = core.restrict("method=listinvoices").unwrap().to_base64();
+        assert!(
+            store
+                .check(Some(&lookups), "listinvoices", &Map::new())
+                .is_ok()
+        );
+        let (status, err) = store
+            .check(Some(&lookups), "invoice", &Map::new())
+            .unwrap_err();
+        assert_eq!((status, err.code), (401, Some(1502)));
+        // Expired: `time<` a moment in the past.
+        let expired = core.restrict("time<1000").unwrap().to_base64();
+        let (_, err) = store
+            .check(Some(&expired), "invoice", &Map::new())
+            .unwrap_err();
+        assert!(
+            err.message.contains("time is greater or equal to 1000"),
+            "{}",
+            err.message
+        );
+        let later = core.restrict("time<99999999999").unwrap().to_base64();
+        assert!(store.check(Some(&later), "invoice", &Map::new()).is_ok());
+        // Dropping the appended restriction from the text while keeping the narrowed
+        // state is not derived from the master.
+        let narrowed = Rune::parse(&lookups).unwrap();
+        let mut bytes = URL_SAFE.decode(narrowed.to_base64()).unwrap();
+        bytes.truncate(32);
+        bytes.extend_from_slice(core.restrictions_text().as_bytes());
+        let stripped = URL_SAFE.encode(&bytes);
+        let (_, err) = store
+            .check(Some(&stripped), "invoice", &Map::new())
+            .unwrap_err();
+        assert_eq!(err.code, Some(1501));
+        // A rune of another node (another secret) is not ours.
+        let other = Rune::from_secret(&[1; 32])
+            .unwrap()
+            .with_unique_id("0")
+            .unwrap();
+        let (_, err) = store
+            .check(Some(&other.to_base64()), "invoice", &Map::new())
+            .unwrap_err();
+        assert_eq!(err.code, Some(1501));
+    }
+
+    #[test]
     fn rune_text_is_in_clns_format() {
         let mut store = RuneStore::default();
         let _admin = store.create(&[]).unwrap();
@@ -344,7 +403,7 @@ mod tests {
             std::str::from_utf8(bytes.get(32..).unwrap()).unwrap(),
             "=1&method=invoice|method=listinvoices|method=waitinvoice|method=getinfo"
         );
-        assert!(Alternative::parse("method").is_err());
+        assert!(store.create(&[vec!["method"]]).is_err());
         assert!(store.create(&[vec![]]).is_err());
     }
 }

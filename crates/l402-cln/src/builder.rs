@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use l402_core::node_credential::CredentialRole;
+use l402_core::node_credential::rune::{Rune, RuneError};
 use l402_node_rest::endpoint::{UrlError, base_url, client_builder, warn_if_plaintext};
 use l402_node_rest::trust::{CertificateError, ReadFileError, read_file, root_store, webpki_roots};
 use rustls::pki_types::ServerName;
@@ -59,6 +61,20 @@ pub enum BuildError {
     /// The HTTP client could not be built.
     #[error("http client could not be built")]
     HttpClient(#[source] reqwest::Error),
+    /// With [`ClnBackendBuilder::refuse_excess_permissions`]: the rune allows more than
+    /// the role needs.
+    #[error("the rune allows more than a {role} backend needs: {extra}")]
+    ExcessPermissions {
+        /// The role the backend was built for.
+        role: CredentialRole,
+        /// What it allows beyond: `unrestricted`, or `method=<m>` for each spending
+        /// method, space-separated.
+        extra: String,
+    },
+    /// With [`ClnBackendBuilder::refuse_excess_permissions`]: the rune's restrictions
+    /// cannot be read.
+    #[error("cannot tell what the rune allows")]
+    UnknownPermissions(#[source] RuneError),
 }
 
 enum RuneSource {
@@ -97,6 +113,8 @@ pub struct ClnBackendBuilder {
     connect_timeout: Duration,
     request_timeout: Duration,
     pay_timeout_margin: Duration,
+    role: CredentialRole,
+    refuse_excess: bool,
 }
 
 impl ClnBackendBuilder {
@@ -109,7 +127,30 @@ impl ClnBackendBuilder {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             pay_timeout_margin: DEFAULT_PAY_TIMEOUT_MARGIN,
+            role: CredentialRole::Both,
+            refuse_excess: false,
         }
+    }
+
+    /// What the backend is for (default: both), so that [`build`](Self::build) can
+    /// compare the rune with what the role needs. A rune "can spend" when it has no
+    /// method restriction, or when its restrictions let one of the
+    /// [`SPENDING_METHODS`](l402_core::node_credential::rune::SPENDING_METHODS) through
+    /// (`pay`, `xpay`, `withdraw`, `createrune`...; conditions on parameters are assumed
+    /// satisfiable). A payment backend needs `xpay`; an invoice backend no spending
+    /// method. Anything more is logged as a warning, or refused with
+    /// [`refuse_excess_permissions`](Self::refuse_excess_permissions).
+    pub fn role(mut self, role: CredentialRole) -> Self {
+        self.role = role;
+        self
+    }
+
+    /// Makes [`build`](Self::build) fail with [`BuildError::ExcessPermissions`] when the
+    /// rune allows more than the [`role`](Self::role) needs, and with
+    /// [`BuildError::UnknownPermissions`] when its restrictions cannot be read.
+    pub fn refuse_excess_permissions(mut self) -> Self {
+        self.refuse_excess = true;
+        self
     }
 
     /// The rune, as `lightning-cli createrune` printed it (its `rune` field).
@@ -200,6 +241,7 @@ impl ClnBackendBuilder {
             ),
         };
         let rune = RuneSecret::new(&rune_text).map_err(BuildError::InvalidRune)?;
+        check_permissions(&rune_text, self.role, self.refuse_excess)?;
 
         let server_name = self
             .server_name
@@ -240,6 +282,41 @@ impl ClnBackendBuilder {
     }
 }
 
+/// Compares what the rune allows with the role: a warning (naming the extras, never the
+/// rune), or an error when refusing.
+fn check_permissions(rune: &str, role: CredentialRole, refuse: bool) -> Result<(), BuildError> {
+    match Rune::parse(rune) {
+        Ok(r) => {
+            let excess = r.excess(role);
+            if excess.is_empty() {
+                return Ok(());
+            }
+            if refuse {
+                return Err(BuildError::ExcessPermissions {
+                    role,
+                    extra: excess.to_string(),
+                });
+            }
+            tracing::warn!(
+                role = %role,
+                extra = %excess,
+                can_spend = excess.can_spend,
+                "the cln rune allows more than a {role} backend needs; create one restricted \
+                 to the methods it needs (see `l402 node inspect`)"
+            );
+            Ok(())
+        }
+        Err(e) if refuse => Err(BuildError::UnknownPermissions(e)),
+        Err(e) => {
+            tracing::warn!(
+                error = %l402_core::ErrorChain(&e),
+                "cannot tell what the cln rune allows"
+            );
+            Ok(())
+        }
+    }
+}
+
 impl fmt::Debug for ClnBackendBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClnBackendBuilder")
@@ -250,6 +327,8 @@ impl fmt::Debug for ClnBackendBuilder {
             .field("connect_timeout", &self.connect_timeout)
             .field("request_timeout", &self.request_timeout)
             .field("pay_timeout_margin", &self.pay_timeout_margin)
+            .field("role", &self.role)
+            .field("refuse_excess", &self.refuse_excess)
             .finish()
     }
 }

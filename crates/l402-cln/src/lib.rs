@@ -109,5 +109,6 @@ pub use builder::{
     DEFAULT_REQUEST_TIMEOUT,
 };
 /// Errors inside [`BuildError`], from the plumbing shared with the other REST node backend.
+pub use l402_core::node_credential::CredentialRole;
 pub use l402_node_rest::endpoint::UrlError;
 pub use l402_node_rest::trust::{CertificateError, ReadFileError};

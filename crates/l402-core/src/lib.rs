@@ -91,6 +91,7 @@ pub mod header;
 pub mod identifier;
 pub mod macaroon;
 pub mod mint;
+pub mod node_credential;
 pub mod payment;
 pub mod payment_scheme;
 pub mod root_key;

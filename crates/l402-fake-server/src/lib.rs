@@ -173,10 +173,10 @@ async fn accept_loop<H, F, B, E>(
                 connections.spawn(async move {
                     match tls {
                         Some(acceptor) => match acceptor.accept(tcp).await {
-                            Ok(stream) => serve_connection(stream, name, handler).await,
+                            Ok(stream) => serve_connection(stream, peer, name, handler).await,
                             Err(e) => tracing::debug!(error = %e, "{name}: tls handshake failed"),
                         },
-                        None => serve_connection(tcp, name, handler).await,
+                        None => serve_connection(tcp, peer, name, handler).await,
                     }
                 });
             }
@@ -187,7 +187,11 @@ async fn accept_loop<H, F, B, E>(
     connections.shutdown().await;
 }
 
-async fn serve_connection<I, H, F, B, E>(io: I, name: &'static str, handler: H)
+/// The address a request came from, in its extensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
+
+async fn serve_connection<I, H, F, B, E>(io: I, peer: SocketAddr, name: &'static str, handler: H)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
@@ -197,7 +201,10 @@ where
     B::Error: Into<BoxError> + 'static,
     E: Into<BoxError> + 'static,
 {
-    let service = hyper::service::service_fn(handler);
+    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+        request.extensions_mut().insert(PeerAddr(peer));
+        handler(request)
+    });
     if let Err(e) = hyper::server::conn::http1::Builder::new()
         .serve_connection(TokioIo::new(io), service)
         .await

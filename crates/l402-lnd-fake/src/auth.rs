@@ -1,9 +1,14 @@
-//! Macaroons as the fake understands them: opaque tokens with a permission set, checked
-//! the way LND's macaroon interceptor answers (code 2, HTTP 500, LND's messages).
+//! Macaroons as the fake understands them: LND-format macaroons signed with the fake's
+//! root key, checked the way LND's macaroon interceptor answers (code 2, HTTP 500, LND's
+//! messages), first-party `time-before` and `ipaddr` caveats included.
 
-use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::SystemTime;
 
 use http::HeaderMap;
+use l402_core::node_credential::lnd::{LndCaveat, MacaroonId, Op};
+use l402_core::{Macaroon, RootKey};
+use zeroize::Zeroize;
 
 use crate::json::Status;
 
@@ -94,30 +99,60 @@ impl FakeMacaroon {
     }
 }
 
-/// The macaroons a fake node accepts.
-#[derive(Debug, Default)]
+/// The macaroons a fake node accepts: real V2 macaroons with LND's identifier (version 3
+/// and a protobuf `MacaroonId`), signed with the store's root key, so that
+/// `l402 node inspect` reads them and caveats appended offline are checked as LND does.
 pub(crate) struct MacaroonStore {
-    baked: HashMap<Vec<u8>, Vec<Permission>>,
+    root_key: RootKey,
+}
+
+impl core::fmt::Debug for MacaroonStore {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("MacaroonStore(<redacted>)")
+    }
 }
 
 impl MacaroonStore {
-    /// Bakes a new macaroon (random opaque bytes) with these permissions.
+    /// A store with a fresh random root key.
+    pub(crate) fn new() -> Result<Self, getrandom::Error> {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key)?;
+        let root_key = RootKey::from_bytes(key);
+        key.zeroize();
+        Ok(MacaroonStore { root_key })
+    }
+
+    /// Bakes a new macaroon with these permissions, as LND does: a random 16-byte nonce,
+    /// storage id `0`, operations grouped by entity, location `lnd`.
     pub(crate) fn bake(
         &mut self,
         permissions: Vec<Permission>,
     ) -> Result<Vec<u8>, getrandom::Error> {
-        let mut token = vec![0u8; 64];
-        getrandom::fill(&mut token)?;
-        // Version byte of a V2 macaroon, so the bytes look like one in logs.
-        if let Some(first) = token.first_mut() {
-            *first = 0x02;
+        let mut nonce = vec![0u8; 16];
+        getrandom::fill(&mut nonce)?;
+        let mut ops: Vec<Op> = Vec::new();
+        for p in permissions {
+            match ops.iter_mut().find(|op| op.entity == p.entity) {
+                Some(op) => op.actions.push(p.action.to_owned()),
+                None => ops.push(Op::new(p.entity, [p.action])),
+            }
         }
-        self.baked.insert(token.clone(), permissions);
-        Ok(token)
+        let id = MacaroonId::new(nonce, b"0".to_vec(), ops);
+        // An identifier of a few entities fits the codec's limits.
+        let macaroon = Macaroon::new(&self.root_key, id.encode(), Some("lnd".to_owned()))
+            .map_err(|_| getrandom::Error::UNSUPPORTED)?;
+        Ok(macaroon.encode())
     }
 
-    /// Checks the `Grpc-Metadata-macaroon` header against `needed`, with LND's answers.
-    pub(crate) fn check(&self, headers: &HeaderMap, needed: Permission) -> Result<(), Status> {
+    /// Checks the `Grpc-Metadata-macaroon` header against `needed`, with LND's answers:
+    /// the signature, then each first-party caveat (`time-before` and `ipaddr`, against
+    /// `peer` when known), then the permission.
+    pub(crate) fn check(
+        &self,
+        headers: &HeaderMap,
+        needed: Permission,
+        peer: Option<IpAddr>,
+    ) -> Result<(), Status> {
         let values: Vec<_> = headers.get_all("grpc-metadata-macaroon").iter().collect();
         let value = match values.as_slice() {
             [one] => *one,
@@ -129,14 +164,56 @@ impl MacaroonStore {
             }
         };
         let bytes = decode_go_hex(value.as_bytes()).map_err(|m| Status::new(2, m))?;
-        match self.baked.get(&bytes) {
-            None => Err(Status::new(
+        let mismatch = || {
+            Status::new(
                 2,
                 "verification failed: signature mismatch after caveat verification",
-            )),
-            Some(permissions) if permissions.contains(&needed) => Ok(()),
-            Some(_) => Err(Status::new(2, "permission denied")),
+            )
+        };
+        let macaroon = Macaroon::decode(&bytes).map_err(|_| mismatch())?;
+        if !macaroon.verify_signature(&self.root_key) {
+            return Err(mismatch());
         }
+        let id = MacaroonId::decode(macaroon.identifier()).map_err(|_| mismatch())?;
+        for caveat in macaroon.caveats() {
+            let failed = |why: &str| {
+                Status::new(
+                    2,
+                    format!("verification failed: caveat {caveat:?} not satisfied: {why}"),
+                )
+            };
+            match LndCaveat::parse(caveat) {
+                LndCaveat::TimeBefore(t) => {
+                    if SystemTime::now() >= t {
+                        return Err(failed("macaroon has expired"));
+                    }
+                }
+                LndCaveat::IpAddr(ip) => {
+                    let same = peer.is_some_and(|p| canonical(p) == canonical(ip));
+                    if !same {
+                        return Err(failed("macaroon locked to different IP address"));
+                    }
+                }
+                _ => return Err(failed("caveat not recognized")),
+            }
+        }
+        let allowed = id
+            .ops
+            .iter()
+            .any(|op| op.entity == needed.entity && op.actions.iter().any(|a| a == needed.action));
+        if allowed {
+            Ok(())
+        } else {
+            Err(Status::new(2, "permission denied"))
+        }
+    }
+}
+
+/// An IPv4-mapped IPv6 address as IPv4, as Go compares them.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
     }
 }
 

@@ -25,9 +25,12 @@
 //! * streams: `{"result": …}` lines, `{"error": …}` lines (status from the gRPC code
 //!   when the error comes before the first message), the end after a final state;
 //! * macaroons: the `Grpc-Metadata-macaroon` header, hex; missing, unknown and
-//!   insufficient macaroons get LND's answers. The fake's macaroons are opaque random
-//!   tokens with a permission set ([`FakeMacaroon`] presets, or
-//!   [`FakeLnd::bake_macaroon`]), not real macaroons;
+//!   insufficient macaroons get LND's answers. The fake's macaroons are LND-format V2
+//!   macaroons ([`FakeMacaroon`] presets, or [`FakeLnd::bake_macaroon`]): a version-3
+//!   protobuf `MacaroonId` with the permissions, signed with the fake's random root key,
+//!   so `l402 node inspect` reads them; first-party `time-before` and `ipaddr` caveats
+//!   added offline are enforced (the peer address is the connection's), any other caveat
+//!   is refused;
 //! * TLS: a self-signed `CA:TRUE` ECDSA P-256 certificate, like LND's `tls.cert`, or
 //!   plain HTTP (LND's `--no-rest-tls`).
 //!
@@ -157,7 +160,12 @@ impl FakeLnd {
     /// [`FakeLndError`] if the socket cannot be bound, the certificate cannot be made or
     /// no randomness is available.
     pub async fn start(node: MockNode, options: FakeLndOptions) -> Result<FakeLnd, FakeLndError> {
-        let state = Arc::new(server::State::new(node, options.cancel_expired_invoices));
+        let macaroons = auth::MacaroonStore::new().map_err(FakeLndError::Randomness)?;
+        let state = Arc::new(server::State::new(
+            node,
+            options.cancel_expired_invoices,
+            macaroons,
+        ));
         let mut presets = HashMap::new();
         {
             let mut store = state

@@ -55,10 +55,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl State {
-    pub(crate) fn new(node: MockNode, cancel_expired: bool) -> Self {
+    pub(crate) fn new(node: MockNode, cancel_expired: bool, macaroons: MacaroonStore) -> Self {
         State {
             node,
-            macaroons: Mutex::new(MacaroonStore::default()),
+            macaroons: Mutex::new(macaroons),
             faults: Mutex::new(FakeFaultState::default()),
             cancel_expired,
             payments: Mutex::new(PaymentBook::default()),
@@ -66,7 +66,8 @@ impl State {
     }
 
     fn check(&self, headers: &HeaderMap, needed: Permission) -> Result<(), Status> {
-        lock(&self.macaroons).check(headers, needed)
+        let peer = PEER.try_with(|p| *p).ok().flatten();
+        lock(&self.macaroons).check(headers, needed, peer)
     }
 
     /// The payment request and index of a payment, remembering it if new.
@@ -134,7 +135,20 @@ fn method_not_allowed() -> Response<ResBody> {
     unary_error(&Status::new(12, "Method Not Allowed"))
 }
 
+tokio::task_local! {
+    /// The address of the request being handled, for `ipaddr` caveats.
+    static PEER: Option<std::net::IpAddr>;
+}
+
 pub(crate) async fn handle(state: Arc<State>, request: Request<Incoming>) -> Response<ResBody> {
+    let peer = request
+        .extensions()
+        .get::<l402_fake_server::PeerAddr>()
+        .map(|p| p.0.ip());
+    PEER.scope(peer, route(state, request)).await
+}
+
+async fn route(state: Arc<State>, request: Request<Incoming>) -> Response<ResBody> {
     let path = unescape_path(request.uri().path());
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let method = request.method().clone();

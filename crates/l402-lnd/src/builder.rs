@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use l402_core::node_credential::CredentialRole;
+use l402_core::node_credential::lnd::{InspectError, LndMacaroon};
 use l402_node_rest::endpoint::{UrlError, base_url, client_builder, warn_if_plaintext};
 use l402_node_rest::trust::{
     CertificateError, ReadFileError, first_certificate, read_file, root_store, webpki_roots,
@@ -56,6 +58,19 @@ pub enum BuildError {
     /// The HTTP client could not be built.
     #[error("http client could not be built")]
     HttpClient(#[source] reqwest::Error),
+    /// With [`LndBackendBuilder::refuse_excess_permissions`]: the macaroon allows more
+    /// than the role needs.
+    #[error("the macaroon allows more than a {role} backend needs: {extra}")]
+    ExcessPermissions {
+        /// The role the backend was built for.
+        role: CredentialRole,
+        /// The extra permissions, `entity:action`, space-separated.
+        extra: String,
+    },
+    /// With [`LndBackendBuilder::refuse_excess_permissions`]: the macaroon's permissions
+    /// cannot be read (not a V2 macaroon with an LND identifier).
+    #[error("cannot tell what the macaroon allows")]
+    UnknownPermissions(#[source] InspectError),
 }
 
 enum MacaroonSource {
@@ -96,6 +111,8 @@ pub struct LndBackendBuilder {
     connect_timeout: Duration,
     request_timeout: Duration,
     pay_timeout_margin: Duration,
+    role: CredentialRole,
+    refuse_excess: bool,
 }
 
 impl LndBackendBuilder {
@@ -107,7 +124,28 @@ impl LndBackendBuilder {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             pay_timeout_margin: DEFAULT_PAY_TIMEOUT_MARGIN,
+            role: CredentialRole::Both,
+            refuse_excess: false,
         }
+    }
+
+    /// What the backend is for (default: both), so that [`build`](Self::build) can
+    /// compare the macaroon's permissions with what the role needs: an invoice backend
+    /// `invoices:read invoices:write`, a payment backend `offchain:read offchain:write`
+    /// (both may have `info:read`). Anything more is logged as a warning naming the
+    /// extra permissions, or refused with
+    /// [`refuse_excess_permissions`](Self::refuse_excess_permissions).
+    pub fn role(mut self, role: CredentialRole) -> Self {
+        self.role = role;
+        self
+    }
+
+    /// Makes [`build`](Self::build) fail with [`BuildError::ExcessPermissions`] when the
+    /// macaroon allows more than the [`role`](Self::role) needs, and with
+    /// [`BuildError::UnknownPermissions`] when its permissions cannot be read.
+    pub fn refuse_excess_permissions(mut self) -> Self {
+        self.refuse_excess = true;
+        self
     }
 
     /// The macaroon, hex-encoded (as `xxd -p -c 1000 server.macaroon` prints it).
@@ -210,6 +248,7 @@ impl LndBackendBuilder {
         if macaroon.is_empty() {
             return Err(BuildError::InvalidMacaroon("empty"));
         }
+        check_permissions(&macaroon, self.role, self.refuse_excess)?;
         let macaroon = MacaroonSecret::from_bytes(&macaroon);
 
         let mut client = client_builder(
@@ -245,6 +284,45 @@ impl LndBackendBuilder {
     }
 }
 
+/// Compares what the macaroon allows with the role: a warning (naming the extra
+/// permissions, never the macaroon), or an error when refusing.
+fn check_permissions(
+    macaroon: &[u8],
+    role: CredentialRole,
+    refuse: bool,
+) -> Result<(), BuildError> {
+    match LndMacaroon::from_bytes(macaroon) {
+        Ok(m) => {
+            let excess = m.id().excess(role);
+            if excess.is_empty() {
+                return Ok(());
+            }
+            if refuse {
+                return Err(BuildError::ExcessPermissions {
+                    role,
+                    extra: excess.to_string(),
+                });
+            }
+            tracing::warn!(
+                role = %role,
+                extra = %excess,
+                can_spend = excess.can_spend,
+                "the lnd macaroon allows more than a {role} backend needs; bake one with only \
+                 the permissions it needs (see `l402 node inspect`)"
+            );
+            Ok(())
+        }
+        Err(e) if refuse => Err(BuildError::UnknownPermissions(e)),
+        Err(e) => {
+            tracing::warn!(
+                error = %l402_core::ErrorChain(&e),
+                "cannot tell what the lnd macaroon allows"
+            );
+            Ok(())
+        }
+    }
+}
+
 impl fmt::Debug for LndBackendBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LndBackendBuilder")
@@ -254,6 +332,8 @@ impl fmt::Debug for LndBackendBuilder {
             .field("connect_timeout", &self.connect_timeout)
             .field("request_timeout", &self.request_timeout)
             .field("pay_timeout_margin", &self.pay_timeout_margin)
+            .field("role", &self.role)
+            .field("refuse_excess", &self.refuse_excess)
             .finish()
     }
 }

@@ -96,5 +96,6 @@ pub use builder::{
     LndBackendBuilder,
 };
 /// Errors inside [`BuildError`], from the plumbing shared with the other REST node backend.
+pub use l402_core::node_credential::CredentialRole;
 pub use l402_node_rest::endpoint::UrlError;
 pub use l402_node_rest::trust::{CertificateError, ReadFileError};

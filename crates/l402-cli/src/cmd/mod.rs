@@ -4,5 +4,6 @@
 pub(crate) mod dev_node;
 pub(crate) mod echo;
 pub(crate) mod get;
+pub(crate) mod node;
 pub(crate) mod proxy;
 pub(crate) mod token;

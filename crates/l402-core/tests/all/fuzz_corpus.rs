@@ -39,3 +39,8 @@ fn challenge_parse_seeds() {
 fn payment_parse_seeds() {
     run_corpus("payment_parse", targets::payment_parse);
 }
+
+#[test]
+fn node_credential_parse_seeds() {
+    run_corpus("node_credential_parse", targets::node_credential_parse);
+}
