@@ -72,7 +72,10 @@ async fn wait_refused(node: &DevNode, proxy: &Proxy, upstream: &Upstream, tokens
     .await;
     assert_eq!(summary(&out)["status"], 402, "{}", stderr(&out));
     assert_eq!(upstream.seen().len(), forwarded);
-    // Nothing more was paid.
+    // Nothing more was paid. The dev-node writes its status file up to 200 ms after a
+    // payment, so wait for the one payment to show, then check no other follows.
+    node.wait_payments(1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(node.status()["payments"], 1);
 }
 
