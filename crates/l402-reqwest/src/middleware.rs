@@ -964,23 +964,36 @@ impl<P: PaymentBackend + 'static> Inner<P> {
                     Resolution::Dropped(e) => Err(L402Error::PaymentFailed(e)),
                 }
             }
-            Err(e) => {
-                if let Err(se) = self.store.remove(key, &hash).await {
-                    // The record stays; the next lookup finds the failure and drops it.
-                    tracing::warn!(key = %key, error = %l402_core::ErrorChain(&se), "could not remove a failed pending record");
-                }
-                if ours {
-                    self.release(key, &hash).await;
-                }
-                tracing::info!(key = %key, payment_hash = %hash, error = %l402_core::ErrorChain(&e), "L402 payment failed");
-                self.emit(Event::PaymentFailed {
-                    key: key.to_owned(),
-                    payment_hash: hash,
-                    reason: e.to_string(),
-                });
-                Err(L402Error::PaymentFailed(e))
-            }
+            Err(e) => Err(self.payment_failed(key, key, hash, ours, e, "L402").await),
         }
+    }
+
+    /// A payment that definitely failed (nothing paid): drops its pending record (stored
+    /// under `record_key`), releases the reservation this call took (`ours`), and reports
+    /// the failure. The same for L402 tokens and `Payment` charges (`what`).
+    async fn payment_failed(
+        &self,
+        key: &str,
+        record_key: &str,
+        hash: PaymentHash,
+        ours: bool,
+        e: PayError,
+        what: &'static str,
+    ) -> L402Error {
+        if let Err(se) = self.store.remove(record_key, &hash).await {
+            // The record stays; the next lookup finds the failure and drops it.
+            tracing::warn!(key = %key, error = %l402_core::ErrorChain(&se), "could not remove a failed pending {what} record");
+        }
+        if ours {
+            self.release(key, &hash).await;
+        }
+        tracing::info!(key = %key, payment_hash = %hash, error = %l402_core::ErrorChain(&e), "{what} payment failed");
+        self.emit(Event::PaymentFailed {
+            key: key.to_owned(),
+            payment_hash: hash,
+            reason: e.to_string(),
+        });
+        L402Error::PaymentFailed(e)
     }
 
     /// Stores the token of a completed payment (replacing its pending record) and caches
@@ -1406,21 +1419,9 @@ impl<P: PaymentBackend + 'static> Inner<P> {
                     None => Err(L402Error::PaymentFailed(e)),
                 }
             }
-            Err(e) => {
-                if let Err(se) = self.store.remove(ckey, &hash).await {
-                    tracing::warn!(key = %key, error = %l402_core::ErrorChain(&se), "could not remove a failed pending charge");
-                }
-                if ours {
-                    self.release(key, &hash).await;
-                }
-                tracing::info!(key = %key, payment_hash = %hash, error = %l402_core::ErrorChain(&e), "Payment charge failed");
-                self.emit(Event::PaymentFailed {
-                    key: key.to_owned(),
-                    payment_hash: hash,
-                    reason: e.to_string(),
-                });
-                Err(L402Error::PaymentFailed(e))
-            }
+            Err(e) => Err(self
+                .payment_failed(key, ckey, hash, ours, e, "Payment charge")
+                .await),
         }
     }
 
