@@ -8,11 +8,11 @@
 //! | `l402 proxy --config FILE` | an Aperture-style paying reverse proxy built on `l402-tower` |
 //! | `l402 token decode/mint/verify` | inspect, mint and check tokens by hand |
 //! | `l402 node inspect/restrict` | what an LND macaroon or CLN rune allows; narrow one offline |
-//! | `l402 dev-node` | two mock LND nodes (a server and a funded payer) on one mock network |
+//! | `l402 dev-node` | two mock LND (or, `--backend cln`, Core Lightning) nodes, a server and a funded payer, on one mock network |
 //! | `l402 echo` | a tiny upstream that describes each request it gets, to try the proxy |
 //!
 //! `dev-node` is behind the default-on cargo feature `dev-node`, the only part of the
-//! binary that links the mock Lightning network and the fake LND server.
+//! binary that links the mock Lightning network and the fake LND and CLN servers.
 //! `cargo install l402-cli --no-default-features` builds a binary without them.
 //!
 //! Run `l402 --help` and `l402 <command> --help` for every flag; the exit codes are in
@@ -55,7 +55,8 @@ enum Command {
     Token(cmd::token::TokenArgs),
     /// Inspect and restrict LND macaroons and CLN runes offline.
     Node(cmd::node::NodeArgs),
-    /// Run two mock LND nodes (server and funded payer) for local development.
+    /// Run two mock LND or Core Lightning nodes (server and funded payer) for local
+    /// development.
     #[cfg(feature = "dev-node")]
     DevNode(cmd::dev_node::DevNodeArgs),
     /// Run a tiny upstream HTTP server that answers every request with a description of it.

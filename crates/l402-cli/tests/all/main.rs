@@ -7,6 +7,8 @@
 #![cfg_attr(not(feature = "dev-node"), allow(dead_code, unused_imports))]
 
 mod cln;
+#[cfg(feature = "dev-node")]
+mod dev_node_cln;
 mod error_chains;
 mod get;
 mod get_money;

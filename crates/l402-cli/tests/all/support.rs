@@ -258,21 +258,54 @@ impl DevNode {
         self.status()["server"]["url"].as_str().unwrap().to_owned()
     }
 
-    /// The flags that make `l402 get` pay from the payer node.
+    /// The flags that make `l402 get` pay from the payer node (LND or CLN, as the
+    /// status file says).
     pub(crate) fn payer_flags(&self) -> Vec<String> {
         let s = self.status();
-        vec![
+        let payer = &s["payer"];
+        let field = |name: &str| payer[name].as_str().unwrap().to_owned();
+        let mut flags: Vec<String> = vec![
             "--backend".into(),
-            "lnd".into(),
+            s["backend"].as_str().unwrap().into(),
             "--node-url".into(),
-            s["payer"]["url"].as_str().unwrap().into(),
-            "--macaroon-file".into(),
-            s["payer"]["macaroon_file"].as_str().unwrap().into(),
+            field("url"),
+        ];
+        if s["backend"] == "cln" {
+            flags.extend([
+                "--rune-file".into(),
+                field("rune_file"),
+                "--tls-server-name".into(),
+                field("tls_server_name"),
+            ]);
+        } else {
+            flags.extend(["--macaroon-file".into(), field("macaroon_file")]);
+        }
+        flags.extend([
             "--tls-cert-file".into(),
-            s["payer"]["tls_cert_file"].as_str().unwrap().into(),
+            field("tls_cert_file"),
             "--network".into(),
             "regtest".into(),
-        ]
+        ]);
+        flags
+    }
+
+    /// The variables the dev-node's `get.env` exports, as (name, value) pairs.
+    pub(crate) fn get_env(&self) -> Vec<(String, String)> {
+        let text = std::fs::read_to_string(self.dir.join("node/get.env")).unwrap();
+        text.lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .map(|l| {
+                let (name, value) = l
+                    .strip_prefix("export ")
+                    .and_then(|l| l.split_once('='))
+                    .unwrap_or_else(|| panic!("not an export line: {l}"));
+                let value = value
+                    .strip_prefix('\'')
+                    .and_then(|v| v.strip_suffix('\''))
+                    .unwrap_or(value);
+                (name.to_owned(), value.to_owned())
+            })
+            .collect()
     }
 
     /// Waits until the status file reports `payments` payments, then returns it.
