@@ -8,7 +8,7 @@
 
 mod cln;
 #[cfg(feature = "dev-node")]
-mod dev_node_cln;
+mod dev_node;
 mod error_chains;
 mod get;
 mod get_money;

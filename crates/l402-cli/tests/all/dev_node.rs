@@ -1,6 +1,6 @@
-//! `l402 dev-node --backend cln`: the README loop (dev-node, echo, proxy, get) on two fake
-//! Core Lightning nodes, run from the files the dev-node writes, and the runes it hands out
-//! allow each side only what it needs.
+//! `l402 dev-node`: the README loop (dev-node, echo, proxy, get) run from the files the
+//! dev-node writes, on fake LND nodes and (`--backend cln`) fake Core Lightning nodes, and
+//! the runes the CLN dev-node hands out allow each side only what it needs.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -35,15 +35,17 @@ async fn echo() -> (Daemon, TempDir, SocketAddr) {
     (daemon, dir, addr)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_readme_loop_runs_on_core_lightning() {
+/// The README loop on `backend`: `dev-node`, `echo`, `proxy --config` the generated
+/// `proxy.toml`, and `get` configured only by `get.env`: one payment, then the token is
+/// reused, and the fake nodes count one payment.
+async fn readme_loop(backend: &str) {
     let (_echo, _echo_dir, echo_addr) = echo().await;
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let upstream = format!("http://{echo_addr}");
     let node = DevNode::start_with(&[
         "--backend",
-        "cln",
+        backend,
         "--upstream",
         &upstream,
         "--proxy-listen",
@@ -51,7 +53,7 @@ async fn the_readme_loop_runs_on_core_lightning() {
     ])
     .await;
     let status = node.status();
-    assert_eq!(status["backend"], "cln");
+    assert_eq!(status["backend"], backend);
     assert_eq!(status["payments"], 0);
     let env = node.get_env();
     let var = |name: &str| {
@@ -60,20 +62,34 @@ async fn the_readme_loop_runs_on_core_lightning() {
             .map(|(_, v)| v.clone())
             .unwrap_or_else(|| panic!("get.env has no {name}"))
     };
-    assert_eq!(var("L402_BACKEND"), "cln");
+    let has = |name: &str| env.iter().any(|(k, _)| k == name);
+    assert_eq!(var("L402_BACKEND"), backend);
     assert_eq!(var("L402_NODE_URL"), status["payer"]["url"]);
-    assert_eq!(var("L402_RUNE_FILE"), node.file("payer.rune"));
-    assert_eq!(var("L402_TLS_CERT_FILE"), node.file("payer-ca.pem"));
-    assert_eq!(var("L402_TLS_SERVER_NAME"), "cln");
     assert_eq!(var("L402_NETWORK"), "regtest");
-    assert!(env.iter().all(|(k, _)| k != "L402_MACAROON_FILE"));
-
-    // The proxy runs from the generated config as written.
+    assert_eq!(var("L402_TOKEN_DIR"), node.file("tokens"));
     let config = std::path::PathBuf::from(node.file("proxy.toml"));
     let text = std::fs::read_to_string(&config).unwrap();
-    assert!(text.contains("kind = \"cln\"\n"), "{text}");
-    assert!(!text.contains("macaroon"), "{text}");
-    let proxy = Proxy::spawn(TempDir::new("clnproxy"), &config, port).await;
+    assert!(text.contains(&format!("kind = \"{backend}\"\n")), "{text}");
+    if backend == "cln" {
+        assert_eq!(var("L402_RUNE_FILE"), node.file("payer.rune"));
+        assert_eq!(var("L402_TLS_CERT_FILE"), node.file("payer-ca.pem"));
+        assert_eq!(var("L402_TLS_SERVER_NAME"), "cln");
+        assert!(!has("L402_MACAROON_FILE"));
+        assert!(!text.contains("macaroon"), "{text}");
+        assert!(text.contains("rune_file = \"server.rune\"\n"), "{text}");
+    } else {
+        assert_eq!(var("L402_MACAROON_FILE"), node.file("payer.macaroon"));
+        assert_eq!(var("L402_TLS_CERT_FILE"), node.file("payer-tls.cert"));
+        assert!(!has("L402_RUNE_FILE") && !has("L402_TLS_SERVER_NAME"));
+        assert!(!text.contains("rune"), "{text}");
+        assert!(
+            text.contains("macaroon_file = \"server.macaroon\"\n"),
+            "{text}"
+        );
+    }
+
+    // The proxy runs from the generated config as written.
+    let proxy = Proxy::spawn(TempDir::new("devproxy"), &config, port).await;
 
     // First call: one payment of 10 sat (plus the dev-node's 1 sat routing fee).
     let url = proxy.url("/echo/hello");
@@ -88,6 +104,9 @@ async fn the_readme_loop_runs_on_core_lightning() {
     assert_eq!(s["payments"], 1);
     assert_eq!(s["amount_msat"], 10_000);
     assert_eq!(s["fee_msat"], 1_000);
+    // Neither side warned about its credential.
+    assert!(!stderr(&out).contains("WARN"), "{}", stderr(&out));
+    assert!(!proxy.log().contains("WARN"), "{}", proxy.log());
 
     // Second call, a new process: the stored token (in the data directory) is reused.
     let out = run_async(get_from_env(&node, &url)).await;
@@ -99,9 +118,6 @@ async fn the_readme_loop_runs_on_core_lightning() {
         std::fs::read_dir(node.file("tokens")).unwrap().count() > 0,
         "the token is kept in the data directory"
     );
-    // Neither side warned about its credential.
-    assert!(!stderr(&out).contains("WARN"), "{}", stderr(&out));
-    assert!(!proxy.log().contains("WARN"), "{}", proxy.log());
 
     // The fake nodes saw exactly one payment, from the payer to the server.
     let status = node.wait_payments(1).await;
@@ -111,6 +127,16 @@ async fn the_readme_loop_runs_on_core_lightning() {
     assert_eq!(status["total_fees_msat"], 1_000);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(node.status()["payments"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_loop_runs_on_lnd() {
+    readme_loop("lnd").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_loop_runs_on_core_lightning() {
+    readme_loop("cln").await;
 }
 
 /// A CLN backend for one of the dev-node's nodes, from the files its status names,
