@@ -27,12 +27,13 @@ use crate::shutdown;
 /// `payer-tls.cert`) and least-privilege macaroon (`server.macaroon`: invoices only;
 /// `payer.macaroon`: payments only), a proxy master secret (`master.secret`, kept across
 /// runs), the proxy's revocation file (`revoked.txt`, kept across runs), a ready proxy
-/// config (`proxy.toml`), the environment for `l402 get`
-/// (`get.env`; tokens go to `tokens/` in the data directory), and `dev-node.json` (backend, URLs, files and live balances, rewritten after each
-/// payment). Then prints the commands to run. Certificates and macaroons are new on every
-/// start; balances live in memory only. With `--backend cln` the credentials are runes
-/// (`server.rune`: invoices only; `payer.rune`: payments only) and the certificates each
-/// node's CA (`server-ca.pem`, `payer-ca.pem`), checked against the name `cln`.
+/// config (`proxy.toml`), the environment for `l402 get` (`get.env`; tokens go to
+/// `tokens/` in the data directory), and `dev-node.json` (backend, URLs, files and live
+/// balances, rewritten after each payment). Then prints the commands to run.
+/// Certificates and credentials are new on every start; balances live in memory only.
+/// With `--backend cln` the credentials are runes (`server.rune`: invoices only;
+/// `payer.rune`: payments only) and the certificates each node's CA (`server-ca.pem`,
+/// `payer-ca.pem`), checked against the name `cln`.
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Example (three terminals):
