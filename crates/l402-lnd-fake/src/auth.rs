@@ -141,6 +141,15 @@ impl FakeMacaroon {
     }
 }
 
+/// Why the fake could not bake a macaroon.
+#[derive(Debug)]
+pub(crate) enum BakeFailure {
+    /// No random bytes for the nonce or a root key.
+    Randomness(getrandom::Error),
+    /// The identifier is beyond what the fake's macaroon codec takes.
+    TooLarge,
+}
+
 /// The macaroons a fake node accepts: real V2 macaroons with LND's identifier (version 3
 /// and a protobuf `MacaroonId`), signed with the root key of their storage id (LND keeps
 /// one per `root_key_id`, made on first use; `0` is the default), so that
@@ -180,7 +189,11 @@ impl MacaroonStore {
             .into_iter()
             .map(|p| (p.entity.to_owned(), p.action.to_owned()))
             .collect();
-        self.bake_ops(b"0", ops)
+        self.bake_ops(b"0", ops).map_err(|e| match e {
+            BakeFailure::Randomness(e) => e,
+            // The presets are a few short names.
+            BakeFailure::TooLarge => getrandom::Error::UNSUPPORTED,
+        })
     }
 
     /// Bakes a new macaroon as LND does: a random 16-byte nonce, the storage id (a root
@@ -189,9 +202,9 @@ impl MacaroonStore {
         &mut self,
         storage_id: &[u8],
         permissions: Vec<(String, String)>,
-    ) -> Result<Vec<u8>, getrandom::Error> {
+    ) -> Result<Vec<u8>, BakeFailure> {
         let mut nonce = vec![0u8; 16];
-        getrandom::fill(&mut nonce)?;
+        getrandom::fill(&mut nonce).map_err(BakeFailure::Randomness)?;
         // The bakery's canonical order: sorted by entity then action, no duplicates.
         let mut permissions = permissions;
         permissions.sort();
@@ -206,16 +219,15 @@ impl MacaroonStore {
         let root_key = match self.root_keys.get(storage_id) {
             Some(key) => key.clone(),
             None => {
-                let key = random_root_key()?;
+                let key = random_root_key().map_err(BakeFailure::Randomness)?;
                 self.root_keys.insert(storage_id.to_vec(), key.clone());
                 key
             }
         };
         let id = MacaroonId::new(nonce, storage_id.to_vec(), ops);
-        // Requests are capped (body size, permission count), so the identifier fits the
-        // codec's limits.
+        // The macaroon codec caps identifiers; LND has no such cap.
         let macaroon = Macaroon::new(&root_key, id.encode(), Some("lnd".to_owned()))
-            .map_err(|_| getrandom::Error::UNSUPPORTED)?;
+            .map_err(|_| BakeFailure::TooLarge)?;
         Ok(macaroon.encode())
     }
 

@@ -16,7 +16,8 @@ use l402_mock::{MockNode, PaymentRecord};
 use serde_json::{Map, Value};
 
 use crate::auth::{
-    MACAROON_GENERATE, MacaroonStore, Permission, VALID_ACTIONS, VALID_ENTITIES, decode_go_hex,
+    BakeFailure, MACAROON_GENERATE, MacaroonStore, Permission, VALID_ACTIONS, VALID_ENTITIES,
+    decode_go_hex,
 };
 use crate::body::{ResBody, StreamSender, ok_json, stream, stream_error, unary_error};
 use crate::json::{self, PaymentView, Status, line};
@@ -576,7 +577,13 @@ async fn bake_macaroon_inner(
     }
     let token = lock(&state.macaroons)
         .bake_ops(root_key_id.to_string().as_bytes(), permissions)
-        .map_err(|e| Status::new(2, format!("fake lnd: no randomness: {e}")))?;
+        .map_err(|e| match e {
+            BakeFailure::Randomness(e) => Status::new(2, format!("fake lnd: no randomness: {e}")),
+            BakeFailure::TooLarge => Status::new(
+                2,
+                "fake lnd: the permissions do not fit the fake's macaroon identifier limit",
+            ),
+        })?;
     Ok(ok_json(&serde_json::json!({
         "macaroon": l402_core::encoding::hex_encode(&token),
     })))

@@ -762,6 +762,24 @@ async fn bake_macaroon_refuses_as_lnd_does() {
             "{body}"
         );
     }
+    // Beyond the fake's identifier limit (LND has none): a fake's error, not a panic.
+    let many: Vec<Value> = (0..64)
+        .map(|i| json!({"entity": format!("external-entity-{i}"), "action": "read"}))
+        .collect();
+    let answer = bake(
+        json!({"permissions": many, "allow_external_permissions": true}),
+        admin.clone(),
+    )
+    .await;
+    assert_eq!(answer.status, 500);
+    assert!(
+        answer.json()["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("fake lnd:"),
+        "{}",
+        answer.json()
+    );
     // Request shapes: protojson's refusals, 400.
     for body in [
         json!({"permissions": [], "rootKeyId": "1", "extra": 1}),
