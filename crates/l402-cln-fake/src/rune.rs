@@ -588,6 +588,34 @@ mod tests {
         assert_eq!(err.code, Some(1501));
     }
 
+    proptest::proptest! {
+        /// Whatever `createrune` accepts makes a rune that reads back with exactly those
+        /// restrictions after its unique id (escaping of `|`, `&` and `\\` included);
+        /// nothing panics.
+        #[test]
+        fn createrune_restrictions_round_trip(
+            restrictions in proptest::collection::vec(
+                proptest::collection::vec("[a-z_]{0,6}[=/^$~<>{}#!&|\\\\a-z0-9]{0,8}", 0..4),
+                0..4,
+            ),
+            readonly in proptest::bool::ANY,
+        ) {
+            let mut store = RuneStore::default();
+            let value = if readonly { json!("readonly") } else { json!(restrictions) };
+            let mut p = Map::new();
+            p.insert("restrictions".into(), value.clone());
+            if let Ok(answer) = store.create_call(&p) {
+                let rune = Rune::parse(answer["rune"].as_str().unwrap()).unwrap();
+                let expected = restrictions_param(&value).unwrap();
+                proptest::prop_assert_eq!(&rune.restrictions()[1..], expected.as_slice());
+                proptest::prop_assert_eq!(
+                    answer.get("warning_unrestricted_rune").is_some(),
+                    expected.is_empty()
+                );
+            }
+        }
+    }
+
     #[test]
     fn rune_text_is_in_clns_format() {
         let mut store = RuneStore::default();

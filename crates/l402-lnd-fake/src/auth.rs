@@ -354,7 +354,41 @@ fn invalid_byte(c: u8) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+
+    proptest::proptest! {
+        /// A baked macaroon holds exactly the permissions asked for, in the bakery's
+        /// order, under the storage id asked for, and passes the store's own check for
+        /// each of them.
+        #[test]
+        fn baked_macaroons_hold_what_was_asked(
+            permissions in proptest::collection::vec(("[a-z]{1,12}", "[a-z:/.]{1,12}"), 1..12),
+            root_key_id in proptest::num::u64::ANY,
+        ) {
+            let mut store = MacaroonStore::new().unwrap();
+            let storage = root_key_id.to_string();
+            let bytes = store.bake_ops(storage.as_bytes(), permissions.clone()).unwrap();
+            let m = l402_core::node_credential::lnd::LndMacaroon::from_bytes(&bytes).unwrap();
+            let mut expected: Vec<String> =
+                permissions.iter().map(|(e, a)| format!("{e}:{a}")).collect();
+            expected.sort();
+            expected.dedup();
+            proptest::prop_assert_eq!(m.id().permissions(), expected);
+            proptest::prop_assert_eq!(&m.id().storage_id, storage.as_bytes());
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                "grpc-metadata-macaroon",
+                l402_core::encoding::hex_encode(&bytes).parse().unwrap(),
+            );
+            let (entity, action) = &permissions[0];
+            let entity: &'static str = Box::leak(entity.clone().into_boxed_str());
+            let action: &'static str = Box::leak(action.clone().into_boxed_str());
+            proptest::prop_assert!(
+                store.check(&headers, Permission::new(entity, action), "/x", None).is_ok()
+            );
+        }
+    }
 
     #[test]
     fn go_hex_messages() {
