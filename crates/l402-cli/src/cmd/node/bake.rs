@@ -18,7 +18,7 @@ use crate::output::{print_json, print_line};
 /// What the new credential is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Role {
-    /// Pay invoices and look payments up (an L402 client, `l402 get`, `l402 mcp`).
+    /// Pay invoices and look payments up (an L402 client, `l402 get`).
     Pay,
     /// Create and look up invoices (an L402 server, `l402 proxy`).
     Invoice,
