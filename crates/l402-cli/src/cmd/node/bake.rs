@@ -370,7 +370,14 @@ fn write_private(path: &Path, bytes: &[u8], force: bool) -> Result<(), CliError>
         if force {
             std::fs::rename(&tmp, path)
         } else {
-            std::fs::hard_link(&tmp, path)
+            match std::fs::hard_link(&tmp, path) {
+                // A file system without hard links: the existence check above, then a
+                // rename.
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists && !path.exists() => {
+                    std::fs::rename(&tmp, path)
+                }
+                other => other,
+            }
         }
     });
     let _ = std::fs::remove_file(&tmp);
