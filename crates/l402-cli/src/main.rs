@@ -7,7 +7,7 @@
 //! | `l402 get URL` | a curl for L402 APIs: pays the challenge within a spending policy, reuses tokens |
 //! | `l402 proxy --config FILE` | an Aperture-style paying reverse proxy built on `l402-tower` |
 //! | `l402 token decode/mint/verify` | inspect, mint and check tokens by hand |
-//! | `l402 node inspect/restrict` | what an LND macaroon or CLN rune allows; narrow one offline |
+//! | `l402 node bake/inspect/restrict` | bake a least-privilege LND macaroon or CLN rune; what one allows; narrow one offline |
 //! | `l402 dev-node` | two mock LND (or, `--backend cln`, Core Lightning) nodes, a server and a funded payer, on one mock network |
 //! | `l402 echo` | a tiny upstream that describes each request it gets, to try the proxy |
 //!
@@ -53,7 +53,7 @@ enum Command {
     Proxy(cmd::proxy::ProxyArgs),
     /// Decode, mint and verify L402 tokens.
     Token(cmd::token::TokenArgs),
-    /// Inspect and restrict LND macaroons and CLN runes offline.
+    /// Bake least-privilege LND macaroons and CLN runes; inspect and restrict them offline.
     Node(cmd::node::NodeArgs),
     /// Run two mock LND or Core Lightning nodes (server and funded payer) for local
     /// development.

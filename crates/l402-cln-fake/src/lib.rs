@@ -13,6 +13,7 @@
 //! | `xpay` | pays through the mock node; no `payment_hash` or `status` in the answer; errors 203, 205, 207, 209, 219, -32602 |
 //! | `listpays` | the node's payments (`preimage` once `complete`) |
 //! | `listsendpays` | the same, one part each (`payment_preimage` once `complete`) |
+//! | `createrune` | a rune from the node's master secret with the next unique id, or `rune` with restrictions appended; `restrictions` as `readonly` or an array of arrays; CLN's `warning_unrestricted_rune`; CLN's -32602 messages |
 //!
 //! Every call is `POST /v1/<method>` with a JSON object of named parameters (`null`
 //! values dropped) and the rune in the `Rune` header. Success is HTTP **201**; method
@@ -24,11 +25,12 @@
 //!
 //! ## Runes
 //!
-//! The fake's runes look like CLN's (URL-safe base64 of 32 bytes and the restriction
-//! text `=<id>&method=invoice|…`) but **are not real runes**: the 32 bytes are random,
-//! and the fake knows each rune by its exact string. Restrictions are evaluated as
-//! `checkrune` does (`method`, `pnameX`, `pnum`, `time`; conditions `= / ^ $ ~ < > { } ! #`;
-//! integer comparisons need integer parameters). Presets: [`FakeRune`];
+//! The fake's runes are real runes (URL-safe base64 of the 32-byte SHA-256 state and the
+//! restriction text `=<id>&method=invoice|…`), derived from the fake's random master
+//! secret, so a rune narrowed offline still works. Restrictions are evaluated as
+//! `checkrune` does (`method`, `pnameX`, `pnum`, `time`, and `rate` / `per` against the
+//! last use of the rune's unique id; conditions `= / ^ $ ~ < > { } ! #`; integer
+//! comparisons need integer parameters). Presets: [`FakeRune`];
 //! more with [`FakeCln::create_rune`].
 //!
 //! ## TLS

@@ -216,7 +216,7 @@ fn drop_nulls(value: &mut Value) {
 
 const METHODS_HTML: &str = "<html><body><h1>Core Lightning methods (fake)</h1><ul>\
 <li>getinfo</li><li>invoice</li><li>listinvoices</li><li>xpay</li><li>listpays</li>\
-<li>listsendpays</li></ul></body></html>";
+<li>listsendpays</li><li>createrune</li></ul></body></html>";
 
 pub(crate) async fn handle(
     state: Arc<State>,
@@ -326,6 +326,7 @@ async fn dispatch(
         "xpay" => xpay(state, params).await,
         "listpays" if state.listpays => list_pays(state, params, false).await,
         "listsendpays" => list_pays(state, params, true).await,
+        "createrune" | "invokerune" => Ok(lock(&state.runes).create_call(&params)?),
         other => Err(Fail::Rpc(ClnError::new(
             -32601,
             format!("Unknown command '{other}'"),

@@ -152,7 +152,7 @@ impl ClnBackend {
     }
 
     /// A call with the request timeout: the JSON answer, or the error.
-    async fn call<T: DeserializeOwned>(
+    pub(crate) async fn call<T: DeserializeOwned>(
         &self,
         method: &str,
         params: &impl Serialize,

@@ -115,6 +115,7 @@ pub struct ClnBackendBuilder {
     pay_timeout_margin: Duration,
     role: CredentialRole,
     refuse_excess: bool,
+    baking: bool,
 }
 
 impl ClnBackendBuilder {
@@ -129,6 +130,7 @@ impl ClnBackendBuilder {
             pay_timeout_margin: DEFAULT_PAY_TIMEOUT_MARGIN,
             role: CredentialRole::Both,
             refuse_excess: false,
+            baking: false,
         }
     }
 
@@ -150,6 +152,16 @@ impl ClnBackendBuilder {
     /// [`BuildError::UnknownPermissions`] when its restrictions cannot be read.
     pub fn refuse_excess_permissions(mut self) -> Self {
         self.refuse_excess = true;
+        self
+    }
+
+    /// The backend is for [`ClnBackend::create_rune`](crate::ClnBackend::create_rune): its
+    /// rune may call `createrune`, so it can mint a rune for any method and is as
+    /// powerful as an unrestricted rune. [`build`](Self::build) then does not compare it
+    /// with a [`role`](Self::role) (no warning, no refusal). Keep such a backend for
+    /// making runes, not for serving or paying.
+    pub fn for_baking(mut self) -> Self {
+        self.baking = true;
         self
     }
 
@@ -241,7 +253,9 @@ impl ClnBackendBuilder {
             ),
         };
         let rune = RuneSecret::new(&rune_text).map_err(BuildError::InvalidRune)?;
-        check_permissions(&rune_text, self.role, self.refuse_excess)?;
+        if !self.baking {
+            check_permissions(&rune_text, self.role, self.refuse_excess)?;
+        }
 
         let server_name = self
             .server_name
@@ -329,6 +343,7 @@ impl fmt::Debug for ClnBackendBuilder {
             .field("pay_timeout_margin", &self.pay_timeout_margin)
             .field("role", &self.role)
             .field("refuse_excess", &self.refuse_excess)
+            .field("baking", &self.baking)
             .finish()
     }
 }

@@ -26,6 +26,10 @@
 //! The rune is zeroized on drop and never shown by `Debug`. The removed `decodepay` and
 //! the deprecated `pay` are never used.
 //!
+//! [`ClnBackend::create_rune`] (`createrune`; the backend's rune must allow it) asks the
+//! node for such a restricted rune; build the backend that makes runes with
+//! [`ClnBackendBuilder::for_baking`]. `l402 node bake --backend cln` uses it.
+//!
 //! ## TLS
 //!
 //! cln-grpc / clnrest generate a proper CA (`ca.pem`) and a leaf server certificate
@@ -99,6 +103,7 @@
 
 mod backend;
 mod builder;
+mod create_rune;
 mod rune;
 mod tls;
 mod wire;
@@ -108,6 +113,7 @@ pub use builder::{
     BuildError, ClnBackendBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_PAY_TIMEOUT_MARGIN,
     DEFAULT_REQUEST_TIMEOUT,
 };
+pub use create_rune::{CreateRuneError, CreatedRune, MAX_CREATE_RESTRICTIONS};
 /// Errors inside [`BuildError`], from the plumbing shared with the other REST node backend.
 pub use l402_core::node_credential::CredentialRole;
 pub use l402_node_rest::endpoint::UrlError;

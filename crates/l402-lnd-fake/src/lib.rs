@@ -11,6 +11,7 @@
 //! | `LookupInvoice` | `GET /v1/invoice/{r_hash_str hex}` | `invoices:read` |
 //! | `SendPaymentV2` | `POST /v2/router/send` (stream) | `offchain:write` |
 //! | `TrackPaymentV2` | `GET /v2/router/track/{URL-safe base64}` (stream) | `offchain:read` |
+//! | `BakeMacaroon` | `POST /v1/macaroon` | `macaroon:generate` |
 //!
 //! Everything else answers as LND 0.21's REST proxy does for an unknown route
 //! (`404 {"code":5,"message":"Not Found","details":[]}`), including the removed
@@ -30,7 +31,11 @@
 //!   protobuf `MacaroonId` with the permissions, signed with the fake's random root key,
 //!   so `l402 node inspect` reads them; first-party `time-before` and `ipaddr` caveats
 //!   added offline are enforced (the peer address is the connection's), any other caveat
-//!   is refused;
+//!   is refused; a `uri:` permission for a call allows that call;
+//! * `BakeMacaroon`: LND's checks and messages (an empty list, an unknown entity or
+//!   action, a `uri` action that names no call, unless `allow_external_permissions`);
+//!   `root_key_id` becomes the storage id, with a root key of its own made on first use;
+//!   operations in the bakery's canonical order;
 //! * TLS: a self-signed `CA:TRUE` ECDSA P-256 certificate, like LND's `tls.cert`, or
 //!   plain HTTP (LND's `--no-rest-tls`).
 //!

@@ -15,9 +15,31 @@ use l402_core::{Amount, InvoiceBackend as _, PayError, PaymentBackend as _, Paym
 use l402_mock::{MockNode, PaymentRecord};
 use serde_json::{Map, Value};
 
-use crate::auth::{MacaroonStore, Permission, decode_go_hex};
+use crate::auth::{
+    BakeFailure, MACAROON_GENERATE, MacaroonStore, Permission, VALID_ACTIONS, VALID_ENTITIES,
+    decode_go_hex,
+};
 use crate::body::{ResBody, StreamSender, ok_json, stream, stream_error, unary_error};
 use crate::json::{self, PaymentView, Status, line};
+
+/// The gRPC URIs of the calls the fake serves (for `uri:` permissions).
+pub(crate) mod uri {
+    pub(crate) const GET_INFO: &str = "/lnrpc.Lightning/GetInfo";
+    pub(crate) const ADD_INVOICE: &str = "/lnrpc.Lightning/AddInvoice";
+    pub(crate) const LOOKUP_INVOICE: &str = "/lnrpc.Lightning/LookupInvoice";
+    pub(crate) const BAKE_MACAROON: &str = "/lnrpc.Lightning/BakeMacaroon";
+    pub(crate) const SEND_PAYMENT_V2: &str = "/routerrpc.Router/SendPaymentV2";
+    pub(crate) const TRACK_PAYMENT_V2: &str = "/routerrpc.Router/TrackPaymentV2";
+    /// Every one of them.
+    pub(crate) const ALL: [&str; 6] = [
+        GET_INFO,
+        ADD_INVOICE,
+        LOOKUP_INVOICE,
+        BAKE_MACAROON,
+        SEND_PAYMENT_V2,
+        TRACK_PAYMENT_V2,
+    ];
+}
 
 /// Largest request body accepted.
 const MAX_BODY: usize = 1 << 20;
@@ -65,9 +87,9 @@ impl State {
         }
     }
 
-    fn check(&self, headers: &HeaderMap, needed: Permission) -> Result<(), Status> {
+    fn check(&self, headers: &HeaderMap, needed: Permission, uri: &str) -> Result<(), Status> {
         let peer = PEER.try_with(|p| *p).ok().flatten();
-        lock(&self.macaroons).check(headers, needed, peer)
+        lock(&self.macaroons).check(headers, needed, uri, peer)
     }
 
     /// The payment request and index of a payment, remembering it if new.
@@ -160,12 +182,13 @@ async fn route(state: Arc<State>, request: Request<Incoming>) -> Response<ResBod
             let hash = (*hash).to_owned();
             lookup_invoice(&state, request.headers(), &hash).await
         }
+        (["v1", "macaroon"], Method::POST) => bake_macaroon(&state, request).await,
         (["v2", "router", "send"], Method::POST) => send_payment(state, request).await,
         (["v2", "router", "track", hash], Method::GET) => {
             let hash = (*hash).to_owned();
             track_payment(state, &request, &hash).await
         }
-        (["v1", "getinfo"] | ["v1", "invoices"] | ["v1", "invoice", _], _)
+        (["v1", "getinfo"] | ["v1", "invoices"] | ["v1", "invoice", _] | ["v1", "macaroon"], _)
         | (["v2", "router", "send"] | ["v2", "router", "track", _], _) => method_not_allowed(),
         _ => not_found(),
     }
@@ -182,7 +205,7 @@ fn unavailable(e: &l402_core::BackendError) -> Status {
 }
 
 async fn get_info(state: &State, headers: &HeaderMap) -> Response<ResBody> {
-    if let Err(status) = state.check(headers, Permission::INFO_READ) {
+    if let Err(status) = state.check(headers, Permission::INFO_READ, uri::GET_INFO) {
         return unary_error(&status);
     }
     match state.node.node_info().await {
@@ -386,7 +409,7 @@ async fn add_invoice_inner(
 ) -> Result<Response<ResBody>, Status> {
     let (headers, map) = read_json_object(request).await?;
     let fields = known_fields(map, &INVOICE_FIELDS)?;
-    state.check(&headers, Permission::INVOICES_WRITE)?;
+    state.check(&headers, Permission::INVOICES_WRITE, uri::ADD_INVOICE)?;
     let memo = get_str(&fields, "memo")?.to_owned();
     if memo.len() > 1024 {
         return Err(Status::new(
@@ -435,6 +458,137 @@ async fn add_invoice_inner(
     )))
 }
 
+/// Most permissions one `BakeMacaroon` call may ask for in the fake (LND has no limit
+/// but the message size; the fake's identifier codec has one).
+const MAX_BAKE_PERMISSIONS: usize = 256;
+
+fn get_u64(fields: &HashMap<String, Value>, name: &str) -> Result<u64, Status> {
+    let invalid = || Status::new(3, format!("proto: invalid value for uint64 field {name}"));
+    match fields.get(name) {
+        None | Some(Value::Null) => Ok(0),
+        Some(Value::Number(n)) => n.as_u64().ok_or_else(invalid),
+        Some(Value::String(s)) => s.parse().map_err(|_| invalid()),
+        Some(_) => Err(invalid()),
+    }
+}
+
+/// `lnrpc.BakeMacaroonRequest.permissions`: `[{entity, action}]`.
+fn bake_permissions(fields: &HashMap<String, Value>) -> Result<Vec<(String, String)>, Status> {
+    let items = match fields.get("permissions") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(_) => {
+            return Err(Status::new(
+                3,
+                "proto: invalid value for repeated field permissions",
+            ));
+        }
+    };
+    items
+        .iter()
+        .map(|item| {
+            let Value::Object(map) = item else {
+                return Err(Status::new(
+                    3,
+                    "proto: invalid value for message field permissions",
+                ));
+            };
+            let fields = known_fields(map.clone(), &["entity", "action"])?;
+            Ok((
+                get_str(&fields, "entity")?.to_owned(),
+                get_str(&fields, "action")?.to_owned(),
+            ))
+        })
+        .collect()
+}
+
+/// LND's `supported actions are [...], supported entities are [...]` (Go's `%v` of a
+/// string slice).
+fn bake_help() -> String {
+    format!(
+        "supported actions are [{}], supported entities are [{}]",
+        VALID_ACTIONS.join(" "),
+        VALID_ENTITIES.join(" ")
+    )
+}
+
+async fn bake_macaroon(state: &State, request: Request<Incoming>) -> Response<ResBody> {
+    match bake_macaroon_inner(state, request).await {
+        Ok(response) => response,
+        Err(status) => unary_error(&status),
+    }
+}
+
+/// `BakeMacaroon`, with LND's checks and messages (`rpcserver.go`): a non-empty list,
+/// each entity and action known (a `uri` entity must name a served call) unless
+/// `allow_external_permissions`; the root key id as a decimal storage id.
+async fn bake_macaroon_inner(
+    state: &State,
+    request: Request<Incoming>,
+) -> Result<Response<ResBody>, Status> {
+    let (headers, map) = read_json_object(request).await?;
+    let fields = known_fields(
+        map,
+        &["permissions", "root_key_id", "allow_external_permissions"],
+    )?;
+    let permissions = bake_permissions(&fields)?;
+    let root_key_id = get_u64(&fields, "root_key_id")?;
+    let external = get_bool(&fields, "allow_external_permissions")?;
+    state.check(&headers, MACAROON_GENERATE, uri::BAKE_MACAROON)?;
+    if permissions.is_empty() {
+        return Err(Status::new(
+            2,
+            format!(
+                "permission list cannot be empty. specify at least one action/entity pair. {}",
+                bake_help()
+            ),
+        ));
+    }
+    if !external {
+        for (entity, action) in &permissions {
+            if !VALID_ENTITIES.contains(&entity.as_str()) {
+                return Err(Status::new(
+                    2,
+                    format!("invalid permission entity. {}", bake_help()),
+                ));
+            }
+            if entity == "uri" {
+                if !uri::ALL.contains(&action.as_str()) {
+                    return Err(Status::new(
+                        2,
+                        "invalid permission action, must be an existing URI in the format \
+                         /package.Service/MethodName",
+                    ));
+                }
+            } else if !VALID_ACTIONS.contains(&action.as_str()) {
+                return Err(Status::new(
+                    2,
+                    format!("invalid permission action. {}", bake_help()),
+                ));
+            }
+        }
+    }
+    if permissions.len() > MAX_BAKE_PERMISSIONS
+        || permissions
+            .iter()
+            .any(|(e, a)| e.len() > 256 || a.len() > 256)
+    {
+        return Err(Status::new(2, "fake lnd: too many or too long permissions"));
+    }
+    let token = lock(&state.macaroons)
+        .bake_ops(root_key_id.to_string().as_bytes(), permissions)
+        .map_err(|e| match e {
+            BakeFailure::Randomness(e) => Status::new(2, format!("fake lnd: no randomness: {e}")),
+            BakeFailure::TooLarge => Status::new(
+                2,
+                "fake lnd: the permissions do not fit the fake's macaroon identifier limit",
+            ),
+        })?;
+    Ok(ok_json(&serde_json::json!({
+        "macaroon": l402_core::encoding::hex_encode(&token),
+    })))
+}
+
 /// The 1-based position of an invoice among the node's invoices.
 fn add_index(state: &State, hash: &PaymentHash) -> u64 {
     state
@@ -457,7 +611,7 @@ async fn lookup_invoice_inner(
     headers: &HeaderMap,
     hash: &str,
 ) -> Result<Response<ResBody>, Status> {
-    state.check(headers, Permission::INVOICES_READ)?;
+    state.check(headers, Permission::INVOICES_READ, uri::LOOKUP_INVOICE)?;
     let bytes = decode_go_hex(hash.as_bytes()).map_err(|m| Status::new(2, m))?;
     let bytes: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
         Status::new(
@@ -615,7 +769,7 @@ async fn send_payment_inner(
     headers: &HeaderMap,
     fields: &HashMap<String, Value>,
 ) -> Result<Response<ResBody>, Status> {
-    state.check(headers, Permission::OFFCHAIN_WRITE)?;
+    state.check(headers, Permission::OFFCHAIN_WRITE, uri::SEND_PAYMENT_V2)?;
     let (invoice, params, no_inflight_updates) = check_send_request(&state, fields)?;
     let hash = PaymentHash::from(&invoice);
     let payment_request = get_str(fields, "payment_request")?.to_owned();
@@ -795,7 +949,7 @@ async fn track_payment_inner(
     bytes: &[u8],
     no_inflight_updates: bool,
 ) -> Result<Response<ResBody>, Status> {
-    state.check(headers, Permission::OFFCHAIN_READ)?;
+    state.check(headers, Permission::OFFCHAIN_READ, uri::TRACK_PAYMENT_V2)?;
     let bytes: [u8; 32] = bytes.try_into().map_err(|_| {
         Status::new(
             2,

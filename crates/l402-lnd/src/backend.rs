@@ -160,7 +160,7 @@ impl LndBackend {
         LndBackend { inner }
     }
 
-    fn request(&self, method: Method, path: &str) -> Result<RequestBuilder, CallError> {
+    pub(crate) fn request(&self, method: Method, path: &str) -> Result<RequestBuilder, CallError> {
         let url = self
             .inner
             .base
@@ -174,7 +174,10 @@ impl LndBackend {
     }
 
     /// A unary call: the JSON answer, or the error.
-    async fn unary<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T, CallError> {
+    pub(crate) async fn unary<T: DeserializeOwned>(
+        &self,
+        request: RequestBuilder,
+    ) -> Result<T, CallError> {
         unary(request, self.inner.request_timeout).await
     }
 

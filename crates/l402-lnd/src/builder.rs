@@ -113,6 +113,7 @@ pub struct LndBackendBuilder {
     pay_timeout_margin: Duration,
     role: CredentialRole,
     refuse_excess: bool,
+    baking: bool,
 }
 
 impl LndBackendBuilder {
@@ -126,6 +127,7 @@ impl LndBackendBuilder {
             pay_timeout_margin: DEFAULT_PAY_TIMEOUT_MARGIN,
             role: CredentialRole::Both,
             refuse_excess: false,
+            baking: false,
         }
     }
 
@@ -145,6 +147,16 @@ impl LndBackendBuilder {
     /// [`BuildError::UnknownPermissions`] when its permissions cannot be read.
     pub fn refuse_excess_permissions(mut self) -> Self {
         self.refuse_excess = true;
+        self
+    }
+
+    /// The backend is for [`LndBackend::bake_macaroon`]: its macaroon has
+    /// `macaroon:generate`, so it can mint any permission and is as powerful as
+    /// `admin.macaroon` whatever else it holds. [`build`](Self::build) then does not
+    /// compare it with a [`role`](Self::role) (no warning, no refusal). Keep such a
+    /// backend for baking, not for serving or paying.
+    pub fn for_baking(mut self) -> Self {
+        self.baking = true;
         self
     }
 
@@ -248,7 +260,9 @@ impl LndBackendBuilder {
         if macaroon.is_empty() {
             return Err(BuildError::InvalidMacaroon("empty"));
         }
-        check_permissions(&macaroon, self.role, self.refuse_excess)?;
+        if !self.baking {
+            check_permissions(&macaroon, self.role, self.refuse_excess)?;
+        }
         let macaroon = MacaroonSecret::from_bytes(&macaroon);
 
         let mut client = client_builder(
@@ -334,6 +348,7 @@ impl fmt::Debug for LndBackendBuilder {
             .field("pay_timeout_margin", &self.pay_timeout_margin)
             .field("role", &self.role)
             .field("refuse_excess", &self.refuse_excess)
+            .field("baking", &self.baking)
             .finish()
     }
 }

@@ -17,6 +17,10 @@
 //!
 //! A server needs only `invoices:write invoices:read`; an agent only
 //! `offchain:write offchain:read` (see `docs/backends.md` for `lncli bakemacaroon`).
+//!
+//! [`LndBackend::bake_macaroon`] (`POST /v1/macaroon`, `BakeMacaroon`, needs
+//! `macaroon:generate`) asks the node for such a least-privilege macaroon; build the
+//! baking backend with [`LndBackendBuilder::for_baking`]. `l402 node bake` uses it.
 //! The macaroon goes hex-encoded in the `Grpc-Metadata-macaroon` header; it is zeroized on
 //! drop and never shown by `Debug`. The removed `SendPaymentSync` is never used.
 //!
@@ -85,12 +89,14 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod backend;
+mod bake;
 mod builder;
 mod macaroon;
 mod tls;
 mod wire;
 
 pub use backend::LndBackend;
+pub use bake::{BakeError, MAX_BAKE_PERMISSIONS, MacaroonPermission};
 pub use builder::{
     BuildError, DEFAULT_CONNECT_TIMEOUT, DEFAULT_PAY_TIMEOUT_MARGIN, DEFAULT_REQUEST_TIMEOUT,
     LndBackendBuilder,

@@ -14,6 +14,7 @@ mod get;
 mod get_money;
 mod get_payment;
 mod node;
+mod node_bake;
 mod paid;
 #[cfg(feature = "dev-node")]
 mod pay_loop;

@@ -627,3 +627,215 @@ async fn tls_names_cln_and_localhost_only() {
     );
     assert_ne!(s.server.server_cert_der(), s.server.ca_der());
 }
+
+#[tokio::test]
+async fn createrune_makes_restricted_runes_that_work() {
+    let s = setup(FakeClnOptions::new().plain_http()).await;
+    let client = Client::new(&s.server);
+    let admin = s.server.rune(FakeRune::Admin);
+    let created = ok(
+        &client,
+        "createrune",
+        &admin,
+        json!({"restrictions": [["method=invoice", "method=listinvoices", "method=getinfo"]]}),
+    )
+    .await;
+    assert!(created.get("warning_unrestricted_rune").is_none());
+    let rune = created["rune"].as_str().unwrap().to_owned();
+    let parsed = l402_core::node_credential::rune::Rune::parse(&rune).unwrap();
+    assert_eq!(created["unique_id"], json!(parsed.unique_id().unwrap()));
+    assert_eq!(
+        parsed.restrictions_text(),
+        format!(
+            "={}&method=invoice|method=listinvoices|method=getinfo",
+            parsed.unique_id().unwrap()
+        )
+    );
+    ok(&client, "getinfo", &rune, json!({})).await;
+    let refused = fails(&client, "xpay", Some(&rune), json!({"invstring": "x"})).await;
+    assert_eq!(
+        (refused.status, refused.body["code"].clone()),
+        (401, json!(1502))
+    );
+    // It cannot make runes either.
+    let again = fails(&client, "createrune", Some(&rune), json!({})).await;
+    assert_eq!(again.body["code"], json!(1502));
+
+    // Unique ids count up; no restrictions: CLN's warning.
+    let bare = ok(&client, "createrune", &admin, json!({})).await;
+    assert_eq!(
+        bare["unique_id"].as_str().unwrap().parse::<u64>().unwrap(),
+        created["unique_id"]
+            .as_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            + 1
+    );
+    assert!(
+        bare["warning_unrestricted_rune"]
+            .as_str()
+            .unwrap()
+            .starts_with("WARNING: This rune has no restrictions!")
+    );
+    // readonly.
+    let readonly = ok(
+        &client,
+        "createrune",
+        &admin,
+        json!({"restrictions": "readonly"}),
+    )
+    .await;
+    let readonly = readonly["rune"].as_str().unwrap().to_owned();
+    ok(&client, "listinvoices", &readonly, json!({})).await;
+    ok(&client, "getinfo", &readonly, json!({})).await;
+    assert_eq!(
+        fails(&client, "invoice", Some(&readonly), json!({}))
+            .await
+            .body["code"],
+        json!(1502)
+    );
+    // Attenuating a given rune: same unique id, restriction appended, no new id.
+    let narrowed = ok(
+        &client,
+        "createrune",
+        &admin,
+        json!({"rune": rune, "restrictions": [["method=getinfo"]]}),
+    )
+    .await;
+    assert_eq!(narrowed["unique_id"], created["unique_id"]);
+    let narrowed = narrowed["rune"].as_str().unwrap().to_owned();
+    ok(&client, "getinfo", &narrowed, json!({})).await;
+    assert_eq!(
+        fails(&client, "listinvoices", Some(&narrowed), json!({}))
+            .await
+            .body["code"],
+        json!(1502)
+    );
+}
+
+#[tokio::test]
+async fn createrune_rate_limits_are_enforced() {
+    let s = setup(FakeClnOptions::new().plain_http()).await;
+    let client = Client::new(&s.server);
+    let admin = s.server.rune(FakeRune::Admin);
+    let created = ok(
+        &client,
+        "createrune",
+        &admin,
+        json!({"restrictions": [["method=getinfo"], ["rate=1"]]}),
+    )
+    .await;
+    let rune = created["rune"].as_str().unwrap().to_owned();
+    ok(&client, "getinfo", &rune, json!({})).await;
+    // One use a minute: the second at once is too soon.
+    let soon = fails(&client, "getinfo", Some(&rune), json!({})).await;
+    assert_eq!(soon.status, 401);
+    assert_eq!(
+        soon.body,
+        json!({"code": 1502, "message": "Not permitted: too soon", "data": null})
+    );
+    // A malformed rate refuses every call.
+    let bad = ok(
+        &client,
+        "createrune",
+        &admin,
+        json!({"restrictions": [["rate=fast"]]}),
+    )
+    .await;
+    let bad = fails(&client, "getinfo", bad["rune"].as_str(), json!({})).await;
+    assert_eq!(bad.body["message"], json!("Not permitted: malformed rate"));
+    // A generous per lets calls through.
+    let per = ok(
+        &client,
+        "createrune",
+        &admin,
+        json!({"restrictions": [["per=1nsec"]]}),
+    )
+    .await;
+    let per = per["rune"].as_str().unwrap().to_owned();
+    ok(&client, "getinfo", &per, json!({})).await;
+    ok(&client, "getinfo", &per, json!({})).await;
+}
+
+#[tokio::test]
+async fn createrune_refuses_as_cln_does() {
+    let s = setup(FakeClnOptions::new().plain_http()).await;
+    let client = Client::new(&s.server);
+    let admin = s.server.rune(FakeRune::Admin);
+    let cases = [
+        (
+            json!({"restrictions": "writeonly"}),
+            "restrictions: not a valid restriction (should be array): invalid token '\"writeonly\"'",
+        ),
+        (
+            json!({"restrictions": ["method=getinfo"]}),
+            "restrictions: not a valid restriction (should be array): invalid token '\"method=getinfo\"'",
+        ),
+        (
+            json!({"restrictions": [["method"]]}),
+            "restrictions: not a valid restriction (should be array): invalid token '[\"method\"]'",
+        ),
+        (
+            json!({"restrictions": [["=1"]]}),
+            "restrictions: not a valid restriction (should be array): invalid token '[\"=1\"]'",
+        ),
+        (
+            json!({"rune": "not base64!"}),
+            "rune: should be base64 string: invalid token '\"not base64!\"'",
+        ),
+        (json!({"label": "x"}), "unknown parameter: label"),
+    ];
+    for (params, message) in cases {
+        let answer = fails(&client, "createrune", Some(&admin), params.clone()).await;
+        assert_eq!(answer.status, 500, "{params}");
+        assert_eq!(
+            answer.body,
+            json!({"code": -32602, "message": message, "data": null}),
+            "{params}"
+        );
+    }
+    // A rune without a numeric unique id.
+    let no_id = l402_core::node_credential::rune::Rune::from_secret(&[7; 32])
+        .unwrap()
+        .restrict("method=getinfo")
+        .unwrap()
+        .to_base64();
+    let answer = fails(&client, "createrune", Some(&admin), json!({"rune": no_id})).await;
+    assert!(
+        answer.body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("rune: should have valid numeric unique_id"),
+        "{}",
+        answer.body
+    );
+    // A rune that does not allow createrune: refused before the call.
+    for preset in [FakeRune::InvoiceOnly, FakeRune::Payer, FakeRune::Readonly] {
+        let answer = fails(
+            &client,
+            "createrune",
+            Some(&s.server.rune(preset)),
+            json!({"restrictions": [["method=getinfo"]]}),
+        )
+        .await;
+        assert_eq!(
+            (answer.status, answer.body["code"].clone()),
+            (401, json!(1502))
+        );
+    }
+    let answer = fails(&client, "createrune", None, json!({})).await;
+    assert_eq!(answer.status, 403);
+    // Another node's rune.
+    let answer = fails(
+        &client,
+        "createrune",
+        Some(&s.agent.rune(FakeRune::Admin)),
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        (answer.status, answer.body["code"].clone()),
+        (401, json!(1501))
+    );
+}

@@ -574,3 +574,263 @@ async fn routes_the_gateway_does_not_have() {
         &wrong["body"],
     );
 }
+
+fn baked_id(answer: &Answer) -> (Vec<u8>, l402_core::node_credential::lnd::MacaroonId) {
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    let body = answer.json();
+    assert_eq!(
+        body.as_object()
+            .map(|o| o.keys().cloned().collect::<Vec<_>>()),
+        Some(vec!["macaroon".to_owned()]),
+        "BakeMacaroonResponse has one field"
+    );
+    let bytes = l402_core::encoding::hex_decode(body["macaroon"].as_str().unwrap()).unwrap();
+    let m = l402_core::node_credential::lnd::LndMacaroon::from_bytes(&bytes).unwrap();
+    assert_eq!(m.macaroon().location(), Some("lnd"));
+    (bytes, m.id().clone())
+}
+
+#[tokio::test]
+async fn bake_macaroon_makes_working_least_privilege_macaroons() {
+    let s = setup().await;
+    let client = Client::new(&s.server);
+    let admin = s.server.macaroon_hex(FakeMacaroon::Admin);
+    let answer = client
+        .call(
+            "POST",
+            "/v1/macaroon",
+            Some(&admin),
+            Some(json!({
+                "permissions": [
+                    {"entity": "invoices", "action": "write"},
+                    {"entity": "info", "action": "read"},
+                    {"entity": "invoices", "action": "read"},
+                    {"entity": "invoices", "action": "read"}
+                ],
+                "root_key_id": "7"
+            })),
+        )
+        .await;
+    let (bytes, id) = baked_id(&answer);
+    assert_eq!(id.storage_id, b"7");
+    // The bakery's canonical order, duplicates dropped.
+    assert_eq!(
+        id.permissions(),
+        vec!["info:read", "invoices:read", "invoices:write"]
+    );
+    assert_eq!(
+        id.ops
+            .iter()
+            .map(|op| op.entity.as_str())
+            .collect::<Vec<_>>(),
+        vec!["info", "invoices"]
+    );
+    let baked = l402_core::encoding::hex_encode(&bytes);
+    let invoice = client
+        .call(
+            "POST",
+            "/v1/invoices",
+            Some(&baked),
+            Some(json!({"value": "10", "memo": "baked"})),
+        )
+        .await;
+    assert_eq!(invoice.status, 200);
+    assert_eq!(
+        client
+            .call("GET", "/v1/getinfo", Some(&baked), None)
+            .await
+            .status,
+        200
+    );
+    // It cannot pay, nor bake.
+    let pay = client
+        .call(
+            "POST",
+            "/v2/router/send",
+            Some(&baked),
+            Some(json!({"payment_request": invoice.json()["payment_request"]})),
+        )
+        .await;
+    assert_eq!(pay.status, 500);
+    assert_eq!(pay.json()["error"]["message"], json!("permission denied"));
+    let rebake = client
+        .call(
+            "POST",
+            "/v1/macaroon",
+            Some(&baked),
+            Some(json!({"permissions": [{"entity": "onchain", "action": "write"}]})),
+        )
+        .await;
+    assert_eq!(rebake.status, 500);
+    assert_eq!(rebake.json()["message"], json!("permission denied"));
+
+    // root_key_id as a number, or absent (0, the default key); a uri permission.
+    let numeric = client
+        .call(
+            "POST",
+            "/v1/macaroon",
+            Some(&admin),
+            Some(json!({
+                "permissions": [{"entity": "uri", "action": "/lnrpc.Lightning/GetInfo"}],
+                "root_key_id": 12
+            })),
+        )
+        .await;
+    let (bytes, id) = baked_id(&numeric);
+    assert_eq!(id.storage_id, b"12");
+    let uri_only = l402_core::encoding::hex_encode(&bytes);
+    assert_eq!(
+        client
+            .call("GET", "/v1/getinfo", Some(&uri_only), None)
+            .await
+            .status,
+        200
+    );
+    let default = client
+        .call(
+            "POST",
+            "/v1/macaroon",
+            Some(&admin),
+            Some(json!({"permissions": [{"entity": "offchain", "action": "read"}]})),
+        )
+        .await;
+    assert_eq!(baked_id(&default).1.storage_id, b"0");
+    // Unknown names pass with allow_external_permissions.
+    let external = client
+        .call(
+            "POST",
+            "/v1/macaroon",
+            Some(&admin),
+            Some(json!({
+                "permissions": [{"entity": "loop", "action": "out"}],
+                "allow_external_permissions": true
+            })),
+        )
+        .await;
+    assert_eq!(baked_id(&external).1.permissions(), vec!["loop:out"]);
+}
+
+#[tokio::test]
+async fn bake_macaroon_refuses_as_lnd_does() {
+    let s = setup().await;
+    let client = Client::new(&s.server);
+    let admin = s.server.macaroon_hex(FakeMacaroon::Admin);
+    let help = "supported actions are [read write generate], supported entities are \
+                [onchain offchain address message remotesigner peers info invoices signer \
+                macaroon uri]";
+    let bake = |body: Value, mac: String| {
+        let client = &client;
+        async move {
+            client
+                .call("POST", "/v1/macaroon", Some(&mac), Some(body))
+                .await
+        }
+    };
+    let cases = [
+        (
+            json!({}),
+            format!(
+                "permission list cannot be empty. specify at least one action/entity pair. {help}"
+            ),
+        ),
+        (
+            json!({"permissions": [{"entity": "wallet", "action": "read"}]}),
+            format!("invalid permission entity. {help}"),
+        ),
+        (
+            json!({"permissions": [{"entity": "offchain", "action": "spend"}]}),
+            format!("invalid permission action. {help}"),
+        ),
+        (
+            json!({"permissions": [{"entity": "uri", "action": "/lnrpc.Lightning/Nope"}]}),
+            "invalid permission action, must be an existing URI in the format \
+             /package.Service/MethodName"
+                .to_owned(),
+        ),
+    ];
+    for (body, message) in cases {
+        let answer = bake(body.clone(), admin.clone()).await;
+        assert_eq!(answer.status, 500, "{body}");
+        assert_eq!(
+            answer.json(),
+            json!({"code": 2, "message": message, "details": []}),
+            "{body}"
+        );
+    }
+    // Beyond the fake's identifier limit (LND has none): a fake's error, not a panic.
+    let many: Vec<Value> = (0..64)
+        .map(|i| json!({"entity": format!("external-entity-{i}"), "action": "read"}))
+        .collect();
+    let answer = bake(
+        json!({"permissions": many, "allow_external_permissions": true}),
+        admin.clone(),
+    )
+    .await;
+    assert_eq!(answer.status, 500);
+    assert!(
+        answer.json()["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("fake lnd:"),
+        "{}",
+        answer.json()
+    );
+    // Request shapes: protojson's refusals, 400.
+    for body in [
+        json!({"permissions": [], "rootKeyId": "1", "extra": 1}),
+        json!({"permissions": [{"entity": "info", "action": "read", "x": 1}]}),
+        json!({"permissions": {"entity": "info"}}),
+        json!({"permissions": [{"entity": "info", "action": "read"}], "root_key_id": "-1"}),
+        json!({"permissions": [{"entity": "info", "action": "read"}], "root_key_id": -1}),
+    ] {
+        let answer = bake(body.clone(), admin.clone()).await;
+        assert_eq!(answer.status, 400, "{body}");
+        assert_eq!(answer.json()["code"], json!(3), "{body}");
+    }
+    // Without macaroon:generate: LND's permission denied, and nothing baked.
+    for preset in [FakeMacaroon::InvoiceServer, FakeMacaroon::Readonly] {
+        let answer = bake(
+            json!({"permissions": [{"entity": "info", "action": "read"}]}),
+            s.server.macaroon_hex(preset),
+        )
+        .await;
+        assert_eq!(answer.status, 500);
+        assert_eq!(
+            answer.json(),
+            spec()["transport"]["auth"]["insufficient"]["body"]
+        );
+    }
+    let none = client
+        .call(
+            "POST",
+            "/v1/macaroon",
+            None,
+            Some(json!({"permissions": [{"entity": "info", "action": "read"}]})),
+        )
+        .await;
+    assert_eq!(none.status, 500);
+    // Another node's macaroon with the same storage id: signature mismatch.
+    let foreign = bake(
+        json!({"permissions": [{"entity": "info", "action": "read"}]}),
+        s.agent.macaroon_hex(FakeMacaroon::Admin),
+    )
+    .await;
+    assert_eq!(foreign.status, 500);
+    assert_eq!(
+        foreign.json()["message"],
+        json!("verification failed: signature mismatch after caveat verification")
+    );
+    assert_eq!(
+        client
+            .call("GET", "/v1/macaroon", Some(&admin), None)
+            .await
+            .status,
+        501,
+        "grpc-gateway's Method Not Allowed (code 12)"
+    );
+}

@@ -130,7 +130,7 @@ fn list(v: &Value) -> Vec<String> {
 }
 
 /// The text form.
-fn text(v: &Value) -> String {
+pub(crate) fn text(v: &Value) -> String {
     let mut lines = Vec::new();
     let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
     if s("kind") == "lnd-macaroon" {

@@ -1,5 +1,7 @@
-//! `l402 node`: look at and narrow node credentials offline.
+//! `l402 node`: bake least-privilege node credentials, look at them and narrow them
+//! offline.
 
+mod bake;
 mod inspect;
 mod restrict;
 
@@ -16,6 +18,7 @@ pub(crate) struct NodeArgs {
 
 #[derive(Debug, Subcommand)]
 enum NodeCommand {
+    Bake(bake::BakeArgs),
     Inspect(inspect::InspectArgs),
     Restrict(restrict::RestrictArgs),
 }
@@ -23,6 +26,7 @@ enum NodeCommand {
 /// Runs `l402 node …`.
 pub(crate) async fn run(args: NodeArgs) -> CmdResult {
     match args.command {
+        NodeCommand::Bake(a) => bake::run(&a).await,
         NodeCommand::Inspect(a) => inspect::run(&a),
         NodeCommand::Restrict(a) => restrict::run(&a),
     }
