@@ -169,17 +169,15 @@ impl<'a> ChallengeBinding<'a> {
     /// The raw 32-byte HMAC under `secret`.
     #[must_use]
     pub fn mac(&self, secret: &ChallengeIdSecret) -> [u8; 32] {
-        let fields = self.fields();
-        let len = fields.iter().map(|f| f.len()).sum::<usize>() + fields.len() - 1;
-        let mut input = Vec::with_capacity(len);
-        for (i, field) in fields.iter().enumerate() {
-            if i > 0 {
-                input.push(b'|');
-            }
-            input.extend_from_slice(field.as_bytes());
-        }
+        // The fields joined by `|`, hashed where they lie.
+        let [realm, method, intent, request, expires, digest, opaque] =
+            self.fields().map(str::as_bytes);
+        let bar: &[u8] = b"|";
+        let parts = [
+            realm, bar, method, bar, intent, bar, request, bar, expires, bar, digest, bar, opaque,
+        ];
         let mut out = [0u8; 32];
-        secret.states.mac_into(&input, &mut out);
+        secret.states.mac_parts_into(&parts, &mut out);
         out
     }
 

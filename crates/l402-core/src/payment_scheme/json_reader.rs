@@ -88,24 +88,7 @@ impl<'a> Reader<'a> {
         self.eat(b'"')?;
         let bytes = self.text.as_bytes();
         let start = self.i;
-        // The plain run: eight bytes at a time while none is a quote, a backslash or a
-        // control character.
-        let mut i = start;
-        const ONES: u64 = 0x0101_0101_0101_0101;
-        const HIGH: u64 = 0x8080_8080_8080_8080;
-        let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-        while let Some(chunk) = bytes.get(i..).and_then(<[u8]>::first_chunk::<8>) {
-            let w = u64::from_le_bytes(*chunk);
-            // A high bit for each byte that is a quote, a backslash or below 0x20 (false
-            // positives after a real one do not matter: the byte loop decides).
-            let special = has_zero(w ^ (ONES * u64::from(b'"')))
-                | has_zero(w ^ (ONES * u64::from(b'\\')))
-                | (w.wrapping_sub(ONES * 0x20) & !w & HIGH);
-            if special != 0 {
-                break;
-            }
-            i += 8;
-        }
+        let mut i = start + plain_run(bytes.get(start..).unwrap_or_default());
         loop {
             match bytes.get(i) {
                 None => {
@@ -327,6 +310,58 @@ impl<'a> Reader<'a> {
             }
         }
         Ok(())
+    }
+}
+
+/// Zero exactly for the bytes that end the plain run of a string: a quote, a backslash
+/// or a control character (the minimum of three values, each zero for one of them).
+fn special_if_zero(b: u8) -> u8 {
+    (b ^ b'"').min(b ^ b'\\').min(b.saturating_sub(0x1f))
+}
+
+/// A high bit in each byte of `w` that is a quote, a backslash or a control character,
+/// exact up to the first such byte (above it, a borrow may flag others: only the lowest
+/// flag is used).
+fn special_bytes(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGH;
+    below(w ^ (ONES * u64::from(b'"')), 1) | below(w ^ (ONES * u64::from(b'\\')), 1) | below(w, 0x20)
+}
+
+/// The length of the run at the start of `bytes` with no quote, backslash or control
+/// character: a string's text up to its end or its first escape. Thirty-two bytes at a
+/// time while the chunk's least [`special_if_zero`] is not zero (a branch-free reduction
+/// the compiler turns into SIMD), then the exact place eight bytes at a time.
+fn plain_run(bytes: &[u8]) -> usize {
+    const LANES: usize = 32;
+    let (chunks, _) = bytes.as_chunks::<LANES>();
+    let mut done = 0;
+    for chunk in chunks {
+        if chunk.iter().fold(u8::MAX, |m, &b| m.min(special_if_zero(b))) == 0 {
+            break;
+        }
+        done += LANES;
+    }
+    loop {
+        let rest = bytes.get(done..).unwrap_or_default();
+        let word = match rest.first_chunk::<8>() {
+            Some(w) => *w,
+            None => {
+                // Past the end counts as special; the result is clamped to the end.
+                let mut w = [b'"'; 8];
+                if let Some(head) = w.get_mut(..rest.len()) {
+                    head.copy_from_slice(rest);
+                }
+                w
+            }
+        };
+        let flags = special_bytes(u64::from_le_bytes(word));
+        if flags != 0 {
+            let at = done + (flags.trailing_zeros() / 8) as usize;
+            return at.min(bytes.len());
+        }
+        done += 8;
     }
 }
 
