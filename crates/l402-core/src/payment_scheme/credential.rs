@@ -7,7 +7,7 @@ use http::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use serde::Serialize;
 use zeroize::{Zeroize, Zeroizing};
 
-use super::json_reader::{self, Reader, Seen, line_column, opt_string};
+use super::json_reader::{self, Exact, Reader, Seen, line_column, opt_string};
 
 use super::challenge::PaymentChallenge;
 use super::challenge_id::ChallengeBinding;
@@ -258,6 +258,47 @@ fn read_credential<'a>(r: &mut Reader<'a>) -> json_reader::Result<WireIn<'a>> {
     }
 }
 
+/// Reads the credential in the layout this crate (and Aperture's field order) writes:
+/// `{"challenge":{"id","realm","method","intent","request"[,"expires"][,"description"]
+/// [,"opaque"][,"digest"]}[,"source"],"payload":{"preimage"}}`, no white space, no
+/// escapes. `None` for anything else, which [`read_credential`] then reads; where this
+/// reads a credential, that reads the same one.
+fn read_credential_exact(text: &str) -> Option<WireIn<'_>> {
+    let mut x = Exact::new(text);
+    let id = x.member(br#"{"challenge":{"id":""#)?;
+    let realm = x.member(br#","realm":""#)?;
+    let method = x.member(br#","method":""#)?;
+    let intent = x.member(br#","intent":""#)?;
+    let request = x.member(br#","request":""#)?;
+    let expires = x.opt_member(br#","expires":""#)?;
+    let description = x.opt_member(br#","description":""#)?;
+    let opaque = x.opt_member(br#","opaque":""#)?;
+    let digest = x.opt_member(br#","digest":""#)?;
+    x.lit(b"}")?;
+    let source = x.opt_member(br#","source":""#)?;
+    x.lit(br#","payload":{"preimage":""#)?;
+    let preimage = x.string_rest()?;
+    x.lit(b"}}")?;
+    x.end()?;
+    Some(WireIn {
+        challenge: ChallengeIn {
+            id,
+            realm,
+            method,
+            intent,
+            request,
+            expires,
+            description,
+            opaque,
+            digest,
+        },
+        source,
+        payload: PayloadIn {
+            preimage: Some(SecretStr::Borrowed(preimage)),
+        },
+    })
+}
+
 fn read_challenge<'a>(r: &mut Reader<'a>) -> json_reader::Result<ChallengeIn<'a>> {
     let mut seen = Seen::default();
     let mut req: [Option<Cow<'a, str>>; 5] = Default::default();
@@ -349,10 +390,13 @@ fn parse_and_wipe<R>(
     f: impl FnOnce(CheckedCredential<'_>) -> R,
 ) -> Result<R, ParsePaymentCredentialError> {
     let parsed = match core::str::from_utf8(json) {
-        Ok(text) => read_credential(&mut Reader::new(text)).map_err(|e| {
-            let (line, column) = line_column(text, e.at);
-            ParsePaymentCredentialError::Json { line, column }
-        }),
+        Ok(text) => match read_credential_exact(text) {
+            Some(wire) => Ok(wire),
+            None => read_credential(&mut Reader::new(text)).map_err(|e| {
+                let (line, column) = line_column(text, e.at);
+                ParsePaymentCredentialError::Json { line, column }
+            }),
+        },
         Err(e) => {
             let (line, column) = (1, e.valid_up_to() + 1);
             Err(ParsePaymentCredentialError::Json { line, column })
@@ -410,7 +454,9 @@ fn check(wire: WireIn<'_>) -> Result<CheckedCredential<'_>, ParsePaymentCredenti
         return Err(ParsePaymentCredentialError::MissingPreimage);
     };
     let p = preimage.as_str();
-    if p.is_empty() || p.len() > MAX_PREIMAGE_HEX_LEN || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
+    // A fold without an early exit, so that it vectorises.
+    let hex = p.bytes().fold(true, |ok, b| ok & b.is_ascii_hexdigit());
+    if p.is_empty() || p.len() > MAX_PREIMAGE_HEX_LEN || !hex {
         return Err(ParsePaymentCredentialError::InvalidPreimage);
     }
     Ok(CheckedCredential {

@@ -10,7 +10,7 @@ use super::CURRENCY_SAT;
 use super::json::{
     CanonicalJsonError, DecodeJsonParamError, MAX_JSON_PARAM_LEN, encode_json_param,
 };
-use super::json_reader::{self, Reader, Seen, line_column, opt_string};
+use super::json_reader::{self, Exact, Reader, Seen, line_column, opt_string};
 use crate::encoding::base64url_decode;
 use crate::{Amount, PaymentHash};
 
@@ -211,6 +211,38 @@ fn read_request<'a>(r: &mut Reader<'a>) -> json_reader::Result<WireRequestIn<'a>
     })
 }
 
+/// Reads the request in its canonical (RFC 8785) layout, the one this crate and Aperture
+/// write: `{"amount","currency"[,"description"][,"externalId"],"methodDetails":
+/// {"invoice"[,"network"][,"paymentHash"]}[,"recipient"]}`, no white space, no escapes.
+/// `None` for anything else, which [`read_request`] then reads; where this reads a
+/// request, that reads the same one.
+fn read_request_exact(text: &str) -> Option<WireRequestIn<'_>> {
+    let mut x = Exact::new(text);
+    let amount = x.member(br#"{"amount":""#)?;
+    let currency = x.member(br#","currency":""#)?;
+    let description = x.opt_member(br#","description":""#)?;
+    let external_id = x.opt_member(br#","externalId":""#)?;
+    let invoice = x.member(br#","methodDetails":{"invoice":""#)?;
+    let network = x.opt_member(br#","network":""#)?;
+    let payment_hash = x.opt_member(br#","paymentHash":""#)?;
+    x.lit(b"}")?;
+    let recipient = x.opt_member(br#","recipient":""#)?;
+    x.lit(b"}")?;
+    x.end()?;
+    Some(WireRequestIn {
+        amount,
+        currency,
+        description,
+        recipient,
+        external_id,
+        method_details: WireDetailsIn {
+            invoice,
+            payment_hash,
+            network,
+        },
+    })
+}
+
 fn read_details<'a>(r: &mut Reader<'a>) -> json_reader::Result<WireDetailsIn<'a>> {
     let mut seen = Seen::default();
     let (mut invoice, mut payment_hash, mut network) = (None, None, None);
@@ -268,6 +300,9 @@ fn parse_wire(bytes: &[u8]) -> Result<WireRequestIn<'_>, DecodeChargeRequestErro
             column: e.valid_up_to() + 1,
         })
     })?;
+    if let Some(wire) = read_request_exact(text) {
+        return Ok(wire);
+    }
     read_request(&mut Reader::new(text)).map_err(|e| {
         let (line, column) = line_column(text, e.at);
         DecodeChargeRequestError::Decode(DecodeJsonParamError::Syntax { line, column })
@@ -301,7 +336,7 @@ fn check_terms<'a>(
     let payment_hash = d
         .payment_hash
         .map(|h| {
-            if h.bytes().any(|b| b.is_ascii_uppercase()) {
+            if h.bytes().fold(false, |up, b| up | b.is_ascii_uppercase()) {
                 return Err(DecodeChargeRequestError::InvalidPaymentHash);
             }
             PaymentHash::from_hex(&h).map_err(|_| DecodeChargeRequestError::InvalidPaymentHash)
