@@ -138,6 +138,7 @@ struct PayloadOut<'a> {
 }
 
 /// A credential as read, borrowing from the decoded token where no escape forces a copy.
+#[cfg_attr(test, derive(Debug, PartialEq))]
 pub(crate) struct WireIn<'a> {
     pub(crate) challenge: ChallengeIn<'a>,
     pub(crate) source: Option<Cow<'a, str>>,
@@ -145,6 +146,7 @@ pub(crate) struct WireIn<'a> {
 }
 
 /// The echoed challenge as read.
+#[cfg_attr(test, derive(Debug, PartialEq))]
 pub(crate) struct ChallengeIn<'a> {
     pub(crate) id: Cow<'a, str>,
     pub(crate) realm: Cow<'a, str>,
@@ -204,6 +206,7 @@ impl<'a> ChallengeIn<'a> {
 
 /// Any payload object: a charge's `preimage` is read, other members (a session's
 /// `action`, `sessionId`, …) are skipped so that such credentials are recognised.
+#[cfg_attr(test, derive(Debug, PartialEq))]
 pub(crate) struct PayloadIn<'a> {
     pub(crate) preimage: Option<SecretStr<'a>>,
 }
@@ -213,6 +216,21 @@ pub(crate) struct PayloadIn<'a> {
 pub(crate) enum SecretStr<'a> {
     Borrowed(&'a str),
     Owned(Zeroizing<String>),
+}
+
+// Tests compare what the two readers read (not in constant time: never for secrets).
+#[cfg(test)]
+impl PartialEq for SecretStr<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+#[cfg(test)]
+impl core::fmt::Debug for SecretStr<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("SecretStr(<redacted>)")
+    }
 }
 
 impl SecretStr<'_> {
@@ -607,6 +625,87 @@ fn payment_token(value: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Strings with characters that need escapes, non-ASCII and plain ones.
+    fn text() -> impl Strategy<Value = String> {
+        "[a-zA-Z0-9_=-]{0,40}|[a-z\"\\\\\n\u{1}/\u{e9}\u{1f600} ]{0,8}"
+    }
+
+    /// A credential's JSON in the layout the fast path reads, every string written by
+    /// `serde_json` (so with escapes where needed).
+    fn credential_text(
+        req: &[String; 5],
+        opt: &[Option<String>; 5],
+        preimage: &str,
+    ) -> String {
+        let q = |s: &str| serde_json::to_string(s).unwrap();
+        let mut t = format!(
+            r#"{{"challenge":{{"id":{},"realm":{},"method":{},"intent":{},"request":{}"#,
+            q(&req[0]),
+            q(&req[1]),
+            q(&req[2]),
+            q(&req[3]),
+            q(&req[4])
+        );
+        for (key, v) in ["expires", "description", "opaque", "digest"].iter().zip(opt) {
+            if let Some(v) = v {
+                t.push_str(&format!(r#","{key}":{}"#, q(v)));
+            }
+        }
+        t.push('}');
+        if let Some(source) = &opt[4] {
+            t.push_str(&format!(r#","source":{}"#, q(source)));
+        }
+        t.push_str(&format!(r#","payload":{{"preimage":{}}}}}"#, q(preimage)));
+        t
+    }
+
+    /// Replaces, inserts or deletes one byte: `(position, byte, kind)`.
+    fn mutate(text: &str, m: Option<(usize, u8, u8)>) -> Option<String> {
+        let mut b = text.as_bytes().to_vec();
+        if let Some((at, byte, kind)) = m {
+            let at = at % (b.len() + 1);
+            match kind % 3 {
+                0 if at < b.len() => b[at] = byte,
+                1 => b.insert(at, byte),
+                _ if at < b.len() => {
+                    b.remove(at);
+                }
+                _ => {}
+            }
+        }
+        String::from_utf8(b).ok()
+    }
+
+    fn interesting_byte() -> impl Strategy<Value = u8> {
+        prop::sample::select(b"\"\\,:{}[] \nanx0\x01".to_vec())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Wherever the exact-layout reader reads a credential, the general reader reads
+        /// the same one; on the layout with no escapes the fast path is taken.
+        #[test]
+        fn exact_layout_reader_agrees_with_the_general_one(
+            req in proptest::array::uniform5(text()),
+            opt in proptest::array::uniform5(proptest::option::of(text())),
+            preimage in text(),
+            m in proptest::option::of((any::<usize>(), interesting_byte(), any::<u8>())),
+        ) {
+            let base = credential_text(&req, &opt, &preimage);
+            let Some(t) = mutate(&base, m) else { return Ok(()) };
+            let general = read_credential(&mut Reader::new(&t));
+            match read_credential_exact(&t) {
+                Some(fast) => prop_assert_eq!(Ok(fast), general.map_err(|_| ()), "{}", t),
+                None => {
+                    let plain = serde_json::to_string(&[&req[..], &opt.iter().flatten().cloned().collect::<Vec<_>>()[..], &[preimage.clone()]].concat()).unwrap();
+                    prop_assert!(m.is_some() || plain.contains('\\'), "fast path missed {}", t);
+                }
+            }
+        }
+    }
 
     fn challenge() -> PaymentChallenge {
         PaymentChallenge::new("id", "r", "lightning", "charge", "cQ")

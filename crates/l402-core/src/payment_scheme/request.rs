@@ -148,6 +148,7 @@ struct WireDetails<'a> {
 }
 
 /// The request as read: borrowed from the decoded bytes where no escape forces a copy.
+#[cfg_attr(test, derive(Debug, PartialEq))]
 struct WireRequestIn<'a> {
     amount: Cow<'a, str>,
     currency: Cow<'a, str>,
@@ -157,6 +158,7 @@ struct WireRequestIn<'a> {
     method_details: WireDetailsIn<'a>,
 }
 
+#[cfg_attr(test, derive(Debug, PartialEq))]
 struct WireDetailsIn<'a> {
     invoice: Cow<'a, str>,
     payment_hash: Option<Cow<'a, str>>,
@@ -536,6 +538,58 @@ fn parse_sats(s: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn text() -> impl Strategy<Value = String> {
+        "[a-zA-Z0-9]{0,40}|[a-z\"\\\\\n\u{1}/\u{e9} ]{0,8}"
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Wherever the exact-layout reader reads a request, the general reader reads the
+        /// same one; on canonical JSON with no escapes the fast path is taken.
+        #[test]
+        fn exact_layout_reader_agrees_with_the_general_one(
+            amount in text(),
+            currency in text(),
+            invoice in text(),
+            opt in proptest::array::uniform5(proptest::option::of(text())),
+            m in proptest::option::of((any::<usize>(), prop::sample::select(b"\"\\,:{}[] \nan0\x01".to_vec()), any::<u8>())),
+        ) {
+            let mut v = serde_json::json!({
+                "amount": amount, "currency": currency,
+                "methodDetails": {"invoice": invoice},
+            });
+            for (key, val) in ["description", "externalId", "recipient"].iter().zip(&opt[..3]) {
+                if let Some(val) = val {
+                    v[*key] = val.as_str().into();
+                }
+            }
+            for (key, val) in ["network", "paymentHash"].iter().zip(&opt[3..]) {
+                if let Some(val) = val {
+                    v["methodDetails"][*key] = val.as_str().into();
+                }
+            }
+            let base = crate::payment_scheme::canonicalize(&v.to_string()).unwrap();
+            let mut b = base.clone().into_bytes();
+            if let Some((at, byte, kind)) = m {
+                let at = at % (b.len() + 1);
+                match kind % 3 {
+                    0 if at < b.len() => b[at] = byte,
+                    1 => b.insert(at, byte),
+                    _ if at < b.len() => { b.remove(at); }
+                    _ => {}
+                }
+            }
+            let Ok(t) = String::from_utf8(b) else { return Ok(()) };
+            let general = read_request(&mut Reader::new(&t));
+            match read_request_exact(&t) {
+                Some(fast) => prop_assert_eq!(Ok(fast), general.map_err(|_| ()), "{}", t),
+                None => prop_assert!(m.is_some() || base.contains('\\'), "fast path missed {}", t),
+            }
+        }
+    }
 
     #[test]
     fn amounts_are_positive_decimal_sats() {
