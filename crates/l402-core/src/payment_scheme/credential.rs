@@ -13,12 +13,14 @@ use super::challenge::PaymentChallenge;
 use super::challenge_id::ChallengeBinding;
 use super::{INTENT_CHARGE, INTENT_SESSION, METHOD_LIGHTNING, SCHEME};
 use crate::Preimage;
-use crate::encoding::{Base64Error, HexError, base64url_decode, base64url_encode};
+use crate::encoding::{Base64Error, HexError, base64url_decode_in, base64url_encode};
 
 /// Longest `Authorization` value parsed as a Payment credential: 64 KiB, Aperture's cap.
 pub const MAX_PAYMENT_AUTHORIZATION_LEN: usize = 64 * 1024;
 /// Most `Authorization` fields examined in one request.
 const MAX_AUTHORIZATION_FIELDS: usize = 8;
+/// Decoded credentials up to this size are decoded into a buffer on the stack.
+const DECODE_ON_STACK: usize = 2048;
 /// Longest preimage text accepted in a payload (32 bytes of hex).
 const MAX_PREIMAGE_HEX_LEN: usize = 64;
 
@@ -397,14 +399,18 @@ pub(crate) fn with_credential<R>(
     if token.is_empty() {
         return Err(ParsePaymentCredentialError::Empty);
     }
-    let mut json = base64url_decode(token).map_err(ParsePaymentCredentialError::Base64)?;
-    parse_and_wipe(&mut json, f)
+    // Decoded on the stack when it fits (a charge credential with a typical invoice is
+    // about 1 KB), so the usual request allocates nothing for it.
+    let mut stack = [0u8; DECODE_ON_STACK];
+    let mut json =
+        base64url_decode_in(token, &mut stack).map_err(ParsePaymentCredentialError::Base64)?;
+    parse_and_wipe(json.as_mut_slice(), f)
 }
 
 /// Parses decoded credential JSON, hands the checked credential to `f`, then zeroes the
 /// bytes of `json` that held the preimage (all of them when its place is unknown).
 fn parse_and_wipe<R>(
-    json: &mut Vec<u8>,
+    json: &mut [u8],
     f: impl FnOnce(CheckedCredential<'_>) -> R,
 ) -> Result<R, ParsePaymentCredentialError> {
     let parsed = match core::str::from_utf8(json) {
@@ -634,11 +640,7 @@ mod tests {
 
     /// A credential's JSON in the layout the fast path reads, every string written by
     /// `serde_json` (so with escapes where needed).
-    fn credential_text(
-        req: &[String; 5],
-        opt: &[Option<String>; 5],
-        preimage: &str,
-    ) -> String {
+    fn credential_text(req: &[String; 5], opt: &[Option<String>; 5], preimage: &str) -> String {
         let q = |s: &str| serde_json::to_string(s).unwrap();
         let mut t = format!(
             r#"{{"challenge":{{"id":{},"realm":{},"method":{},"intent":{},"request":{}"#,
@@ -648,7 +650,10 @@ mod tests {
             q(&req[3]),
             q(&req[4])
         );
-        for (key, v) in ["expires", "description", "opaque", "digest"].iter().zip(opt) {
+        for (key, v) in ["expires", "description", "opaque", "digest"]
+            .iter()
+            .zip(opt)
+        {
             if let Some(v) = v {
                 t.push_str(&format!(r#","{key}":{}"#, q(v)));
             }

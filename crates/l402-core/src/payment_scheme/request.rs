@@ -11,7 +11,7 @@ use super::json::{
     CanonicalJsonError, DecodeJsonParamError, MAX_JSON_PARAM_LEN, encode_json_param,
 };
 use super::json_reader::{self, Exact, Reader, Seen, line_column, opt_string};
-use crate::encoding::base64url_decode;
+use crate::encoding::{Decoded, base64url_decode, base64url_decode_in};
 use crate::{Amount, PaymentHash};
 
 /// The Lightning network an invoice is for, as named in `methodDetails.network`.
@@ -295,6 +295,20 @@ pub(crate) fn request_bytes(param: &str) -> Result<Vec<u8>, DecodeChargeRequestE
         .map_err(|e| DecodeChargeRequestError::Decode(DecodeJsonParamError::Base64(e)))
 }
 
+/// [`request_bytes`], into `buf` when the result fits.
+pub(crate) fn request_bytes_in<'b>(
+    param: &str,
+    buf: &'b mut [u8],
+) -> Result<Decoded<'b>, DecodeChargeRequestError> {
+    if param.len() > MAX_JSON_PARAM_LEN {
+        return Err(DecodeChargeRequestError::Decode(
+            DecodeJsonParamError::TooLong(param.len()),
+        ));
+    }
+    base64url_decode_in(param, buf)
+        .map_err(|e| DecodeChargeRequestError::Decode(DecodeJsonParamError::Base64(e)))
+}
+
 fn parse_wire(bytes: &[u8]) -> Result<WireRequestIn<'_>, DecodeChargeRequestError> {
     let text = core::str::from_utf8(bytes).map_err(|e| {
         DecodeChargeRequestError::Decode(DecodeJsonParamError::Syntax {
@@ -314,7 +328,11 @@ fn parse_wire(bytes: &[u8]) -> Result<WireRequestIn<'_>, DecodeChargeRequestErro
 /// Whether every byte is an ASCII letter or digit (a bech32 string), without an early
 /// exit so that the loop vectorizes.
 fn is_alphanumeric(s: &str) -> bool {
-    s.bytes().fold(true, |ok, b| ok & b.is_ascii_alphanumeric())
+    // Range checks as wrapping subtractions (a digit, or a letter of either case once
+    // the case bit is set), which the compiler turns into vector compares.
+    s.bytes().fold(true, |ok, b| {
+        ok & ((b.wrapping_sub(b'0') < 10) | ((b | 0x20).wrapping_sub(b'a') < 26))
+    })
 }
 
 /// Checks every field of a request read from `bytes` (see [`ChargeRequest::decode`]).
@@ -588,6 +606,19 @@ mod tests {
                 Some(fast) => prop_assert_eq!(Ok(fast), general.map_err(|_| ()), "{}", t),
                 None => prop_assert!(m.is_some() || base.contains('\\'), "fast path missed {}", t),
             }
+        }
+    }
+
+    #[test]
+    fn alphanumeric_is_ascii_letters_and_digits() {
+        for b in 0..=255u8 {
+            let s = [b];
+            let s = core::str::from_utf8(&s).unwrap_or("\u{80}");
+            assert_eq!(
+                is_alphanumeric(s),
+                s.bytes().all(|c| c.is_ascii_alphanumeric()),
+                "{b}"
+            );
         }
     }
 
