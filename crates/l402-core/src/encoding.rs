@@ -525,7 +525,7 @@ mod tests {
         ) {
             let mut s = base64url_encode(&data);
             if pad {
-                while s.len() % 4 != 0 {
+                while !s.len().is_multiple_of(4) {
                     s.push('=');
                 }
             }

@@ -705,7 +705,10 @@ mod tests {
             match read_credential_exact(&t) {
                 Some(fast) => prop_assert_eq!(Ok(fast), general.map_err(|_| ()), "{}", t),
                 None => {
-                    let plain = serde_json::to_string(&[&req[..], &opt.iter().flatten().cloned().collect::<Vec<_>>()[..], &[preimage.clone()]].concat()).unwrap();
+                    let mut all: Vec<&str> = req.iter().map(String::as_str).collect();
+                    all.extend(opt.iter().flatten().map(String::as_str));
+                    all.push(&preimage);
+                    let plain = serde_json::to_string(&all).unwrap();
                     prop_assert!(m.is_some() || plain.contains('\\'), "fast path missed {}", t);
                 }
             }
