@@ -2,7 +2,9 @@
 //! crypto floor, measured in the same run.
 //!
 //! Run: `cargo bench -p l402-benches --bench payment_scheme`
-//! (the ratio report alone: `cargo bench -p l402-benches --bench payment_scheme -- payment/ratio`)
+//! (the ratio report alone: `cargo bench -p l402-benches --bench payment_scheme -- payment/ratio`;
+//! full verification alone, for `valgrind --tool=callgrind`: run the built binary with
+//! `payment/profile [iterations]`)
 //!
 //! *Full verification* is what a server does per request (`verify_authorization`, then the
 //! store): parse the `Authorization` value (size cap, strict base64url, credential JSON), recompute the challenge id (HMAC
