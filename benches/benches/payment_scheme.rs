@@ -2,7 +2,9 @@
 //! crypto floor, measured in the same run.
 //!
 //! Run: `cargo bench -p l402-benches --bench payment_scheme`
-//! (the ratio report alone: `cargo bench -p l402-benches --bench payment_scheme -- payment/ratio`)
+//! (the ratio report alone: `cargo bench -p l402-benches --bench payment_scheme -- payment/ratio`;
+//! full verification alone, for `valgrind --tool=callgrind`: run the built binary with
+//! `payment/profile [iterations]`)
 //!
 //! *Full verification* is what a server does per request (`verify_authorization`, then the
 //! store): parse the `Authorization` value (size cap, strict base64url, credential JSON), recompute the challenge id (HMAC
@@ -179,9 +181,23 @@ fn ratio_report() {
     );
 }
 
+/// Full verification only, many times, and nothing else: for instruction counts under
+/// `valgrind --tool=callgrind` (`-- payment/profile [iterations]`).
+fn profile(iterations: usize) {
+    let case = Case::new();
+    for _ in 0..iterations {
+        black_box(case.full(black_box(&case.header)));
+    }
+}
+
 criterion_group!(benches, bench);
 
 fn main() {
+    let mut args = std::env::args().skip(1).filter(|a| !a.starts_with('-'));
+    if args.next().as_deref() == Some("payment/profile") {
+        profile(args.next().and_then(|n| n.parse().ok()).unwrap_or(20_000));
+        return;
+    }
     benches();
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     if filter.is_none_or(|f| "payment/ratio".contains(f.as_str())) {

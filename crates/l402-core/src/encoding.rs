@@ -10,6 +10,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use zeroize::Zeroize;
 
 /// Why a hex string was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -206,6 +207,50 @@ pub fn base64url_decode(s: &str) -> Result<Vec<u8>, Base64Error> {
     base64_decode_general(bytes)
 }
 
+/// Decoded bytes: in the caller's buffer when they fit, else on the heap.
+pub(crate) enum Decoded<'b> {
+    /// The start of the caller's buffer.
+    InPlace(&'b mut [u8]),
+    /// Too large for the buffer.
+    Heap(Vec<u8>),
+}
+
+impl Decoded<'_> {
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
+        match self {
+            Decoded::InPlace(b) => b,
+            Decoded::Heap(v) => v,
+        }
+    }
+}
+
+/// [`base64url_decode`], into `buf` when the result fits: the same verdict and bytes,
+/// without an allocation. After a failed attempt `buf` is zeroized (the SIMD decoder may
+/// have written part of the result before it found the error).
+pub(crate) fn base64url_decode_in<'b>(
+    s: &str,
+    buf: &'b mut [u8],
+) -> Result<Decoded<'b>, Base64Error> {
+    let simd = base64_simd::URL_SAFE_NO_PAD;
+    if simd
+        .decoded_length(s.as_bytes())
+        .is_ok_and(|n| n <= buf.len())
+    {
+        let decoded = simd
+            .decode(s.as_bytes(), base64_simd::Out::from_slice(&mut *buf))
+            .map(|out| out.len());
+        match decoded {
+            Ok(n) => {
+                if let Some(out) = buf.get_mut(..n) {
+                    return Ok(Decoded::InPlace(out));
+                }
+            }
+            Err(_) => buf.zeroize(),
+        }
+    }
+    base64url_decode(s).map(Decoded::Heap)
+}
+
 /// Marks a byte that is in neither base64 alphabet.
 const INVALID: u8 = 0xff;
 
@@ -362,6 +407,17 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
+    fn a_failed_decode_into_a_buffer_leaves_nothing_in_it() {
+        // Valid for 60 characters, then a character outside the alphabet: the SIMD
+        // decoder may have written the first bytes before it stopped.
+        let mut s = base64url_encode(&[0x5a; 48]);
+        s.push_str("A*");
+        let mut buf = [0xaa; 64];
+        assert!(base64url_decode_in(&s, &mut buf).is_err());
+        assert!(buf.iter().all(|&b| b == 0), "{buf:?}");
+    }
+
+    #[test]
     fn hex_accepts_both_cases_and_emits_lower() {
         assert_eq!(hex_decode("0aFf").unwrap(), vec![0x0a, 0xff]);
         assert_eq!(hex_encode(&[0x0a, 0xff]), "0aff");
@@ -457,6 +513,37 @@ mod tests {
                     s.push('=');
                 }
                 prop_assert_eq!(base64url_decode(&s).unwrap(), data);
+            }
+        }
+
+        #[test]
+        fn decoding_into_a_buffer_agrees_with_decoding_to_a_vec(
+            data in proptest::collection::vec(any::<u8>(), 0..60),
+            change in proptest::option::of((any::<usize>(), proptest::sample::select(b"AQgw+/-_=*".to_vec()))),
+            pad in any::<bool>(),
+            room in 0usize..64,
+        ) {
+            let mut s = base64url_encode(&data);
+            if pad {
+                while !s.len().is_multiple_of(4) {
+                    s.push('=');
+                }
+            }
+            let mut s = s.into_bytes();
+            if let Some((i, c)) = change
+                && !s.is_empty()
+            {
+                let i = i % s.len();
+                s[i] = c;
+            }
+            let s = String::from_utf8(s).unwrap();
+            let mut buf = vec![0xaa; room];
+            let expected = base64url_decode(&s);
+            match base64url_decode_in(&s, &mut buf) {
+                Ok(mut d) => prop_assert_eq!(Ok(d.as_mut_slice().to_vec()), expected),
+                Err(e) => {
+                    prop_assert_eq!(Err(e), expected);
+                }
             }
         }
 

@@ -121,6 +121,47 @@ impl Keyed<'_> {
         finish_in_block(&mut s.outer, BLOCK, 32, &mut s.block);
         state_bytes_into(&s.outer, out);
     }
+
+    /// Writes `HMAC(key, parts[0] ‖ parts[1] ‖ …)` to `out`, hashing each part where it
+    /// lies: whole blocks straight from the part, only the bytes that straddle a block
+    /// boundary copied into the scratch block.
+    pub(crate) fn mac_parts_into(self, parts: &[&[u8]], out: &mut [u8; 32]) {
+        let s = self.0;
+        // Bytes of the message waiting in the block, and bytes hashed so far.
+        let (mut fill, mut hashed) = (0usize, BLOCK);
+        for part in parts {
+            let mut part = *part;
+            if fill > 0 {
+                let take = (BLOCK - fill).min(part.len());
+                let (head, tail) = part.split_at(take);
+                if let Some(dst) = s.block.get_mut(fill..fill + take) {
+                    dst.copy_from_slice(head);
+                }
+                fill += take;
+                part = tail;
+                if fill < BLOCK {
+                    continue;
+                }
+                compress(&mut s.inner, &s.block);
+                hashed += BLOCK;
+            }
+            let (blocks, rest) = part.as_chunks::<BLOCK>();
+            for b in blocks {
+                compress(&mut s.inner, b);
+            }
+            hashed += blocks.len() * BLOCK;
+            if let Some(dst) = s.block.get_mut(..rest.len()) {
+                dst.copy_from_slice(rest);
+            }
+            fill = rest.len();
+        }
+        finish_in_block(&mut s.inner, hashed, fill, &mut s.block);
+        for (chunk, word) in s.block.chunks_exact_mut(4).zip(&s.inner) {
+            chunk.copy_from_slice(&word.to_be_bytes());
+        }
+        finish_in_block(&mut s.outer, BLOCK, 32, &mut s.block);
+        state_bytes_into(&s.outer, out);
+    }
 }
 
 impl Drop for Scratch {
@@ -170,6 +211,11 @@ impl KeyStates {
     /// Writes `HMAC(key, msg)` to `out`.
     pub(crate) fn mac_into(&self, msg: &[u8], out: &mut [u8; 32]) {
         Scratch::new().load(self).mac_into(msg, out);
+    }
+
+    /// Writes `HMAC(key, parts[0] ‖ parts[1] ‖ …)` to `out`, without joining the parts.
+    pub(crate) fn mac_parts_into(&self, parts: &[&[u8]], out: &mut [u8; 32]) {
+        Scratch::new().load(self).mac_parts_into(parts, out);
     }
 }
 
@@ -425,6 +471,36 @@ mod tests {
                 .load(&KEY_GENERATOR_STATES)
                 .mac_into(&msg, &mut out);
             assert_eq!(out, reference(KEY_GENERATOR, &msg), "precomputed, {len}");
+        }
+    }
+
+    #[test]
+    fn parts_are_hashed_as_their_concatenation_at_every_boundary() {
+        // Splits at, around and across block boundaries, with empty parts between.
+        let key = [0x3cu8; 32];
+        let states = KeyStates::new(&key);
+        for len in [0, 1, 55, 56, 63, 64, 65, 127, 128, 129, 200] {
+            let msg: Vec<u8> = (0..len).map(|i| (i * 11 + 3) as u8).collect();
+            for cut in 0..=len {
+                let (a, b) = msg.split_at(cut);
+                let mut out = [0u8; 32];
+                states.mac_parts_into(&[a, b"", b], &mut out);
+                assert_eq!(out, reference(&key, &msg), "length {len}, cut {cut}");
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn parts_match_the_hmac_crate(
+            key in proptest::collection::vec(any::<u8>(), 0..100),
+            parts in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..150), 0..12),
+        ) {
+            let joined: Vec<u8> = parts.concat();
+            let slices: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+            let mut out = [0u8; 32];
+            KeyStates::new(&key).mac_parts_into(&slices, &mut out);
+            prop_assert_eq!(out, reference(&key, &joined));
         }
     }
 

@@ -7,18 +7,20 @@ use http::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use serde::Serialize;
 use zeroize::{Zeroize, Zeroizing};
 
-use super::json_reader::{self, Reader, Seen, line_column, opt_string};
+use super::json_reader::{self, Exact, Reader, Seen, line_column, opt_string};
 
 use super::challenge::PaymentChallenge;
 use super::challenge_id::ChallengeBinding;
 use super::{INTENT_CHARGE, INTENT_SESSION, METHOD_LIGHTNING, SCHEME};
 use crate::Preimage;
-use crate::encoding::{Base64Error, HexError, base64url_decode, base64url_encode};
+use crate::encoding::{Base64Error, HexError, base64url_decode_in, base64url_encode};
 
 /// Longest `Authorization` value parsed as a Payment credential: 64 KiB, Aperture's cap.
 pub const MAX_PAYMENT_AUTHORIZATION_LEN: usize = 64 * 1024;
 /// Most `Authorization` fields examined in one request.
 const MAX_AUTHORIZATION_FIELDS: usize = 8;
+/// Decoded credentials up to this size are decoded into a buffer on the stack.
+const DECODE_ON_STACK: usize = 2048;
 /// Longest preimage text accepted in a payload (32 bytes of hex).
 const MAX_PREIMAGE_HEX_LEN: usize = 64;
 
@@ -138,6 +140,7 @@ struct PayloadOut<'a> {
 }
 
 /// A credential as read, borrowing from the decoded token where no escape forces a copy.
+#[cfg_attr(test, derive(Debug, PartialEq))]
 pub(crate) struct WireIn<'a> {
     pub(crate) challenge: ChallengeIn<'a>,
     pub(crate) source: Option<Cow<'a, str>>,
@@ -145,6 +148,7 @@ pub(crate) struct WireIn<'a> {
 }
 
 /// The echoed challenge as read.
+#[cfg_attr(test, derive(Debug, PartialEq))]
 pub(crate) struct ChallengeIn<'a> {
     pub(crate) id: Cow<'a, str>,
     pub(crate) realm: Cow<'a, str>,
@@ -204,6 +208,7 @@ impl<'a> ChallengeIn<'a> {
 
 /// Any payload object: a charge's `preimage` is read, other members (a session's
 /// `action`, `sessionId`, …) are skipped so that such credentials are recognised.
+#[cfg_attr(test, derive(Debug, PartialEq))]
 pub(crate) struct PayloadIn<'a> {
     pub(crate) preimage: Option<SecretStr<'a>>,
 }
@@ -213,6 +218,21 @@ pub(crate) struct PayloadIn<'a> {
 pub(crate) enum SecretStr<'a> {
     Borrowed(&'a str),
     Owned(Zeroizing<String>),
+}
+
+// Tests compare what the two readers read (not in constant time: never for secrets).
+#[cfg(test)]
+impl PartialEq for SecretStr<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+#[cfg(test)]
+impl core::fmt::Debug for SecretStr<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("SecretStr(<redacted>)")
+    }
 }
 
 impl SecretStr<'_> {
@@ -256,6 +276,47 @@ fn read_credential<'a>(r: &mut Reader<'a>) -> json_reader::Result<WireIn<'a>> {
         }),
         _ => Err(r.error_here()),
     }
+}
+
+/// Reads the credential in the layout this crate (and Aperture's field order) writes:
+/// `{"challenge":{"id","realm","method","intent","request"[,"expires"][,"description"]
+/// [,"opaque"][,"digest"]}[,"source"],"payload":{"preimage"}}`, no white space, no
+/// escapes. `None` for anything else, which [`read_credential`] then reads; where this
+/// reads a credential, that reads the same one.
+fn read_credential_exact(text: &str) -> Option<WireIn<'_>> {
+    let mut x = Exact::new(text);
+    let id = x.member(br#"{"challenge":{"id":""#)?;
+    let realm = x.member(br#","realm":""#)?;
+    let method = x.member(br#","method":""#)?;
+    let intent = x.member(br#","intent":""#)?;
+    let request = x.member(br#","request":""#)?;
+    let expires = x.opt_member(br#","expires":""#)?;
+    let description = x.opt_member(br#","description":""#)?;
+    let opaque = x.opt_member(br#","opaque":""#)?;
+    let digest = x.opt_member(br#","digest":""#)?;
+    x.lit(b"}")?;
+    let source = x.opt_member(br#","source":""#)?;
+    x.lit(br#","payload":{"preimage":""#)?;
+    let preimage = x.string_rest()?;
+    x.lit(b"}}")?;
+    x.end()?;
+    Some(WireIn {
+        challenge: ChallengeIn {
+            id,
+            realm,
+            method,
+            intent,
+            request,
+            expires,
+            description,
+            opaque,
+            digest,
+        },
+        source,
+        payload: PayloadIn {
+            preimage: Some(SecretStr::Borrowed(preimage)),
+        },
+    })
 }
 
 fn read_challenge<'a>(r: &mut Reader<'a>) -> json_reader::Result<ChallengeIn<'a>> {
@@ -338,21 +399,28 @@ pub(crate) fn with_credential<R>(
     if token.is_empty() {
         return Err(ParsePaymentCredentialError::Empty);
     }
-    let mut json = base64url_decode(token).map_err(ParsePaymentCredentialError::Base64)?;
-    parse_and_wipe(&mut json, f)
+    // Decoded on the stack when it fits (a charge credential with a typical invoice is
+    // about 1 KB), so the usual request allocates nothing for it.
+    let mut stack = [0u8; DECODE_ON_STACK];
+    let mut json =
+        base64url_decode_in(token, &mut stack).map_err(ParsePaymentCredentialError::Base64)?;
+    parse_and_wipe(json.as_mut_slice(), f)
 }
 
 /// Parses decoded credential JSON, hands the checked credential to `f`, then zeroes the
 /// bytes of `json` that held the preimage (all of them when its place is unknown).
 fn parse_and_wipe<R>(
-    json: &mut Vec<u8>,
+    json: &mut [u8],
     f: impl FnOnce(CheckedCredential<'_>) -> R,
 ) -> Result<R, ParsePaymentCredentialError> {
     let parsed = match core::str::from_utf8(json) {
-        Ok(text) => read_credential(&mut Reader::new(text)).map_err(|e| {
-            let (line, column) = line_column(text, e.at);
-            ParsePaymentCredentialError::Json { line, column }
-        }),
+        Ok(text) => match read_credential_exact(text) {
+            Some(wire) => Ok(wire),
+            None => read_credential(&mut Reader::new(text)).map_err(|e| {
+                let (line, column) = line_column(text, e.at);
+                ParsePaymentCredentialError::Json { line, column }
+            }),
+        },
         Err(e) => {
             let (line, column) = (1, e.valid_up_to() + 1);
             Err(ParsePaymentCredentialError::Json { line, column })
@@ -410,7 +478,9 @@ fn check(wire: WireIn<'_>) -> Result<CheckedCredential<'_>, ParsePaymentCredenti
         return Err(ParsePaymentCredentialError::MissingPreimage);
     };
     let p = preimage.as_str();
-    if p.is_empty() || p.len() > MAX_PREIMAGE_HEX_LEN || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
+    // A fold without an early exit, so that it vectorises.
+    let hex = p.bytes().fold(true, |ok, b| ok & b.is_ascii_hexdigit());
+    if p.is_empty() || p.len() > MAX_PREIMAGE_HEX_LEN || !hex {
         return Err(ParsePaymentCredentialError::InvalidPreimage);
     }
     Ok(CheckedCredential {
@@ -561,6 +631,89 @@ fn payment_token(value: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Strings with characters that need escapes, non-ASCII and plain ones.
+    fn text() -> impl Strategy<Value = String> {
+        "[a-zA-Z0-9_=-]{0,40}|[a-z\"\\\\\n\u{1}/\u{e9}\u{1f600} ]{0,8}"
+    }
+
+    /// A credential's JSON in the layout the fast path reads, every string written by
+    /// `serde_json` (so with escapes where needed).
+    fn credential_text(req: &[String; 5], opt: &[Option<String>; 5], preimage: &str) -> String {
+        let q = |s: &str| serde_json::to_string(s).unwrap();
+        let mut t = format!(
+            r#"{{"challenge":{{"id":{},"realm":{},"method":{},"intent":{},"request":{}"#,
+            q(&req[0]),
+            q(&req[1]),
+            q(&req[2]),
+            q(&req[3]),
+            q(&req[4])
+        );
+        for (key, v) in ["expires", "description", "opaque", "digest"]
+            .iter()
+            .zip(opt)
+        {
+            if let Some(v) = v {
+                t.push_str(&format!(r#","{key}":{}"#, q(v)));
+            }
+        }
+        t.push('}');
+        if let Some(source) = &opt[4] {
+            t.push_str(&format!(r#","source":{}"#, q(source)));
+        }
+        t.push_str(&format!(r#","payload":{{"preimage":{}}}}}"#, q(preimage)));
+        t
+    }
+
+    /// Replaces, inserts or deletes one byte: `(position, byte, kind)`.
+    fn mutate(text: &str, m: Option<(usize, u8, u8)>) -> Option<String> {
+        let mut b = text.as_bytes().to_vec();
+        if let Some((at, byte, kind)) = m {
+            let at = at % (b.len() + 1);
+            match kind % 3 {
+                0 if at < b.len() => b[at] = byte,
+                1 => b.insert(at, byte),
+                _ if at < b.len() => {
+                    b.remove(at);
+                }
+                _ => {}
+            }
+        }
+        String::from_utf8(b).ok()
+    }
+
+    fn interesting_byte() -> impl Strategy<Value = u8> {
+        prop::sample::select(b"\"\\,:{}[] \nanx0\x01".to_vec())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Wherever the exact-layout reader reads a credential, the general reader reads
+        /// the same one; on the layout with no escapes the fast path is taken.
+        #[test]
+        fn exact_layout_reader_agrees_with_the_general_one(
+            req in proptest::array::uniform5(text()),
+            opt in proptest::array::uniform5(proptest::option::of(text())),
+            preimage in text(),
+            m in proptest::option::of((any::<usize>(), interesting_byte(), any::<u8>())),
+        ) {
+            let base = credential_text(&req, &opt, &preimage);
+            let Some(t) = mutate(&base, m) else { return Ok(()) };
+            let general = read_credential(&mut Reader::new(&t));
+            match read_credential_exact(&t) {
+                Some(fast) => prop_assert_eq!(Ok(fast), general.map_err(|_| ()), "{}", t),
+                None => {
+                    let mut all: Vec<&str> = req.iter().map(String::as_str).collect();
+                    all.extend(opt.iter().flatten().map(String::as_str));
+                    all.push(&preimage);
+                    let plain = serde_json::to_string(&all).unwrap();
+                    prop_assert!(m.is_some() || plain.contains('\\'), "fast path missed {}", t);
+                }
+            }
+        }
+    }
 
     fn challenge() -> PaymentChallenge {
         PaymentChallenge::new("id", "r", "lightning", "charge", "cQ")

@@ -88,24 +88,7 @@ impl<'a> Reader<'a> {
         self.eat(b'"')?;
         let bytes = self.text.as_bytes();
         let start = self.i;
-        // The plain run: eight bytes at a time while none is a quote, a backslash or a
-        // control character.
-        let mut i = start;
-        const ONES: u64 = 0x0101_0101_0101_0101;
-        const HIGH: u64 = 0x8080_8080_8080_8080;
-        let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-        while let Some(chunk) = bytes.get(i..).and_then(<[u8]>::first_chunk::<8>) {
-            let w = u64::from_le_bytes(*chunk);
-            // A high bit for each byte that is a quote, a backslash or below 0x20 (false
-            // positives after a real one do not matter: the byte loop decides).
-            let special = has_zero(w ^ (ONES * u64::from(b'"')))
-                | has_zero(w ^ (ONES * u64::from(b'\\')))
-                | (w.wrapping_sub(ONES * 0x20) & !w & HIGH);
-            if special != 0 {
-                break;
-            }
-            i += 8;
-        }
+        let mut i = start + plain_run(bytes.get(start..).unwrap_or_default());
         loop {
             match bytes.get(i) {
                 None => {
@@ -327,6 +310,122 @@ impl<'a> Reader<'a> {
             }
         }
         Ok(())
+    }
+}
+
+/// A high bit in each byte of `w` that is a quote, a backslash or a control character,
+/// exact up to the first such byte (above it a borrow may flag others, so only the
+/// lowest flag is used).
+fn special_bytes(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGH;
+    below(w ^ (ONES * u64::from(b'"')), 1)
+        | below(w ^ (ONES * u64::from(b'\\')), 1)
+        | below(w, 0x20)
+}
+
+/// The length of the run at the start of `bytes` with no quote, backslash or control
+/// character: a string's text up to its end, its first escape or the first byte it may
+/// not hold. The first 32 bytes eight at a time (most strings end there), the rest by
+/// `memchr` (SIMD) for a quote or backslash and a branch-free reduction the compiler
+/// vectorises for control characters: a fraction of an instruction per byte.
+fn plain_run(bytes: &[u8]) -> usize {
+    const SHORT: usize = 32;
+    let mut done = 0;
+    while done < SHORT {
+        let rest = bytes.get(done..).unwrap_or_default();
+        let word = match rest.first_chunk::<8>() {
+            Some(w) => *w,
+            None => {
+                // Past the end counts as special; the result is clamped to the end.
+                let mut w = [b'"'; 8];
+                if let Some(head) = w.get_mut(..rest.len()) {
+                    head.copy_from_slice(rest);
+                }
+                w
+            }
+        };
+        let flags = special_bytes(u64::from_le_bytes(word));
+        if flags != 0 {
+            let at = done + (flags.trailing_zeros() / 8) as usize;
+            return at.min(bytes.len());
+        }
+        done += 8;
+    }
+    let rest = bytes.get(done..).unwrap_or_default();
+    let end = memchr::memchr2(b'"', b'\\', rest).unwrap_or(rest.len());
+    let run = rest.get(..end).unwrap_or_default();
+    done + if run.iter().fold(u8::MAX, |m, &b| m.min(b)) >= 0x20 {
+        end
+    } else {
+        run.iter().position(|&b| b < 0x20).unwrap_or(end)
+    }
+}
+
+/// A cursor over one exact layout of a JSON object, with no white space: the forms this
+/// crate and Aperture write (members in a fixed order, strings without escapes). Each
+/// step answers `None` where the text departs from the layout, and the caller then reads
+/// the text with [`Reader`], which decides. Where the layout matches, it reads exactly
+/// what [`Reader`] would read: every member once, in an order the object rules allow,
+/// each string borrowed as [`Reader::string`] borrows it (the tests hold the two to it).
+pub(crate) struct Exact<'a> {
+    text: &'a str,
+    i: usize,
+}
+
+impl<'a> Exact<'a> {
+    pub(crate) fn new(text: &'a str) -> Self {
+        Exact { text, i: 0 }
+    }
+
+    /// Consumes `lit`, which must come next.
+    pub(crate) fn lit<const N: usize>(&mut self, lit: &[u8; N]) -> Option<()> {
+        self.eat(lit).then_some(())
+    }
+
+    /// Whether `lit` comes next; consumed if so. (A fixed-size comparison, which the
+    /// compiler inlines as a few loads.)
+    pub(crate) fn eat<const N: usize>(&mut self, lit: &[u8; N]) -> bool {
+        let next = self.text.as_bytes().get(self.i..).unwrap_or_default();
+        let matches = next.first_chunk::<N>() == Some(lit);
+        if matches {
+            self.i += N;
+        }
+        matches
+    }
+
+    /// The rest of a string whose opening quote was consumed, and its closing quote:
+    /// only a string with no escape (so it is the text between the quotes).
+    pub(crate) fn string_rest(&mut self) -> Option<&'a str> {
+        let next = self.text.as_bytes().get(self.i..)?;
+        let n = plain_run(next);
+        if next.get(n) != Some(&b'"') {
+            return None;
+        }
+        let s = self.text.get(self.i..self.i + n)?;
+        self.i += n + 1;
+        Some(s)
+    }
+
+    /// `key` (given with its punctuation, up to the value's opening quote), then the
+    /// string value.
+    pub(crate) fn member<const N: usize>(&mut self, key: &[u8; N]) -> Option<Str<'a>> {
+        self.lit(key)?;
+        self.string_rest().map(Cow::Borrowed)
+    }
+
+    /// `,"key":"value"` if it comes next (`key` given with its punctuation).
+    pub(crate) fn opt_member<const N: usize>(&mut self, key: &[u8; N]) -> Option<Option<Str<'a>>> {
+        if !self.eat(key) {
+            return Some(None);
+        }
+        self.string_rest().map(|s| Some(Cow::Borrowed(s)))
+    }
+
+    /// Whether the whole text was read.
+    pub(crate) fn end(&self) -> Option<()> {
+        (self.i == self.text.len()).then_some(())
     }
 }
 

@@ -10,8 +10,8 @@ use super::CURRENCY_SAT;
 use super::json::{
     CanonicalJsonError, DecodeJsonParamError, MAX_JSON_PARAM_LEN, encode_json_param,
 };
-use super::json_reader::{self, Reader, Seen, line_column, opt_string};
-use crate::encoding::base64url_decode;
+use super::json_reader::{self, Exact, Reader, Seen, line_column, opt_string};
+use crate::encoding::{Decoded, base64url_decode, base64url_decode_in};
 use crate::{Amount, PaymentHash};
 
 /// The Lightning network an invoice is for, as named in `methodDetails.network`.
@@ -148,6 +148,7 @@ struct WireDetails<'a> {
 }
 
 /// The request as read: borrowed from the decoded bytes where no escape forces a copy.
+#[cfg_attr(test, derive(Debug, PartialEq))]
 struct WireRequestIn<'a> {
     amount: Cow<'a, str>,
     currency: Cow<'a, str>,
@@ -157,6 +158,7 @@ struct WireRequestIn<'a> {
     method_details: WireDetailsIn<'a>,
 }
 
+#[cfg_attr(test, derive(Debug, PartialEq))]
 struct WireDetailsIn<'a> {
     invoice: Cow<'a, str>,
     payment_hash: Option<Cow<'a, str>>,
@@ -211,6 +213,38 @@ fn read_request<'a>(r: &mut Reader<'a>) -> json_reader::Result<WireRequestIn<'a>
     })
 }
 
+/// Reads the request in its canonical (RFC 8785) layout, the one this crate and Aperture
+/// write: `{"amount","currency"[,"description"][,"externalId"],"methodDetails":
+/// {"invoice"[,"network"][,"paymentHash"]}[,"recipient"]}`, no white space, no escapes.
+/// `None` for anything else, which [`read_request`] then reads; where this reads a
+/// request, that reads the same one.
+fn read_request_exact(text: &str) -> Option<WireRequestIn<'_>> {
+    let mut x = Exact::new(text);
+    let amount = x.member(br#"{"amount":""#)?;
+    let currency = x.member(br#","currency":""#)?;
+    let description = x.opt_member(br#","description":""#)?;
+    let external_id = x.opt_member(br#","externalId":""#)?;
+    let invoice = x.member(br#","methodDetails":{"invoice":""#)?;
+    let network = x.opt_member(br#","network":""#)?;
+    let payment_hash = x.opt_member(br#","paymentHash":""#)?;
+    x.lit(b"}")?;
+    let recipient = x.opt_member(br#","recipient":""#)?;
+    x.lit(b"}")?;
+    x.end()?;
+    Some(WireRequestIn {
+        amount,
+        currency,
+        description,
+        recipient,
+        external_id,
+        method_details: WireDetailsIn {
+            invoice,
+            payment_hash,
+            network,
+        },
+    })
+}
+
 fn read_details<'a>(r: &mut Reader<'a>) -> json_reader::Result<WireDetailsIn<'a>> {
     let mut seen = Seen::default();
     let (mut invoice, mut payment_hash, mut network) = (None, None, None);
@@ -261,6 +295,20 @@ pub(crate) fn request_bytes(param: &str) -> Result<Vec<u8>, DecodeChargeRequestE
         .map_err(|e| DecodeChargeRequestError::Decode(DecodeJsonParamError::Base64(e)))
 }
 
+/// [`request_bytes`], into `buf` when the result fits.
+pub(crate) fn request_bytes_in<'b>(
+    param: &str,
+    buf: &'b mut [u8],
+) -> Result<Decoded<'b>, DecodeChargeRequestError> {
+    if param.len() > MAX_JSON_PARAM_LEN {
+        return Err(DecodeChargeRequestError::Decode(
+            DecodeJsonParamError::TooLong(param.len()),
+        ));
+    }
+    base64url_decode_in(param, buf)
+        .map_err(|e| DecodeChargeRequestError::Decode(DecodeJsonParamError::Base64(e)))
+}
+
 fn parse_wire(bytes: &[u8]) -> Result<WireRequestIn<'_>, DecodeChargeRequestError> {
     let text = core::str::from_utf8(bytes).map_err(|e| {
         DecodeChargeRequestError::Decode(DecodeJsonParamError::Syntax {
@@ -268,6 +316,9 @@ fn parse_wire(bytes: &[u8]) -> Result<WireRequestIn<'_>, DecodeChargeRequestErro
             column: e.valid_up_to() + 1,
         })
     })?;
+    if let Some(wire) = read_request_exact(text) {
+        return Ok(wire);
+    }
     read_request(&mut Reader::new(text)).map_err(|e| {
         let (line, column) = line_column(text, e.at);
         DecodeChargeRequestError::Decode(DecodeJsonParamError::Syntax { line, column })
@@ -277,7 +328,11 @@ fn parse_wire(bytes: &[u8]) -> Result<WireRequestIn<'_>, DecodeChargeRequestErro
 /// Whether every byte is an ASCII letter or digit (a bech32 string), without an early
 /// exit so that the loop vectorizes.
 fn is_alphanumeric(s: &str) -> bool {
-    s.bytes().fold(true, |ok, b| ok & b.is_ascii_alphanumeric())
+    // Range checks as wrapping subtractions (a digit, or a letter of either case once
+    // the case bit is set), which the compiler turns into vector compares.
+    s.bytes().fold(true, |ok, b| {
+        ok & ((b.wrapping_sub(b'0') < 10) | ((b | 0x20).wrapping_sub(b'a') < 26))
+    })
 }
 
 /// Checks every field of a request read from `bytes` (see [`ChargeRequest::decode`]).
@@ -301,7 +356,7 @@ fn check_terms<'a>(
     let payment_hash = d
         .payment_hash
         .map(|h| {
-            if h.bytes().any(|b| b.is_ascii_uppercase()) {
+            if h.bytes().fold(false, |up, b| up | b.is_ascii_uppercase()) {
                 return Err(DecodeChargeRequestError::InvalidPaymentHash);
             }
             PaymentHash::from_hex(&h).map_err(|_| DecodeChargeRequestError::InvalidPaymentHash)
@@ -501,6 +556,71 @@ fn parse_sats(s: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn text() -> impl Strategy<Value = String> {
+        "[a-zA-Z0-9]{0,40}|[a-z\"\\\\\n\u{1}/\u{e9} ]{0,8}"
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Wherever the exact-layout reader reads a request, the general reader reads the
+        /// same one; on canonical JSON with no escapes the fast path is taken.
+        #[test]
+        fn exact_layout_reader_agrees_with_the_general_one(
+            amount in text(),
+            currency in text(),
+            invoice in text(),
+            opt in proptest::array::uniform5(proptest::option::of(text())),
+            m in proptest::option::of((any::<usize>(), prop::sample::select(b"\"\\,:{}[] \nan0\x01".to_vec()), any::<u8>())),
+        ) {
+            let mut v = serde_json::json!({
+                "amount": amount, "currency": currency,
+                "methodDetails": {"invoice": invoice},
+            });
+            for (key, val) in ["description", "externalId", "recipient"].iter().zip(&opt[..3]) {
+                if let Some(val) = val {
+                    v[*key] = val.as_str().into();
+                }
+            }
+            for (key, val) in ["network", "paymentHash"].iter().zip(&opt[3..]) {
+                if let Some(val) = val {
+                    v["methodDetails"][*key] = val.as_str().into();
+                }
+            }
+            let base = crate::payment_scheme::canonicalize(&v.to_string()).unwrap();
+            let mut b = base.clone().into_bytes();
+            if let Some((at, byte, kind)) = m {
+                let at = at % (b.len() + 1);
+                match kind % 3 {
+                    0 if at < b.len() => b[at] = byte,
+                    1 => b.insert(at, byte),
+                    _ if at < b.len() => { b.remove(at); }
+                    _ => {}
+                }
+            }
+            let Ok(t) = String::from_utf8(b) else { return Ok(()) };
+            let general = read_request(&mut Reader::new(&t));
+            match read_request_exact(&t) {
+                Some(fast) => prop_assert_eq!(Ok(fast), general.map_err(|_| ()), "{}", t),
+                None => prop_assert!(m.is_some() || base.contains('\\'), "fast path missed {}", t),
+            }
+        }
+    }
+
+    #[test]
+    fn alphanumeric_is_ascii_letters_and_digits() {
+        for b in 0..=255u8 {
+            let s = [b];
+            let s = core::str::from_utf8(&s).unwrap_or("\u{80}");
+            assert_eq!(
+                is_alphanumeric(s),
+                s.bytes().all(|c| c.is_ascii_alphanumeric()),
+                "{b}"
+            );
+        }
+    }
 
     #[test]
     fn amounts_are_positive_decimal_sats() {
