@@ -187,6 +187,7 @@ mod events;
 mod key;
 pub mod ledger;
 mod middleware;
+mod outcome;
 mod policy;
 mod spending;
 pub mod store;
@@ -196,6 +197,7 @@ pub use events::{Event, EventHandler};
 pub use key::KeyScope;
 pub use ledger::{FileLedger, MemoryLedger, SpendingLedger};
 pub use middleware::{L402Middleware, L402MiddlewareBuilder, RecoveryReport};
+pub use outcome::{PaidFor, PaymentOutcome, Quote};
 pub use policy::{
     DEFAULT_EXPIRY_MARGIN, DEFAULT_IN_FLIGHT_WAIT, DEFAULT_MAX_CLTV_DELTA, DEFAULT_MAX_FEE_BASE,
     DEFAULT_MAX_FEE_PPM, DEFAULT_MAX_PRICE, DEFAULT_PAY_TIMEOUT, DEFAULT_POLL_INTERVAL,
