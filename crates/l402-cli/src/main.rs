@@ -25,13 +25,14 @@ mod budget;
 mod cmd;
 mod config;
 mod credential;
-mod describe;
 mod exit;
 mod fsutil;
 mod keys;
 mod logging;
 mod output;
 mod shutdown;
+
+use l402_mcp::decode::describe;
 
 use std::process::ExitCode;
 

@@ -1,0 +1,353 @@
+//! Where the agent may send requests: schemes, allowed and denied hosts, and private,
+//! loopback and link-local addresses (refused unless the operator allows them), checked
+//! on the URL, on every redirect hop and on every address a host name resolves to.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+use reqwest::Url;
+
+use crate::error::Limit;
+
+/// A host pattern: `api.example.com` (that host) or `*.example.com` (any host below
+/// `example.com`, not `example.com` itself). Case-insensitive.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct HostPattern(String);
+
+impl HostPattern {
+    pub(crate) fn parse(p: &str) -> Result<Self, String> {
+        let p = p.trim().trim_end_matches('.').to_ascii_lowercase();
+        let bare = p.strip_prefix("*.").unwrap_or(&p);
+        let valid = !bare.is_empty()
+            && bare
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b));
+        if valid {
+            Ok(HostPattern(p))
+        } else {
+            Err(format!("invalid host pattern {p:?}"))
+        }
+    }
+
+    fn matches(&self, host: &str) -> bool {
+        match self.0.strip_prefix("*.") {
+            Some(suffix) => host
+                .strip_suffix(suffix)
+                .is_some_and(|rest| rest.ends_with('.')),
+            None => self.0 == host,
+        }
+    }
+}
+
+impl core::fmt::Display for HostPattern {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The operator's rules on destinations.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Destinations {
+    pub(crate) allowed: Vec<HostPattern>,
+    pub(crate) denied: Vec<HostPattern>,
+    pub(crate) allow_private: bool,
+    /// Non-public addresses allowed one by one (the dev-node loop on one address).
+    pub(crate) allowed_addresses: BTreeSet<IpAddr>,
+}
+
+/// Why a destination is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub(crate) struct Refused {
+    pub(crate) limit: Limit,
+    pub(crate) message: String,
+}
+
+impl Refused {
+    fn new(limit: Limit, message: String) -> Self {
+        Refused { limit, message }
+    }
+}
+
+impl Destinations {
+    /// Checks a URL (the request's or a redirect's): scheme, host lists, and an IP
+    /// literal host against the address rules. Host names are checked again when they
+    /// resolve ([`CheckingResolver`]).
+    pub(crate) fn check_url(&self, url: &Url) -> Result<(), Refused> {
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(Refused::new(
+                Limit::Scheme,
+                format!(
+                    "only http and https urls are fetched, not {}:",
+                    url.scheme()
+                ),
+            ));
+        }
+        let Some(host) = url.host_str() else {
+            return Err(Refused::new(Limit::Scheme, "the url has no host".into()));
+        };
+        let name = host.trim_end_matches('.').to_ascii_lowercase();
+        if let Some(p) = self.denied.iter().find(|p| p.matches(&name)) {
+            return Err(Refused::new(
+                Limit::DeniedHost,
+                format!("host {name} is denied by the operator ({p})"),
+            ));
+        }
+        if !self.allowed.is_empty() && !self.allowed.iter().any(|p| p.matches(&name)) {
+            return Err(Refused::new(
+                Limit::AllowedHosts,
+                format!("host {name} is not in the operator's allowed hosts"),
+            ));
+        }
+        let ip = name
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .ok();
+        if let Some(ip) = ip {
+            self.check_ip(&name, ip)?;
+        }
+        Ok(())
+    }
+
+    /// Checks one address `host` is reached at.
+    pub(crate) fn check_ip(&self, host: &str, ip: IpAddr) -> Result<(), Refused> {
+        if self.allow_private || is_public(ip) || self.allowed_addresses.contains(&canonical(ip)) {
+            return Ok(());
+        }
+        Err(Refused::new(
+            Limit::PrivateAddress,
+            format!(
+                "{host} is (or resolves to) {ip}, a private, loopback, link-local or otherwise \
+                 non-public address; the operator has not allowed those"
+            ),
+        ))
+    }
+}
+
+/// An IPv4-mapped IPv6 address as its IPv4 address.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// Whether an address is globally routable: not loopback, private, link-local (the cloud
+/// metadata address 169.254.169.254 is one), shared (CGNAT), unspecified, broadcast,
+/// multicast, documentation, benchmarking or reserved; for IPv6 also not unique-local,
+/// site-local, or an IPv4-mapped, IPv4-compatible, NAT64 or 6to4 form of such an IPv4
+/// address.
+pub(crate) fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => is_public_v4(a),
+        IpAddr::V6(a) => is_public_v6(a),
+    }
+}
+
+fn is_public_v4(a: Ipv4Addr) -> bool {
+    let o = a.octets();
+    !(a.is_unspecified()
+        || a.is_loopback()
+        || a.is_private()
+        || a.is_link_local()
+        || a.is_broadcast()
+        || a.is_multicast()
+        || a.is_documentation()
+        || o[0] == 0
+        || (o[0] == 100 && (o[1] & 0xc0) == 64) // 100.64.0.0/10, shared address space
+        || (o[0] == 192 && o[1] == 0 && o[2] == 0) // 192.0.0.0/24, protocol assignments
+        || (o[0] == 198 && (o[1] & 0xfe) == 18) // 198.18.0.0/15, benchmarking
+        || o[0] >= 240) // reserved
+}
+
+fn is_public_v6(a: Ipv6Addr) -> bool {
+    if let Some(v4) = a.to_ipv4_mapped() {
+        return is_public_v4(v4);
+    }
+    let s = a.segments();
+    let embedded_v4 = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    // ::a.b.c.d (deprecated IPv4-compatible) and 64:ff9b::a.b.c.d (NAT64).
+    if s[..6] == [0, 0, 0, 0, 0, 0] && !a.is_unspecified() && !a.is_loopback() {
+        return is_public_v4(embedded_v4(s[6], s[7]));
+    }
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        return is_public_v4(embedded_v4(s[6], s[7]));
+    }
+    // 2002::/16 (6to4) embeds an IPv4 address in bits 16..48.
+    if s[0] == 0x2002 {
+        return is_public_v4(embedded_v4(s[1], s[2]));
+    }
+    !(a.is_unspecified()
+        || a.is_loopback()
+        || a.is_multicast()
+        || (s[0] & 0xfe00) == 0xfc00 // fc00::/7 unique local
+        || (s[0] & 0xffc0) == 0xfe80 // fe80::/10 link-local
+        || (s[0] & 0xffc0) == 0xfec0 // fec0::/10 site-local
+        || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+        || (s[0] == 0x0100 && s[1..4] == [0, 0, 0])) // 100::/64 discard
+}
+
+/// A DNS resolver that refuses a host name when any address it resolves to is refused,
+/// so that the connection only ever goes to checked addresses (no rebinding between a
+/// check and the connect).
+#[derive(Debug, Clone)]
+pub(crate) struct CheckingResolver {
+    pub(crate) rules: Arc<Destinations>,
+}
+
+impl reqwest::dns::Resolve for CheckingResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let rules = Arc::clone(&self.rules);
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            check_resolved(&rules, &host, &addrs)?;
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// Every resolved address must pass.
+pub(crate) fn check_resolved(
+    rules: &Destinations,
+    host: &str,
+    addrs: &[SocketAddr],
+) -> Result<(), Refused> {
+    for a in addrs {
+        rules.check_ip(host, a.ip())?;
+    }
+    Ok(())
+}
+
+/// The most redirects followed for one request.
+pub(crate) const MAX_REDIRECTS: usize = 10;
+
+/// Follows redirects whose target passes the same checks as the request's URL.
+/// (Cross-origin hops are followed but never paid for: the middleware refuses a 402
+/// from another origin than the request's, and reqwest drops `Authorization` on them.)
+pub(crate) fn redirect_policy(rules: Arc<Destinations>) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() > MAX_REDIRECTS {
+            return attempt.error(Refused::new(
+                Limit::Redirects,
+                format!("more than {MAX_REDIRECTS} redirects"),
+            ));
+        }
+        match rules.check_url(attempt.url()) {
+            Ok(()) => attempt.follow(),
+            Err(e) => attempt.error(e),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn non_public_addresses() {
+        for a in [
+            "127.0.0.1",
+            "127.1.2.3",
+            "10.0.0.1",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "::1",
+            "::",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "64:ff9b::a9fe:a9fe",
+            "2002:7f00:1::",
+            "::7f00:1",
+        ] {
+            assert!(!is_public(a.parse().unwrap()), "{a}");
+        }
+        for a in ["1.1.1.1", "8.8.8.8", "2606:4700::1111", "::ffff:1.1.1.1"] {
+            assert!(is_public(a.parse().unwrap()), "{a}");
+        }
+    }
+
+    #[test]
+    fn urls_are_checked() {
+        let rules = Destinations::default();
+        let refused = |u: &str| rules.check_url(&Url::parse(u).unwrap()).unwrap_err().limit;
+        assert_eq!(refused("http://127.0.0.1:8080/"), Limit::PrivateAddress);
+        assert_eq!(refused("http://[::1]/"), Limit::PrivateAddress);
+        assert_eq!(
+            refused("http://169.254.169.254/latest/meta-data/"),
+            Limit::PrivateAddress
+        );
+        assert_eq!(refused("http://[::ffff:7f00:1]/"), Limit::PrivateAddress);
+        assert_eq!(refused("http://2130706433/"), Limit::PrivateAddress);
+        assert_eq!(refused("http://0x7f.1/"), Limit::PrivateAddress);
+        assert_eq!(refused("file:///etc/passwd"), Limit::Scheme);
+        assert!(
+            rules
+                .check_url(&Url::parse("https://1.1.1.1/").unwrap())
+                .is_ok()
+        );
+        assert!(
+            rules
+                .check_url(&Url::parse("https://api.example.com/").unwrap())
+                .is_ok()
+        );
+
+        let rules = Destinations {
+            allowed: vec![HostPattern::parse("*.example.com").unwrap()],
+            denied: vec![HostPattern::parse("evil.example.com").unwrap()],
+            ..Destinations::default()
+        };
+        let check = |u: &str| {
+            rules
+                .check_url(&Url::parse(u).unwrap())
+                .map_err(|e| e.limit)
+        };
+        assert_eq!(check("https://api.example.com/"), Ok(()));
+        assert_eq!(check("https://API.Example.com./x"), Ok(()));
+        assert_eq!(check("https://example.com/"), Err(Limit::AllowedHosts));
+        assert_eq!(check("https://notexample.com/"), Err(Limit::AllowedHosts));
+        assert_eq!(check("https://evil.example.com/"), Err(Limit::DeniedHost));
+    }
+
+    #[test]
+    fn every_resolved_address_must_pass() {
+        let mut rules = Destinations::default();
+        let public: SocketAddr = "1.1.1.1:0".parse().unwrap();
+        let private: SocketAddr = "10.0.0.1:0".parse().unwrap();
+        assert!(check_resolved(&rules, "h", &[public]).is_ok());
+        assert!(check_resolved(&rules, "h", &[public, private]).is_err());
+        rules.allowed_addresses.insert("10.0.0.1".parse().unwrap());
+        assert!(check_resolved(&rules, "h", &[public, private]).is_ok());
+        rules.allowed_addresses.clear();
+        rules.allow_private = true;
+        assert!(check_resolved(&rules, "h", &[private]).is_ok());
+    }
+
+    #[tokio::test]
+    async fn the_resolver_refuses_localhost() {
+        use reqwest::dns::Resolve;
+        let resolver = CheckingResolver {
+            rules: Arc::new(Destinations::default()),
+        };
+        let name: reqwest::dns::Name = "localhost".parse().unwrap();
+        let err = match resolver.resolve(name).await {
+            Ok(_) => panic!("localhost resolved"),
+            Err(e) => e,
+        };
+        assert_eq!(
+            err.downcast_ref::<Refused>().unwrap().limit,
+            Limit::PrivateAddress
+        );
+    }
+}
