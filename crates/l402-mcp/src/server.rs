@@ -502,7 +502,7 @@ impl L402Mcp {
                 "Remove the stored token of an origin; the next fetch there pays again.",
                 ToolAnnotations::new().read_only(false).destructive(true),
             ),
-            tool::<DecodeArgs, serde_json::Value>(
+            tool::<DecodeArgs, DecodeOut>(
                 "decode",
                 "Decode an L402 challenge, token (macaroon or Authorization value), Payment \
                  challenge, credential or receipt, or a BOLT 11 invoice.",
@@ -827,12 +827,15 @@ impl L402Mcp {
 
 /// The `decode` tool: the `l402 token decode` view, with an L402 credential's preimage
 /// redacted (tool results end up in transcripts and logs).
-fn decode(value: &str) -> Result<serde_json::Value, ToolError> {
-    let mut v = crate::decode::decode(value).map_err(|e| ToolError::invalid(e.to_string()))?;
-    if let Some(p) = v.get_mut("preimage") {
+fn decode(value: &str) -> Result<DecodeOut, ToolError> {
+    let v = crate::decode::decode(value).map_err(|e| ToolError::invalid(e.to_string()))?;
+    let serde_json::Value::Object(mut fields) = v else {
+        return Err(ToolError::invalid("not a decodable value"));
+    };
+    if let Some(p) = fields.get_mut("preimage") {
         *p = "<redacted>".into();
     }
-    Ok(v)
+    Ok(DecodeOut { fields })
 }
 
 fn parse<T: DeserializeOwned>(args: JsonObject) -> Result<T, ErrorData> {

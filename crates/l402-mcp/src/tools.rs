@@ -273,3 +273,13 @@ pub struct ForgetOut {
     /// Whether a token was removed.
     pub removed: bool,
 }
+
+/// `decode` result: the `l402 token decode` view (`kind` says what the value was:
+/// `macaroon`, `credential`, `challenge`, `payment_challenge`, `payment_credential`,
+/// `payment_receipt`, `invoice`).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct DecodeOut {
+    /// The decoded fields.
+    #[serde(flatten)]
+    pub fields: serde_json::Map<String, serde_json::Value>,
+}
