@@ -10,6 +10,7 @@ use std::process::Command;
 
 use crate::support::{Daemon, DevNode, Proxy, TempDir, free_port, wait_for_port};
 
+#[allow(clippy::print_stderr)] // the skip message is for whoever runs the tests
 fn python() -> Option<String> {
     let python = std::env::var("L402_MCP_PYTHON").unwrap_or_else(|_| "python3".into());
     let has_mcp = Command::new(&python)
