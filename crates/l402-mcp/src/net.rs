@@ -350,4 +350,28 @@ mod tests {
             Limit::PrivateAddress
         );
     }
+
+    proptest::proptest! {
+        /// An IPv4 literal (in any of the forms URLs accept) is fetched iff it is public.
+        #[test]
+        fn ipv4_literals_are_refused_iff_non_public(ip: u32, port in 1u16..) {
+            let rules = Destinations::default();
+            let a = Ipv4Addr::from(ip);
+            for host in [a.to_string(), ip.to_string(), format!("[::ffff:{a}]")] {
+                let url = Url::parse(&format!("http://{host}:{port}/x")).unwrap();
+                let refused = rules.check_url(&url).is_err();
+                proptest::prop_assert_eq!(refused, !is_public(IpAddr::V4(a)), "{}", url);
+            }
+        }
+
+        /// Whatever the operator or the agent writes, the checks answer without panicking.
+        #[test]
+        fn arbitrary_input_never_panics(s in ".{0,200}") {
+            let _ = HostPattern::parse(&s);
+            if let Ok(url) = Url::parse(&s) {
+                let _ = Destinations::default().check_url(&url);
+            }
+            let _ = crate::decode::decode(&s);
+        }
+    }
 }

@@ -173,6 +173,13 @@
 //! `tracing`; preimages and macaroons are never logged, and the `Authorization` value is
 //! marked sensitive.
 //!
+//! Each answer carries a [`PaymentOutcome`] in its extensions: what that request paid
+//! (scheme, amount, fee, payment hash), or that it reused a stored token. For tools built
+//! on the middleware (the `l402-mcp` agent server):
+//! [`L402Middleware::quote`] checks what an answer asks against every rule applied before
+//! paying, the budgets left included, and pays nothing; [`L402Middleware::forget`] drops a
+//! stored token; [`TokenStore::tokens`] lists the stored tokens.
+//!
 //! ## Features
 //!
 //! | feature | default | enables |
