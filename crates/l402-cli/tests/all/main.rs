@@ -11,6 +11,7 @@ mod error_chains;
 mod get;
 mod get_money;
 mod get_payment;
+mod mcp_http;
 mod mcp_python;
 mod node;
 mod paid;
