@@ -67,6 +67,7 @@
 mod body;
 pub mod decode;
 mod error;
+mod hosts;
 mod net;
 mod server;
 pub mod tools;
