@@ -54,6 +54,14 @@ pub enum BuildError {
     /// A host pattern is not a host name, `*.` plus a domain, or an address.
     #[error("{0}")]
     HostPattern(String),
+    /// The payment history file cannot be read.
+    #[error("payment history {path}: {message}")]
+    History {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
     /// A zero timeout or size limit.
     #[error("{0} must be above zero")]
     Zero(&'static str),
@@ -76,6 +84,7 @@ pub struct L402McpBuilder {
     download_dir: Option<PathBuf>,
     timeout: Duration,
     policy: SpendingPolicy,
+    history: Option<PathBuf>,
 }
 
 impl core::fmt::Debug for L402McpBuilder {
@@ -192,6 +201,14 @@ impl L402McpBuilder {
         self
     }
 
+    /// Keeps the `payments` history in this file (JSON lines, mode 0600, appended), so that
+    /// it survives restarts (default: in memory, this process's payments only). The last
+    /// 1,000 payments are read back at start.
+    pub fn history_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.history = Some(path.into());
+        self
+    }
+
     /// Checks the configuration and builds the server.
     ///
     /// # Errors
@@ -215,7 +232,10 @@ impl L402McpBuilder {
             allow_private: self.allow_private,
             allowed_addresses: self.allowed_addresses,
         });
-        let journal: Arc<Mutex<Journal>> = Arc::default();
+        let journal = Arc::new(Mutex::new(match &self.history {
+            Some(path) => Journal::load(path)?,
+            None => Journal::default(),
+        }));
         let sink = Arc::clone(&journal);
         let user = self.events;
         let middleware = self
@@ -293,13 +313,108 @@ struct Inner {
 #[derive(Default)]
 struct Journal {
     entries: VecDeque<PaymentEntry>,
+    /// Where entries are appended, if anywhere.
+    file: Option<PathBuf>,
     /// Entries ever recorded (a marker for "paid since").
     recorded: u64,
     /// The scheme of the last offer chosen per key.
     scheme: HashMap<String, String>,
 }
 
+/// A line of the history file: a payment, or the receipt of an earlier one.
+#[derive(Serialize, serde::Deserialize)]
+#[serde(untagged)]
+enum Line {
+    Receipt {
+        receipt_for: String,
+        receipt: serde_json::Value,
+    },
+    Payment(PaymentEntry),
+}
+
+/// Largest history file read at start.
+const MAX_HISTORY_FILE: u64 = 64 * 1024 * 1024;
+
 impl Journal {
+    /// Reads the history file (missing: empty). A line that does not parse (a write cut
+    /// short by a crash) is skipped.
+    fn load(path: &std::path::Path) -> Result<Self, BuildError> {
+        let err = |message: String| BuildError::History {
+            path: path.to_path_buf(),
+            message,
+        };
+        let mut journal = Journal {
+            file: Some(path.to_path_buf()),
+            ..Journal::default()
+        };
+        let text = match std::fs::metadata(path) {
+            Ok(m) if m.len() > MAX_HISTORY_FILE => {
+                return Err(err(format!(
+                    "larger than {MAX_HISTORY_FILE} bytes; move it away to start a new one"
+                )));
+            }
+            Ok(_) => std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(journal),
+            Err(e) => return Err(err(e.to_string())),
+        };
+        if !text.is_empty() && !text.ends_with('\n') {
+            // A write cut short: end its line, so that the next entry starts its own.
+            use std::io::Write;
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(path)
+                .and_then(|mut f| f.write_all(b"\n"))
+                .map_err(|e| err(e.to_string()))?;
+        }
+        for line in text.lines() {
+            match serde_json::from_str::<Line>(line) {
+                Ok(Line::Payment(p)) => {
+                    if journal.entries.len() == MAX_JOURNAL {
+                        journal.entries.pop_front();
+                    }
+                    journal.entries.push_back(p);
+                }
+                Ok(Line::Receipt {
+                    receipt_for,
+                    receipt,
+                }) => {
+                    if let Some(p) = journal
+                        .entries
+                        .iter_mut()
+                        .rev()
+                        .find(|p| p.payment_hash == receipt_for)
+                    {
+                        p.receipt = Some(receipt);
+                    }
+                }
+                Err(_) => {
+                    tracing::warn!(path = %path.display(), "skipping an unreadable line of the payment history");
+                }
+            }
+        }
+        Ok(journal)
+    }
+
+    /// Appends a line to the history file; a failure is logged (the ledger, not the
+    /// history, is what budgets count).
+    fn append(&self, line: &Line) {
+        let Some(path) = &self.file else { return };
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            let mut opts = std::fs::OpenOptions::new();
+            opts.create(true).append(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            let mut f = opts.open(path)?;
+            let mut text = serde_json::to_string(line).map_err(std::io::Error::other)?;
+            text.push('\n');
+            f.write_all(text.as_bytes())
+        };
+        if let Err(e) = write() {
+            tracing::warn!(path = %path.display(), error = %e, "could not append to the payment history");
+        }
+    }
+
     fn record(&mut self, e: &Event) {
         let now = unix(SystemTime::now());
         match e {
@@ -337,13 +452,20 @@ impl Journal {
                 ..
             } => {
                 let hex = payment_hash.to_hex();
+                let value = serde_json::to_value(receipt).ok();
                 if let Some(entry) = self
                     .entries
                     .iter_mut()
                     .rev()
                     .find(|p| p.payment_hash == hex)
                 {
-                    entry.receipt = serde_json::to_value(receipt).ok();
+                    entry.receipt.clone_from(&value);
+                }
+                if let Some(receipt) = value {
+                    self.append(&Line::Receipt {
+                        receipt_for: hex,
+                        receipt,
+                    });
                 }
             }
             _ => {}
@@ -351,6 +473,7 @@ impl Journal {
     }
 
     fn push(&mut self, entry: PaymentEntry) {
+        self.append(&Line::Payment(entry.clone()));
         if self.entries.len() == MAX_JOURNAL {
             self.entries.pop_front();
         }
@@ -432,6 +555,7 @@ impl L402Mcp {
             download_dir: None,
             timeout: DEFAULT_TIMEOUT,
             policy: SpendingPolicy::new(),
+            history: None,
         }
     }
 

@@ -221,7 +221,7 @@ pub struct PaymentsOut {
 }
 
 /// One payment this server made.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct PaymentEntry {
     /// Unix seconds.
     pub at: u64,

@@ -649,3 +649,35 @@ async fn decode_shows_a_challenge_and_redacts_preimages() {
         assert_eq!(i["kind"], "invoice");
     }
 }
+
+#[tokio::test]
+async fn the_payment_history_survives_a_restart() {
+    let net = Net::new();
+    let base = net.paywall().await;
+    let dir = std::env::temp_dir().join(format!("l402-mcp-history-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("payments.jsonl");
+    let client = connect(builder(&net).history_file(&file).build().unwrap()).await;
+    let paid = ok(&client, "fetch", json!({ "url": format!("{base}/paid") })).await;
+    client.cancel().await.unwrap();
+    // A torn last line (a crash mid-write) is skipped.
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push_str("{\"at\": 1, \"orig");
+    std::fs::write(&file, text).unwrap();
+
+    let client = connect(builder(&net).history_file(&file).build().unwrap()).await;
+    let h = ok(&client, "payments", json!({ "origin": base })).await;
+    let list = h["payments"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{h}");
+    assert_eq!(list[0]["payment_hash"], paid["paid"]["payment_hash"]);
+    assert_eq!(list[0]["amount_msat"], 10_000);
+    // The next payment after the restart is kept too.
+    ok(&client, "forget_token", json!({ "origin": base })).await;
+    ok(&client, "fetch", json!({ "url": format!("{base}/paid") })).await;
+    client.cancel().await.unwrap();
+    let client = connect(builder(&net).history_file(&file).build().unwrap()).await;
+    let h = ok(&client, "payments", json!({})).await;
+    assert_eq!(h["payments"].as_array().unwrap().len(), 2, "{h}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -90,6 +90,10 @@ pub(crate) struct McpArgs {
     /// Where large and binary bodies are saved (default: `<data dir>/l402/downloads`).
     #[arg(long, value_name = "DIR", env = "L402_MCP_DOWNLOAD_DIR")]
     download_dir: Option<PathBuf>,
+    /// The `payments` history, kept across restarts (JSON lines; default:
+    /// `<data dir>/l402/mcp-payments.jsonl`).
+    #[arg(long, value_name = "FILE", env = "L402_MCP_HISTORY_FILE")]
+    history: Option<PathBuf>,
     /// Timeout of each HTTP request, in seconds (body included).
     #[arg(
         long,
@@ -134,7 +138,18 @@ pub(crate) async fn run(args: McpArgs) -> CmdResult {
             .map(|d| d.join("l402").join("downloads"))
             .ok_or_else(|| CliError::config("no user data directory: give --download-dir DIR"))?,
     };
+    let history = match &args.history {
+        Some(h) => h.clone(),
+        None => dirs::data_dir()
+            .map(|d| d.join("l402").join("mcp-payments.jsonl"))
+            .ok_or_else(|| CliError::config("no user data directory: give --history FILE"))?,
+    };
+    if let Some(parent) = history.parent().filter(|p| !p.as_os_str().is_empty()) {
+        crate::fsutil::create_private_dir(parent)
+            .map_err(|e| CliError::config(format!("cannot create {}: {e}", parent.display())))?;
+    }
     let mut builder = L402Mcp::builder(node)
+        .history_file(history)
         .policy(policy)
         .store(store)
         .ledger(ledger)

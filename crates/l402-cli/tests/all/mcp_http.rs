@@ -34,6 +34,7 @@ async fn http_needs_the_bearer_secret() {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let mut cmd = l402(&["mcp", "--http", &addr.to_string(), "--token-dir"]);
     cmd.arg(dir.join("tokens"));
+    cmd.arg("--history").arg(dir.join("payments.jsonl"));
     cmd.env("L402_MCP_BEARER_SECRET", SECRET);
     let mut daemon = Daemon::spawn("mcp", cmd, &dir.join("mcp.log"));
     wait_for_port(addr, &mut daemon).await;

@@ -76,6 +76,8 @@ async fn the_python_mcp_sdk_drives_l402_mcp() {
     args.push(dir.join("tokens").display().to_string());
     args.push("--ledger".into());
     args.push(dir.join("ledger.json").display().to_string());
+    args.push("--history".into());
+    args.push(dir.join("payments.jsonl").display().to_string());
     args.push("--download-dir".into());
     args.push(dir.join("downloads").display().to_string());
     // The Python SDK starts the server with this environment only (plus a few basics).
