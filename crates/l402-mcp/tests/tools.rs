@@ -681,3 +681,22 @@ async fn the_payment_history_survives_a_restart() {
     assert_eq!(h["payments"].as_array().unwrap().len(), 2, "{h}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn decode_redacts_the_preimage_of_a_credential() {
+    use l402_reqwest::{MemoryTokenStore, TokenStore};
+    let net = Net::new();
+    let base = net.paywall().await;
+    let store = MemoryTokenStore::new();
+    let client = connect(builder(&net).store(store.clone()).build().unwrap()).await;
+    ok(&client, "fetch", json!({ "url": format!("{base}/paid") })).await;
+    let (_, token) = store.tokens().await.unwrap().remove(0);
+    let header = token.credential().to_header_value(token.scheme).unwrap();
+    let header = header.to_str().unwrap().to_owned();
+    let preimage = header.rsplit(':').next().unwrap().to_owned();
+    let d = ok(&client, "decode", json!({ "value": header })).await;
+    assert_eq!(d["kind"], "credential");
+    assert_eq!(d["preimage"], "<redacted>");
+    assert_eq!(d["preimage_matches_payment_hash"], true);
+    assert!(!d.to_string().contains(&preimage));
+}
