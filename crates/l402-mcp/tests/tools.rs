@@ -90,7 +90,14 @@ impl Net {
                 }),
             )
             .route_layer(self.layer())
-            .route("/free", get(|| async { "free content" }));
+            .route("/free", get(|| async { "free content" }))
+            .route(
+                "/free-slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    "late"
+                }),
+            );
         serve(app).await
     }
 
@@ -493,7 +500,7 @@ async fn a_server_asking_again_after_payment_is_paid_once() {
 }
 
 #[tokio::test]
-async fn a_slow_server_times_out_with_nothing_paid() {
+async fn a_slow_server_times_out_and_says_what_was_paid() {
     let net = Net::new();
     let base = net.paywall().await;
     let client = connect(
@@ -503,6 +510,15 @@ async fn a_slow_server_times_out_with_nothing_paid() {
             .unwrap(),
     )
     .await;
+    // Slow before any challenge: nothing paid.
+    let e = refused(
+        &client,
+        "fetch",
+        json!({ "url": format!("{base}/free-slow") }),
+    )
+    .await;
+    assert_limit(&e, "timeout");
+    net.assert_nothing_paid();
     // The 402 comes at once; the paid retry is slow.
     let e = refused(&client, "fetch", json!({ "url": format!("{base}/slow") })).await;
     assert_eq!(e["limit"], "timeout", "{e}");
