@@ -67,3 +67,31 @@ async fn http_needs_the_bearer_secret() {
     assert!(body.contains("l402-mcp"), "{body}");
     daemon.assert_running();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_credential_is_warned_about() {
+    let dir = TempDir::new("mcp-admin");
+    std::fs::write(
+        dir.join("admin.macaroon"),
+        crate::node::lnd_macaroon(crate::node::ADMIN_OPS),
+    )
+    .unwrap();
+    let port = free_port();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut cmd = l402(&[
+        "mcp",
+        "--http",
+        &addr.to_string(),
+        "--node-url",
+        "https://127.0.0.1:1",
+    ]);
+    cmd.arg("--macaroon-file").arg(dir.join("admin.macaroon"));
+    cmd.arg("--token-dir").arg(dir.join("tokens"));
+    cmd.arg("--history").arg(dir.join("payments.jsonl"));
+    cmd.env("L402_MCP_BEARER_SECRET", SECRET);
+    let mut daemon = Daemon::spawn("mcp", cmd, &dir.join("mcp.log"));
+    wait_for_port(addr, &mut daemon).await;
+    let log = std::fs::read_to_string(dir.join("mcp.log")).unwrap();
+    assert!(log.contains("admin"), "{log}");
+    assert!(log.contains("pay-only"), "{log}");
+}
