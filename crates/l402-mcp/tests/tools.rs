@@ -716,3 +716,39 @@ async fn decode_redacts_the_preimage_of_a_credential() {
     assert_eq!(d["preimage_matches_payment_hash"], true);
     assert!(!d.to_string().contains(&preimage));
 }
+
+#[tokio::test]
+async fn a_payment_scheme_charge_is_paid_with_its_receipt_in_the_history() {
+    let net = Net::new();
+    let layer = L402Layer::builder(net.server.clone(), Arc::clone(&net.keys))
+        .service("api")
+        .price_sat(10)
+        .offers(l402_tower::Offers::Payment)
+        .payment_master_secret(&l402_core::MasterSecret::from_bytes(&[9; 32]).unwrap())
+        .build()
+        .unwrap();
+    let base = serve(
+        Router::new()
+            .route("/data", get(|| async { "the data" }))
+            .route_layer(layer),
+    )
+    .await;
+    let client = connect(builder(&net).build().unwrap()).await;
+    let q = ok(&client, "quote", json!({ "url": format!("{base}/data") })).await;
+    assert_eq!(q["scheme"], "payment");
+    assert_eq!(q["price_sat"], 10);
+    for round in 1..=2 {
+        let f = ok(&client, "fetch", json!({ "url": format!("{base}/data") })).await;
+        assert_eq!(f["body"], "the data");
+        assert_eq!(f["paid"]["scheme"], "payment");
+        assert_eq!(f["paid"]["amount_msat"], 10_000);
+        assert!(f["headers"]["payment-receipt"].is_string(), "{f}");
+        // Single use: each fetch pays its own charge.
+        assert_eq!(net.payments(), round);
+    }
+    let h = ok(&client, "payments", json!({})).await;
+    let list = h["payments"].as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0]["scheme"], "payment");
+    assert_eq!(list[0]["receipt"]["status"], "success", "{h}");
+}
