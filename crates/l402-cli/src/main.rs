@@ -5,6 +5,7 @@
 //! | command | what it does |
 //! |---|---|
 //! | `l402 get URL` | a curl for L402 APIs: pays the challenge within a spending policy, reuses tokens |
+//! | `l402 mcp` | an MCP server: tools that let an AI agent fetch and pay within the operator's limits |
 //! | `l402 proxy --config FILE` | an Aperture-style paying reverse proxy built on `l402-tower` |
 //! | `l402 token decode/mint/verify` | inspect, mint and check tokens by hand |
 //! | `l402 node bake/inspect/restrict` | bake a least-privilege LND macaroon or CLN rune; what one allows; narrow one offline |
@@ -25,13 +26,16 @@ mod budget;
 mod cmd;
 mod config;
 mod credential;
-mod describe;
 mod exit;
 mod fsutil;
 mod keys;
+mod lazy_node;
 mod logging;
 mod output;
 mod shutdown;
+mod spend;
+
+use l402_mcp::decode::describe;
 
 use std::process::ExitCode;
 
@@ -51,6 +55,8 @@ enum Command {
     Get(Box<cmd::get::GetArgs>),
     /// Run an Aperture-style reverse proxy that sells access to upstream services.
     Proxy(cmd::proxy::ProxyArgs),
+    /// Run an MCP server whose tools let AI agents pay for APIs within hard limits.
+    Mcp(Box<cmd::mcp::McpArgs>),
     /// Decode, mint and verify L402 tokens.
     Token(cmd::token::TokenArgs),
     /// Bake least-privilege LND macaroons and CLN runes; inspect and restrict them offline.
@@ -78,6 +84,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Get(args) => cmd::get::run(*args).await,
+            Command::Mcp(args) => cmd::mcp::run(*args).await,
             Command::Proxy(args) => cmd::proxy::run(args).await,
             Command::Token(args) => cmd::token::run(args).await,
             Command::Node(args) => cmd::node::run(args).await,

@@ -173,6 +173,13 @@
 //! `tracing`; preimages and macaroons are never logged, and the `Authorization` value is
 //! marked sensitive.
 //!
+//! Each answer carries a [`PaymentOutcome`] in its extensions: what that request paid
+//! (scheme, amount, fee, payment hash), or that it reused a stored token. For tools built
+//! on the middleware (the `l402-mcp` agent server):
+//! [`L402Middleware::quote`] checks what an answer asks against every rule applied before
+//! paying, the budgets left included, and pays nothing; [`L402Middleware::forget`] drops a
+//! stored token; [`TokenStore::tokens`] lists the stored tokens.
+//!
 //! ## Features
 //!
 //! | feature | default | enables |
@@ -187,6 +194,7 @@ mod events;
 mod key;
 pub mod ledger;
 mod middleware;
+mod outcome;
 mod policy;
 mod spending;
 pub mod store;
@@ -196,6 +204,7 @@ pub use events::{Event, EventHandler};
 pub use key::KeyScope;
 pub use ledger::{FileLedger, MemoryLedger, SpendingLedger};
 pub use middleware::{L402Middleware, L402MiddlewareBuilder, RecoveryReport};
+pub use outcome::{PaidFor, PaymentOutcome, Quote};
 pub use policy::{
     DEFAULT_EXPIRY_MARGIN, DEFAULT_IN_FLIGHT_WAIT, DEFAULT_MAX_CLTV_DELTA, DEFAULT_MAX_FEE_BASE,
     DEFAULT_MAX_FEE_PPM, DEFAULT_MAX_PRICE, DEFAULT_PAY_TIMEOUT, DEFAULT_POLL_INTERVAL,

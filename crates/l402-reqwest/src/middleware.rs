@@ -20,6 +20,7 @@ use crate::error::{BuildError, L402Error};
 use crate::events::{Event, EventHandler};
 use crate::key::KeyScope;
 use crate::ledger::{Limits, MemoryLedger, Reservation, Reserved, SpendingLedger};
+use crate::outcome::{PaidFor, PaymentOutcome, Quote};
 use crate::policy::{OfferScheme, PaymentOptions, SchemePreference, SpendingPolicy};
 use crate::spending::{SpendingSummary, Tally};
 use crate::store::{
@@ -62,6 +63,9 @@ impl<P> core::fmt::Debug for L402Middleware<P> {
 struct Cached {
     header: HeaderValue,
     payment_hash: PaymentHash,
+    scheme: OfferScheme,
+    amount: Amount,
+    fee: Amount,
 }
 
 struct Inner<P> {
@@ -290,6 +294,144 @@ impl<P: PaymentBackend + 'static> L402Middleware<P> {
         self.inner.scope.key_for(url)
     }
 
+    /// What `response` (the answer to a request for `request_url`) asks to be paid, checked
+    /// against every rule the middleware applies before paying: the policy, `options`
+    /// (its lower price cap), a cross-origin redirect, a suspended origin, and the budgets
+    /// left in the ledger (amount plus fee cap must fit). Nothing is reserved or paid.
+    ///
+    /// The offer is the one a request would pay: the challenge the middleware put in the
+    /// response's extensions (a request sent with [`PaymentOptions::never_pay`]), or the
+    /// one in its headers. `Ok(None)` if it asks for no payment.
+    ///
+    /// # Errors
+    /// [`L402Error::NoHost`] for a URL without a host; [`L402Error::Ledger`] if the
+    /// ledger cannot be read.
+    pub async fn quote(
+        &self,
+        request_url: &reqwest::Url,
+        response: &Response,
+        options: &PaymentOptions,
+    ) -> Result<Option<Quote>, L402Error> {
+        let inner = &self.inner;
+        let offer = if let Some(c) = response.extensions().get::<Challenge>() {
+            Some(Offer::L402(c.clone()))
+        } else if let Some(c) = response.extensions().get::<PaymentChallenge>() {
+            Some(Offer::Charge(c.clone()))
+        } else {
+            offer_of(response, inner.prefer)
+        };
+        let Some(offer) = offer else {
+            return Ok(None);
+        };
+        let key = inner.scope.key_for(response.url())?;
+        let invoice = match &offer {
+            Offer::L402(c) => c.decode_invoice().ok(),
+            Offer::Charge(c) => c.charge_request().ok().and_then(|r| r.check_invoice().ok()),
+        };
+        let amount = invoice
+            .as_ref()
+            .and_then(Bolt11Invoice::amount_milli_satoshis)
+            .filter(|a| *a > 0)
+            .map(Amount::from_msat);
+        let mut refusal = None;
+        if !same_origin(request_url, response.url()) && !inner.follow_cross_origin {
+            refusal = Some(L402Error::CrossOriginRedirect {
+                from: origin_of(request_url),
+                to: origin_of(response.url()),
+            });
+        }
+        if refusal.is_none() {
+            refusal = inner.suspension(&origin_of(response.url()));
+        }
+        if refusal.is_none() {
+            let checked = match &offer {
+                Offer::L402(c) => inner.check(c, options).map(|_| ()),
+                Offer::Charge(c) => inner.check_charge(c, options).map(|_| ()),
+            };
+            refusal = checked.err();
+        }
+        let limits = inner.policy.limits();
+        let summary = inner
+            .ledger
+            .summary(limits.window)
+            .await
+            .map_err(L402Error::Ledger)?;
+        let used = |a: Amount, f: Amount, r: Amount| a.saturating_add(f).saturating_add(r);
+        let budget_left = limits
+            .total
+            .map(|b| b.saturating_sub(used(summary.total, summary.fees, summary.reserved)));
+        let o = summary.per_origin.get(&key).copied().unwrap_or_default();
+        let origin_budget_left = limits
+            .per_origin
+            .map(|b| b.saturating_sub(used(o.amount, o.fees, o.reserved)));
+        let max_fee = amount.map(|a| inner.policy.fee_cap(a));
+        if refusal.is_none()
+            && let (Some(a), Some(f)) = (amount, max_fee)
+        {
+            let needed = a.saturating_add(f);
+            let over = |left: Option<Amount>| left.filter(|l| needed > *l);
+            if let Some(remaining) = over(budget_left) {
+                refusal = Some(L402Error::BudgetExceeded {
+                    scope: crate::BudgetScope::Total,
+                    needed,
+                    remaining,
+                });
+            } else if let Some(remaining) = over(origin_budget_left) {
+                refusal = Some(L402Error::BudgetExceeded {
+                    scope: crate::BudgetScope::Origin,
+                    needed,
+                    remaining,
+                });
+            }
+        }
+        Ok(Some(Quote {
+            key,
+            scheme: offer.scheme(),
+            amount,
+            max_fee,
+            payment_hash: invoice.as_ref().map(PaymentHash::from),
+            expires_at: invoice
+                .as_ref()
+                .and_then(Bolt11Invoice::expires_at)
+                .map(|d| SystemTime::UNIX_EPOCH + d),
+            network: invoice.as_ref().map(Bolt11Invoice::currency),
+            budget_left,
+            origin_budget_left,
+            refusal,
+        }))
+    }
+
+    /// Forgets the paid token stored for `key` (from the store and the cache): the next
+    /// request for that key pays again. A pending payment is never forgotten (it may
+    /// have cost money; it is resolved by lookup). Answers whether a token was removed.
+    ///
+    /// # Errors
+    /// [`L402Error::Store`] if the store cannot be read or written.
+    pub async fn forget(&self, key: &str) -> Result<bool, L402Error> {
+        let inner = &self.inner;
+        let flight = inner.flight(key);
+        let result = {
+            let _guard = flight.lock().await;
+            match inner.store.lock(key).await {
+                Ok(_store_lock) => match inner.store.load(key).await {
+                    Ok(Some(TokenRecord::Paid(t))) => {
+                        let removed = inner.store.remove(key, &t.payment_hash).await;
+                        inner.set_cache(key, None);
+                        removed.map_err(L402Error::from)
+                    }
+                    Ok(_) => {
+                        inner.set_cache(key, None);
+                        Ok(false)
+                    }
+                    Err(e) => Err(e.into()),
+                },
+                Err(e) => Err(e.into()),
+            }
+        };
+        inner.end_flight(key, flight);
+        result
+    }
+
     /// Resolves every pending payment in the store by asking the node
     /// ([`PaymentBackend::lookup_payment`]): a payment that succeeded gives its token back
     /// (stored, nothing paid again); one that failed or never started is dropped; one
@@ -495,11 +637,17 @@ impl<P: PaymentBackend + 'static> Inner<P> {
         } else {
             req.try_clone()
         };
-        let res = next.clone().run(req, extensions).await?;
+        let mut res = next.clone().run(req, extensions).await?;
         let Some(offer) = offer_of(&res, self.prefer) else {
-            if cached.is_some() && res.status() != StatusCode::PAYMENT_REQUIRED {
-                self.emit(Event::TokenReused { key });
+            let reused = cached.is_some() && res.status() != StatusCode::PAYMENT_REQUIRED;
+            if reused {
+                self.emit(Event::TokenReused { key: key.clone() });
             }
+            res.extensions_mut().insert(PaymentOutcome {
+                key,
+                paid: None,
+                token_reused: reused,
+            });
             return Ok(res);
         };
         // Who asked for payment: after redirects, the final URL's origin. A token is only
@@ -524,7 +672,11 @@ impl<P: PaymentBackend + 'static> Inner<P> {
             scheme: offer.scheme(),
         });
         if options.never_pay {
-            let mut res = res;
+            res.extensions_mut().insert(PaymentOutcome {
+                key: key.clone(),
+                paid: None,
+                token_reused: false,
+            });
             match offer {
                 Offer::L402(c) => {
                     res.extensions_mut().insert(c);
@@ -598,9 +750,21 @@ impl<P: PaymentBackend + 'static> Inner<P> {
             retry
                 .headers_mut()
                 .insert(AUTHORIZATION, token.header.clone());
-            let res = next.clone().run(retry, extensions).await?;
+            let mut res = next.clone().run(retry, extensions).await?;
             match challenge_of(&res) {
-                None => return Ok(res),
+                None => {
+                    res.extensions_mut().insert(PaymentOutcome {
+                        key: key.clone(),
+                        paid: paid.then_some(PaidFor {
+                            scheme: token.scheme,
+                            payment_hash: token.payment_hash,
+                            amount: token.amount,
+                            fee: token.fee,
+                        }),
+                        token_reused: !paid,
+                    });
+                    return Ok(res);
+                }
                 Some(_) if !same_origin(payee, res.url()) => {
                     // Sent elsewhere again: that origin's challenge is never paid here.
                     redirected = true;
@@ -1293,6 +1457,16 @@ impl<P: PaymentBackend + 'static> Inner<P> {
                         tracing::debug!(key = %key, error = %l402_core::ErrorChain(&e), "unreadable Payment-Receipt");
                     }
                 }
+                res.extensions_mut().insert(PaymentOutcome {
+                    key: key.to_owned(),
+                    paid: paid_now.then_some(PaidFor {
+                        scheme: OfferScheme::Payment,
+                        payment_hash: rec.payment_hash,
+                        amount: rec.amount,
+                        fee: rec.fee.unwrap_or(Amount::ZERO),
+                    }),
+                    token_reused: false,
+                });
                 return Ok(res);
             }
             if !same_origin(retry.payee, res.url()) {
@@ -1568,6 +1742,10 @@ fn to_cached(t: &StoredToken) -> Result<Arc<Cached>, L402Error> {
     Ok(Arc::new(Cached {
         header,
         payment_hash: t.payment_hash,
+        // A stored token is an L402 (or LSAT) one; charges are never stored as tokens.
+        scheme: OfferScheme::L402,
+        amount: t.amount,
+        fee: t.fee,
     }))
 }
 

@@ -259,6 +259,31 @@ impl SpendingPolicy {
         self
     }
 
+    /// The per-request price cap (set with [`max_price`](Self::max_price)).
+    #[must_use]
+    pub fn price_cap(&self) -> Amount {
+        self.max_price
+    }
+
+    /// The fixed part of the fee cap (set with [`max_fee_base`](Self::max_fee_base)).
+    #[must_use]
+    pub fn fee_base(&self) -> Amount {
+        self.max_fee_base
+    }
+
+    /// The proportional part of the fee cap, in ppm (set with
+    /// [`max_fee_ppm`](Self::max_fee_ppm)).
+    #[must_use]
+    pub fn fee_ppm(&self) -> u32 {
+        self.max_fee_ppm
+    }
+
+    /// The network invoices must be for, if one is set (with [`network`](Self::network)).
+    #[must_use]
+    pub fn expected_network(&self) -> Option<&Currency> {
+        self.network.as_ref()
+    }
+
     /// The fee cap for a payment of `amount`: base plus ppm of the amount (rounded up).
     #[must_use]
     pub fn fee_cap(&self, amount: Amount) -> Amount {

@@ -1,6 +1,5 @@
 //! `l402 get`: a curl for L402 APIs, like Lightning Labs' lnget.
 
-mod node;
 mod nopay;
 mod report;
 mod request;
@@ -9,19 +8,15 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use clap::{Args, ValueEnum};
-use l402_core::lightning_invoice::Currency;
+use clap::Args;
 use l402_core::{Amount, BoxPaymentBackend, Challenge};
 use l402_reqwest::ledger::{FileLedger, SpendingLedger};
-use l402_reqwest::{
-    Event, FileTokenStore, L402Error, L402Middleware, PaymentOptions, SchemePreference,
-    SpendingPolicy, SpendingSummary,
-};
+use l402_reqwest::{Event, L402Error, L402Middleware, PaymentOptions, SpendingSummary};
 
 use crate::backend::{NodeArgs, NodeSettings};
 use crate::budget;
 use crate::exit::{self, CliError, CmdResult, chain};
-use crate::fsutil::create_private_dir;
+use crate::spend::SpendArgs;
 use report::{Reporter, Summary};
 
 /// Fetch a URL, paying its L402 challenge within a spending policy (like lnget).
@@ -92,60 +87,12 @@ pub(crate) struct GetArgs {
     /// paid to an origin reached through a cross-origin redirect.
     #[arg(short = 'L', long = "location")]
     location: bool,
-    /// Most to pay for one request, in satoshis (fees excluded).
-    #[arg(
-        long,
-        default_value_t = 1000,
-        value_name = "SATS",
-        env = "L402_MAX_COST"
-    )]
-    max_cost: u64,
-    /// Most routing fee for one payment, in satoshis.
-    #[arg(long, default_value_t = 10, value_name = "SATS", env = "L402_MAX_FEE")]
-    max_fee: u64,
-    /// Most to spend over all calls on this machine that share the --ledger, in
-    /// satoshis, fees included (all time, or per --budget-window). Each payment reserves
-    /// its amount plus the fee cap first, so concurrent calls cannot overspend together.
-    #[arg(long, value_name = "SATS", env = "L402_BUDGET")]
-    budget: Option<u64>,
-    /// Count --budget over a rolling window instead of all time: seconds, or a number
-    /// with s, m, h or d (`24h`).
-    #[arg(
-        long,
-        value_name = "DURATION",
-        env = "L402_BUDGET_WINDOW",
-        requires = "budget"
-    )]
-    budget_window: Option<Window>,
-    /// The spending ledger: what every call on this machine paid (default:
-    /// `<data dir>/l402/ledger.json`; never inside the token directory). Move it away to
-    /// count from zero again.
-    #[arg(long, value_name = "FILE", env = "L402_LEDGER_FILE")]
-    ledger: Option<PathBuf>,
     /// Do not pay: print the challenge (price, invoice, expiry; a `Payment` charge offer
     /// too) and exit 0. Stored tokens are still used, and no node is needed.
     #[arg(long)]
     no_pay: bool,
-    /// Where tokens are stored and reused across runs (default: `<data dir>/l402/tokens`).
-    #[arg(long, value_name = "DIR", env = "L402_TOKEN_DIR")]
-    token_dir: Option<PathBuf>,
-    /// Keep one token per first N path segments instead of one per origin (for servers
-    /// that sell several services under one host, by path).
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    path_scope: usize,
-    /// The network invoices must be for; anything else is refused (nothing paid). The
-    /// default is mainnet, for real APIs; `l402 dev-node`'s get.env sets regtest.
-    #[arg(long, value_enum, default_value = "mainnet", env = "L402_NETWORK")]
-    network: Network,
-    /// Which offer to pay when a 402 carries both an L402 challenge and a `Payment`
-    /// scheme charge (Aperture's `l402+mpp`): exactly one is paid either way, and when
-    /// only one is offered that one is paid. A `Payment` charge credential is single use:
-    /// every call pays again.
-    #[arg(long, value_enum, default_value = "l402", value_name = "SCHEME")]
-    prefer_scheme: PreferScheme,
-    /// How long the node may try to pay, in seconds.
-    #[arg(long, default_value_t = 60, value_name = "SECS")]
-    pay_timeout: u64,
+    #[command(flatten)]
+    spend: SpendArgs,
     /// Print nothing on stderr but errors.
     #[arg(short = 'q', long)]
     quiet: bool,
@@ -161,99 +108,6 @@ pub(crate) struct GetArgs {
     node: NodeArgs,
 }
 
-/// A `--budget-window` duration.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Window(Duration);
-
-impl std::str::FromStr for Window {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let s = s.trim();
-        let (digits, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
-            Some(i) => s.split_at(i),
-            None => (s, "s"),
-        };
-        let n: u64 = digits
-            .parse()
-            .map_err(|_| format!("{s:?} is not a duration like 3600, 90m, 24h or 7d"))?;
-        let unit = match unit {
-            "s" => 1,
-            "m" => 60,
-            "h" => 3600,
-            "d" => 86_400,
-            other => {
-                return Err(format!(
-                    "unknown duration unit {other:?} (use s, m, h or d)"
-                ));
-            }
-        };
-        match n.checked_mul(unit) {
-            Some(0) => Err("the window must be above zero".to_owned()),
-            Some(secs) => Ok(Window(Duration::from_secs(secs))),
-            None => Err(format!("{s:?} is too long")),
-        }
-    }
-}
-
-/// `--prefer-scheme`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum PreferScheme {
-    /// L402 (or LSAT) when offered (as lnget).
-    L402,
-    /// The `Payment` scheme's Lightning charge when offered.
-    Payment,
-}
-
-impl From<PreferScheme> for SchemePreference {
-    fn from(p: PreferScheme) -> SchemePreference {
-        match p {
-            PreferScheme::L402 => SchemePreference::L402First,
-            PreferScheme::Payment => SchemePreference::PaymentFirst,
-        }
-    }
-}
-
-/// A Lightning network, as `--network` names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum Network {
-    /// Bitcoin mainnet (`lnbc` invoices).
-    #[value(alias = "bitcoin")]
-    Mainnet,
-    /// Testnet (`lntb`).
-    Testnet,
-    /// Signet (`lntbs`).
-    Signet,
-    /// Regtest (`lnbcrt`), e.g. `l402 dev-node`.
-    Regtest,
-    /// Simnet (`lnsb`).
-    Simnet,
-}
-
-impl From<Network> for Currency {
-    fn from(n: Network) -> Currency {
-        match n {
-            Network::Mainnet => Currency::Bitcoin,
-            Network::Testnet => Currency::BitcoinTestnet,
-            Network::Signet => Currency::Signet,
-            Network::Regtest => Currency::Regtest,
-            Network::Simnet => Currency::Simnet,
-        }
-    }
-}
-
-fn sat(sats: u64, flag: &str) -> Result<Amount, CliError> {
-    Amount::from_sat(sats).ok_or_else(|| CliError::config(format!("{flag} is too large")))
-}
-
-fn default_token_dir() -> Result<PathBuf, CliError> {
-    dirs::data_dir()
-        .map(|d| d.join("l402").join("tokens"))
-        .ok_or_else(|| {
-            CliError::config("no user data directory: give --token-dir DIR or set L402_TOKEN_DIR")
-        })
-}
-
 pub(crate) async fn run(args: GetArgs) -> CmdResult {
     crate::logging::init_client(args.verbose, args.quiet, args.json);
     let reporter = Reporter::new(args.quiet, args.json, args.url.clone());
@@ -265,46 +119,17 @@ pub(crate) async fn run(args: GetArgs) -> CmdResult {
 
 async fn fetch(args: &GetArgs, reporter: &Reporter) -> CmdResult {
     let prepared = request::prepare(args)?;
-    if args.max_cost == 0 {
-        return Err(CliError::config(
-            "--max-cost must be above zero (use --no-pay to never pay)",
-        ));
-    }
-    let max_cost = sat(args.max_cost, "--max-cost")?;
-    let max_fee = sat(args.max_fee, "--max-fee")?;
-    let budget = args.budget.map(|b| sat(b, "--budget")).transpose()?;
-    if budget.is_some_and(Amount::is_zero) {
-        return Err(CliError::config("--budget must be above zero"));
-    }
-    let window = args.budget_window.map(|w| w.0);
-    if args.pay_timeout == 0 {
-        return Err(CliError::config("--pay-timeout must be above zero"));
-    }
-
-    let token_dir = match &args.token_dir {
-        Some(d) => d.clone(),
-        None => default_token_dir()?,
-    };
-    create_private_dir(&token_dir)
-        .map_err(|e| CliError::config(format!("cannot create {}: {e}", token_dir.display())))?;
-    let store = FileTokenStore::open(&token_dir).map_err(|e| {
-        CliError::config(format!(
-            "cannot open token store {}: {}",
-            token_dir.display(),
-            chain(&e)
-        ))
-    })?;
+    let policy = args.spend.policy()?;
+    let budget = policy.limits().total;
+    let window = args.spend.window();
+    let (token_dir, store) = args.spend.open_store()?;
 
     // The ledger is opened and read before anything is sent: a call that cannot count
     // what it spends does not start. --no-pay pays nothing and needs none.
     let ledger = if args.no_pay {
         None
     } else {
-        let path = match &args.ledger {
-            Some(p) => p.clone(),
-            None => budget::default_path()?,
-        };
-        Some(budget::open(&path, &token_dir).await?)
+        Some(args.spend.open_ledger(&token_dir).await?)
     };
     let spent_before = match &ledger {
         Some(l) => budget::spent(l, window)
@@ -314,21 +139,11 @@ async fn fetch(args: &GetArgs, reporter: &Reporter) -> CmdResult {
     };
     reporter.set_budget(budget, spent_before.0);
 
-    let mut policy = SpendingPolicy::new()
-        .max_price(max_cost)
-        .max_fee_base(max_fee)
-        .max_fee_ppm(0)
-        .network(args.network.into())
-        .pay_timeout(Duration::from_secs(args.pay_timeout));
-    if let Some(b) = budget {
-        policy = policy.budget(b);
-        if let Some(w) = window {
-            policy = policy.budget_window(w);
-        }
-    }
     let never_pay = args.no_pay;
     // The node is built when a payment (or a lookup of an interrupted one) needs it.
-    let node = Arc::new(node::LazyNode::new(NodeSettings::from(&args.node))?);
+    let node = Arc::new(crate::lazy_node::LazyNode::new(NodeSettings::from(
+        &args.node,
+    ))?);
     let backend: BoxPaymentBackend = if never_pay {
         BoxPaymentBackend::new(nopay::NoPayment)
     } else {
@@ -338,8 +153,8 @@ async fn fetch(args: &GetArgs, reporter: &Reporter) -> CmdResult {
     let sink = Arc::clone(&events);
     let progress = reporter.progress_printer();
     let mut builder = L402Middleware::builder(backend);
-    if args.path_scope > 0 {
-        builder = builder.key_by_path_prefix(args.path_scope);
+    if args.spend.path_scope > 0 {
+        builder = builder.key_by_path_prefix(args.spend.path_scope);
     }
     if let Some(l) = &ledger {
         builder = builder.ledger(l.clone());
@@ -347,7 +162,7 @@ async fn fetch(args: &GetArgs, reporter: &Reporter) -> CmdResult {
     let middleware = builder
         .store(store)
         .policy(policy)
-        .prefer_scheme(args.prefer_scheme.into())
+        .prefer_scheme(args.spend.prefer_scheme.into())
         .recover_on_first_request(!never_pay)
         .events(move |e: &Event| {
             progress(e);

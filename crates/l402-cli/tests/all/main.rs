@@ -13,6 +13,8 @@ mod error_chains;
 mod get;
 mod get_money;
 mod get_payment;
+mod mcp_http;
+mod mcp_python;
 mod node;
 mod node_bake;
 mod paid;

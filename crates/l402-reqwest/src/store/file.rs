@@ -9,7 +9,7 @@ use l402_core::PaymentHash;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{ChargeRecord, PendingPayment, StoreLock, TokenRecord, TokenStore};
+use super::{ChargeRecord, PendingPayment, StoreLock, StoredToken, TokenRecord, TokenStore};
 use crate::error::StoreError;
 
 /// Suffix of record files.
@@ -274,6 +274,19 @@ impl TokenStore for FileTokenStore {
                 .into_iter()
                 .filter_map(|rec| match rec.record {
                     TokenRecord::Charge(c) => Some((rec.key, c)),
+                    _ => None,
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn tokens(&self) -> Result<Vec<(String, StoredToken)>, StoreError> {
+        self.blocking(|dir| {
+            Ok(read_all(dir)?
+                .into_iter()
+                .filter_map(|rec| match rec.record {
+                    TokenRecord::Paid(t) => Some((rec.key, t)),
                     _ => None,
                 })
                 .collect())

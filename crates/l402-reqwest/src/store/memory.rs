@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use l402_core::PaymentHash;
 
-use super::{ChargeRecord, PendingPayment, StoreLock, TokenRecord, TokenStore};
+use super::{ChargeRecord, PendingPayment, StoreLock, StoredToken, TokenRecord, TokenStore};
 use crate::error::StoreError;
 
 #[derive(Default)]
@@ -97,6 +97,18 @@ impl TokenStore for MemoryTokenStore {
             .iter()
             .filter_map(|(k, r)| match r {
                 TokenRecord::Charge(c) => Some((k.clone(), c.clone())),
+                _ => None,
+            })
+            .collect())
+    }
+
+    async fn tokens(&self) -> Result<Vec<(String, StoredToken)>, StoreError> {
+        Ok(self
+            .state()
+            .records
+            .iter()
+            .filter_map(|(k, r)| match r {
+                TokenRecord::Paid(t) => Some((k.clone(), t.clone())),
                 _ => None,
             })
             .collect())

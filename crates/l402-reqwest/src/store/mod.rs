@@ -361,6 +361,15 @@ pub trait TokenStore: Send + Sync + 'static {
         Ok(Vec::new())
     }
 
+    /// Every paid token, with its key (for an inventory: the `tokens` tool of
+    /// `l402-mcp`, for example). The default lists none.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the store cannot be read.
+    async fn tokens(&self) -> Result<Vec<(String, StoredToken)>, StoreError> {
+        Ok(Vec::new())
+    }
+
     /// Takes the key's payment lock, waiting for it if another holder has it.
     ///
     /// # Errors
@@ -387,6 +396,9 @@ impl<T: TokenStore + ?Sized> TokenStore for Arc<T> {
     }
     async fn charges(&self) -> Result<Vec<(String, ChargeRecord)>, StoreError> {
         (**self).charges().await
+    }
+    async fn tokens(&self) -> Result<Vec<(String, StoredToken)>, StoreError> {
+        (**self).tokens().await
     }
     async fn lock(&self, key: &str) -> Result<StoreLock, StoreError> {
         (**self).lock(key).await

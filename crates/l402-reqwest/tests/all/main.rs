@@ -6,6 +6,7 @@
 mod basic;
 mod concurrency;
 mod money;
+mod outcome;
 mod payment;
 mod recovery;
 mod refusals;

@@ -2,7 +2,6 @@
 
 mod decode;
 mod mint;
-mod payment;
 mod verify;
 
 use clap::{Args, Subcommand};

@@ -1,4 +1,4 @@
-//! `l402 token decode` for the `Payment` scheme (MPP): challenges, credentials, receipts.
+//! Decoding for the `Payment` scheme (MPP): challenges, credentials, receipts.
 
 use l402_core::PaymentHash;
 use l402_core::payment_scheme::{
@@ -6,8 +6,7 @@ use l402_core::payment_scheme::{
 };
 use serde_json::{Value, json};
 
-use crate::describe;
-use crate::exit::{CliError, chain};
+use super::{DecodeError, describe};
 
 /// Whether `value` starts with the `Payment` scheme name (any case) and white space.
 pub(super) fn has_payment_scheme(value: &str) -> bool {
@@ -29,15 +28,12 @@ pub(super) fn is_token68_after_scheme(value: &str) -> bool {
 
 /// A `WWW-Authenticate` value holding one or more `Payment` challenges; `None` when it
 /// holds none (it may hold an L402 one).
-pub(super) fn challenges(value: &str) -> Result<Option<Value>, CliError> {
+pub(super) fn challenges(value: &str) -> Result<Option<Value>, DecodeError> {
     let list = match PaymentChallenge::parse_list(value) {
         Ok(list) => list,
         Err(ParsePaymentChallengeError::NoChallenge) => return Ok(None),
         Err(e) => {
-            return Err(CliError::config(format!(
-                "invalid Payment challenge: {}",
-                chain(&e)
-            )));
+            return Err(DecodeError::new("invalid Payment challenge", &e));
         }
     };
     Ok(Some(json!({
@@ -48,9 +44,9 @@ pub(super) fn challenges(value: &str) -> Result<Option<Value>, CliError> {
 
 /// An `Authorization: Payment …` value. The preimage is the secret the input carries;
 /// it is shown redacted, with whether it matches the challenge's payment hash.
-pub(super) fn credential(value: &str) -> Result<Value, CliError> {
+pub(super) fn credential(value: &str) -> Result<Value, DecodeError> {
     let cred = PaymentCredential::parse_authorization(value)
-        .map_err(|e| CliError::config(format!("invalid Payment credential: {}", chain(&e))))?;
+        .map_err(|e| DecodeError::new("invalid Payment credential", &e))?;
     let hash = cred.challenge.charge_request().ok().and_then(|r| {
         r.payment_hash.or_else(|| {
             r.invoice
@@ -73,9 +69,9 @@ pub(super) fn credential(value: &str) -> Result<Value, CliError> {
 }
 
 /// A `Payment-Receipt` value.
-pub(super) fn receipt(value: &str) -> Result<Value, CliError> {
+pub(super) fn receipt(value: &str) -> Result<Value, DecodeError> {
     let r = PaymentReceipt::parse(value)
-        .map_err(|e| CliError::config(format!("invalid Payment receipt: {}", chain(&e))))?;
+        .map_err(|e| DecodeError::new("invalid Payment receipt", &e))?;
     let mut out = json!({ "kind": "payment_receipt" });
     if let (Value::Object(o), Ok(Value::Object(fields))) = (&mut out, serde_json::to_value(&r)) {
         o.extend(fields);

@@ -1,5 +1,5 @@
-//! JSON descriptions of macaroons, challenges and invoices, for `token decode` and
-//! `get --no-pay`.
+//! JSON descriptions of macaroons, challenges and invoices (the `l402 token decode` view,
+//! also used by `l402 get --no-pay`).
 
 use std::time::{Duration, SystemTime};
 
@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 /// A macaroon: location, identifier (decoded when it is an L402 version 0 identifier,
 /// raw hex with a note otherwise), caveats and signature.
-pub(crate) fn macaroon(mac: &Macaroon) -> Value {
+pub fn macaroon(mac: &Macaroon) -> Value {
     let identifier = match Identifier::decode(mac.identifier()) {
         Ok(id) => json!({
             "version": id.version(),
@@ -33,7 +33,7 @@ pub(crate) fn macaroon(mac: &Macaroon) -> Value {
 }
 
 /// The network name we print and accept for a BOLT11 currency.
-pub(crate) fn network_name(currency: &Currency) -> &'static str {
+pub fn network_name(currency: &Currency) -> &'static str {
     match currency {
         Currency::Bitcoin => "mainnet",
         Currency::BitcoinTestnet => "testnet",
@@ -48,7 +48,7 @@ fn unix(d: Duration) -> u64 {
 }
 
 /// A decoded BOLT11 invoice.
-pub(crate) fn invoice(invoice: &Bolt11Invoice) -> Value {
+pub fn invoice(invoice: &Bolt11Invoice) -> Value {
     let created = invoice.duration_since_epoch();
     let expiry = invoice.expiry_time();
     let expires_at = created.saturating_add(expiry);
@@ -74,7 +74,7 @@ pub(crate) fn invoice(invoice: &Bolt11Invoice) -> Value {
 
 /// A challenge: the macaroon's fields, the scheme, the invoice as sent and decoded, and whether the
 /// invoice pays for the macaroon's payment hash.
-pub(crate) fn challenge(ch: &Challenge) -> Value {
+pub fn challenge(ch: &Challenge) -> Value {
     let mut out = macaroon(ch.macaroon());
     out["scheme"] = json!(ch.scheme().as_str());
     out["invoice"] = json!(ch.invoice());
@@ -93,7 +93,7 @@ pub(crate) fn challenge(ch: &Challenge) -> Value {
 
 /// A `Payment` scheme challenge: its fields, the request decoded, and for a Lightning charge the invoice
 /// decoded and checked against the request as the client does before paying.
-pub(crate) fn payment_challenge(c: &l402_core::payment_scheme::PaymentChallenge) -> Value {
+pub fn payment_challenge(c: &l402_core::payment_scheme::PaymentChallenge) -> Value {
     let mut out = json!({
         "id": c.id,
         "realm": c.realm,
@@ -108,11 +108,11 @@ pub(crate) fn payment_challenge(c: &l402_core::payment_scheme::PaymentChallenge)
     match c.expires_at() {
         Ok(at) => out["expired"] = json!(at <= std::time::SystemTime::now()),
         Err(_) if c.expires.is_none() => {}
-        Err(e) => out["expires_error"] = json!(crate::exit::chain(&e)),
+        Err(e) => out["expires_error"] = json!(l402_core::ErrorChain(&e).to_string()),
     }
     match l402_core::payment_scheme::decode_json_param::<Value>(&c.request) {
         Ok(v) => out["request"] = v,
-        Err(e) => out["request_error"] = json!(crate::exit::chain(&e)),
+        Err(e) => out["request_error"] = json!(l402_core::ErrorChain(&e).to_string()),
     }
     if !c.is_lightning_charge() {
         out["note"] = json!("not a Lightning charge: l402 get never pays it");
@@ -121,7 +121,7 @@ pub(crate) fn payment_challenge(c: &l402_core::payment_scheme::PaymentChallenge)
     let request = match c.charge_request() {
         Ok(r) => r,
         Err(e) => {
-            out["charge_error"] = json!(crate::exit::chain(&e));
+            out["charge_error"] = json!(l402_core::ErrorChain(&e).to_string());
             return out;
         }
     };
@@ -136,7 +136,7 @@ pub(crate) fn payment_challenge(c: &l402_core::payment_scheme::PaymentChallenge)
         Ok(_) => out["invoice_matches_request"] = json!(true),
         Err(e) => {
             out["invoice_matches_request"] = json!(false);
-            out["invoice_check_error"] = json!(crate::exit::chain(&e));
+            out["invoice_check_error"] = json!(l402_core::ErrorChain(&e).to_string());
         }
     }
     out

@@ -1,4 +1,4 @@
-//! The paying node of `l402 get`, built on first use: a URL that never asks for payment
+//! The paying node of `l402 get` and `l402 mcp`, built on first use: a URL that never asks for payment
 //! needs no node, and a node misconfiguration is reported only when a payment needs it.
 
 use std::sync::OnceLock;
@@ -16,14 +16,14 @@ const NOT_CONFIGURED: &str = "no usable node";
 
 /// Builds the backend from its settings the first time it is asked to pay or look up a
 /// payment, and remembers the result (a failed build is not retried).
-pub(super) struct LazyNode {
+pub(crate) struct LazyNode {
     settings: NodeSettings,
     node: OnceLock<Result<BoxPaymentBackend, String>>,
 }
 
 impl LazyNode {
     /// Checks at once what needs no node and no file (flags of the other backend kind).
-    pub(super) fn new(settings: NodeSettings) -> Result<Self, CliError> {
+    pub(crate) fn new(settings: NodeSettings) -> Result<Self, CliError> {
         let misplaced = match settings.kind {
             BackendKind::Lnd => (settings.rune_file.is_some()
                 || settings.tls_server_name.is_some())
@@ -54,7 +54,7 @@ impl LazyNode {
     }
 
     /// Why the node could not be built, if it was needed and could not be.
-    pub(super) fn config_error(&self) -> Option<&str> {
+    pub(crate) fn config_error(&self) -> Option<&str> {
         match self.node.get() {
             Some(Err(message)) => Some(message),
             _ => None,
