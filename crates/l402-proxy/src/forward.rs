@@ -11,14 +11,13 @@ use http_body::Body as _;
 use l402_tower::Receipt;
 use reqwest::Url;
 
-use super::route::Routed;
-use crate::config::ServiceConfig;
-use crate::exit::CliError;
+use crate::config::{ConfigError, ServiceConfig};
+use crate::route::Routed;
 
 /// Receipt headers sent upstream (and removed from what clients send).
-pub(super) const TOKEN_ID: HeaderName = HeaderName::from_static("x-l402-token-id");
-pub(super) const SERVICE: HeaderName = HeaderName::from_static("x-l402-service");
-pub(super) const CAPABILITIES: HeaderName = HeaderName::from_static("x-l402-capabilities");
+pub(crate) const TOKEN_ID: HeaderName = HeaderName::from_static("x-l402-token-id");
+pub(crate) const SERVICE: HeaderName = HeaderName::from_static("x-l402-service");
+pub(crate) const CAPABILITIES: HeaderName = HeaderName::from_static("x-l402-capabilities");
 
 /// Hop-by-hop headers (RFC 9110 7.6.1), never forwarded.
 const HOP_BY_HOP: [&str; 8] = [
@@ -48,7 +47,7 @@ const FORWARDING: [&str; 5] = [
 
 /// Where and how one service forwards.
 #[derive(Debug, Clone)]
-pub(super) struct Forward {
+pub(crate) struct Forward {
     inner: Arc<Inner>,
 }
 
@@ -62,13 +61,21 @@ struct Inner {
 }
 
 impl Forward {
-    pub(super) fn new(service: &ServiceConfig, client: reqwest::Client) -> Result<Self, CliError> {
+    pub(crate) fn new(
+        service: &ServiceConfig,
+        timeout: Duration,
+        client: reqwest::Client,
+    ) -> Result<Self, ConfigError> {
+        let err = |reason: String| ConfigError::Service {
+            service: service.name.clone(),
+            reason,
+        };
         let mut headers = Vec::new();
         for (k, v) in &service.headers {
             let name = HeaderName::from_bytes(k.as_bytes())
-                .map_err(|_| CliError::config(format!("invalid header name {k:?}")))?;
+                .map_err(|_| err(format!("invalid header name {k:?}")))?;
             let value = HeaderValue::from_str(v)
-                .map_err(|_| CliError::config(format!("invalid value for header {k:?}")))?;
+                .map_err(|_| err(format!("invalid value for header {k:?}")))?;
             headers.push((name, value));
         }
         Ok(Forward {
@@ -77,13 +84,13 @@ impl Forward {
                 upstream: service.upstream_url()?,
                 headers,
                 client,
-                timeout: service.upstream_timeout(),
+                timeout,
             }),
         })
     }
 
     /// As a tower service.
-    pub(super) fn into_service(
+    pub(crate) fn into_service(
         self,
     ) -> impl tower::Service<
         Request<Body>,
@@ -230,7 +237,7 @@ impl Inner {
             Ok(Err(e)) => {
                 tracing::warn!(
                     service = %self.name,
-                    error = %crate::exit::chain(&e),
+                    error = %l402_core::ErrorChain(&e),
                     "upstream request failed"
                 );
                 text(StatusCode::BAD_GATEWAY, "upstream unavailable\n")
@@ -271,7 +278,7 @@ mod tests {
             raw in "(/([a-zA-Z0-9._~!$&'()*+,=:@\\[\\]{}|^`\"<> -]|%[0-9a-fA-F]{2}|%2[eE]){0,6}){1,6}/?",
             base in "(/[a-z]{1,3}){0,2}/?",
         ) {
-            if let Ok(path) = super::super::target::canonical_path(&raw) {
+            if let Ok(path) = crate::target::canonical_path(&raw) {
                 let base_url = Url::parse(&format!("https://up{base}")).unwrap();
                 let url = target_url(&base_url, &path, None).unwrap();
                 let want = format!("{}{path}", base_url.path().trim_end_matches('/'));
