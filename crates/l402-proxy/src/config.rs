@@ -43,6 +43,100 @@ pub const MAX_UPSTREAM_TIMEOUT_SECS: u64 = 3600;
 /// Default interval between checks of a revocation file, in seconds.
 pub const DEFAULT_REVOCATION_RELOAD_SECS: u64 = 2;
 
+/// Longest regular expression accepted, in bytes.
+pub const MAX_REGEX_LEN: usize = 1024;
+/// Largest compiled regular expression (the `regex` crate's size limit): 1 MiB. Matching
+/// takes time linear in the input whatever the expression.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+/// Largest file a header value is read from: 64 KiB (a macaroon is well under 1 KiB).
+pub const MAX_HEADER_FILE_LEN: u64 = 64 * 1024;
+const FILE_HEX: &str = "!file+hex:";
+const FILE_BASE64: &str = "!file+base64:";
+
+/// Compiles a routing regular expression, bounded in length and compiled size.
+pub(crate) fn compile_regex(re: &str) -> Result<regex::Regex, String> {
+    if re.len() > MAX_REGEX_LEN {
+        return Err(format!(
+            "a regular expression is longer than {MAX_REGEX_LEN} bytes"
+        ));
+    }
+    regex::RegexBuilder::new(re)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_SIZE_LIMIT)
+        .nest_limit(64)
+        .build()
+        .map_err(|e| match e {
+            regex::Error::CompiledTooBig(_) => "the regular expression is too large".to_owned(),
+            // The syntax error's text quotes the pattern and points at the fault.
+            e => format!("invalid regular expression: {e}"),
+        })
+}
+
+/// Expands `${NAME}` from the environment, then a `!file+hex:` / `!file+base64:` value.
+fn header_value(raw: &str) -> Result<String, String> {
+    let value = expand_env(raw)?;
+    let (path, hex) = if let Some(p) = value.strip_prefix(FILE_HEX) {
+        (p, true)
+    } else if let Some(p) = value.strip_prefix(FILE_BASE64) {
+        (p, false)
+    } else if value.starts_with("!file") {
+        return Err("a file value must be !file+hex:PATH or !file+base64:PATH".to_owned());
+    } else {
+        return Ok(value);
+    };
+    let path = Path::new(path);
+    let len = std::fs::metadata(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        .len();
+    if len > MAX_HEADER_FILE_LEN {
+        return Err(format!(
+            "{} is larger than {MAX_HEADER_FILE_LEN} bytes",
+            path.display()
+        ));
+    }
+    let bytes = zeroize::Zeroizing::new(
+        std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+    );
+    Ok(if hex {
+        let mut out = String::with_capacity(bytes.len() * 2);
+        for b in bytes.iter() {
+            use std::fmt::Write as _;
+            let _ = write!(out, "{b:02x}");
+        }
+        out
+    } else {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(&*bytes)
+    })
+}
+
+/// Replaces each `${NAME}` (`NAME`: a letter or `_`, then letters, digits, `_`) with the
+/// environment variable's value. A `$` not followed by such a reference stays as is.
+fn expand_env(raw: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(i) = rest.find("${") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        let name_len = after
+            .char_indices()
+            .find(|&(j, c)| !(c == '_' || c.is_ascii_alphabetic() || (j > 0 && c.is_ascii_digit())))
+            .map_or(after.len(), |(j, _)| j);
+        if name_len > 0 && after[name_len..].starts_with('}') {
+            let name = &after[..name_len];
+            let v = std::env::var(name)
+                .map_err(|_| format!("environment variable {name} is not set"))?;
+            out.push_str(&v);
+            rest = &after[name_len + 1..];
+        } else {
+            out.push_str("${");
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
 /// Why a configuration is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -139,6 +233,28 @@ pub struct ServiceConfig {
     pub host: Option<String>,
     /// Path prefix to match, at a segment boundary (`/api` matches `/api` and `/api/x`).
     pub path: Option<String>,
+    /// A regular expression the request's host must match instead (Aperture's
+    /// `hostregexp`): tested, unanchored, against the canonical `host[:port]` (lower
+    /// case, no trailing dot). Anchor it (`^api\.example\.com$`) to match one host.
+    pub host_regex: Option<String>,
+    /// A regular expression the request's path must match instead (Aperture's
+    /// `pathregexp`): tested, unanchored, against the canonical path (escapes of
+    /// unreserved characters decoded, others in upper case).
+    pub path_regex: Option<String>,
+    /// What the matched `path` prefix is replaced with before forwarding (`path =
+    /// "/weather"` and `path_rewrite = "/v2"` send `/weather/today` as `/v2/today`, under
+    /// the upstream's base path). Needs `path`.
+    pub path_rewrite: Option<String>,
+    /// Regular expressions of paths served without payment (Aperture's
+    /// `authwhitelistpaths`), tested, unanchored, against the canonical path.
+    #[serde(default)]
+    pub auth_whitelist_paths: Vec<String>,
+    /// A dynamic price: each unpaid request is priced by a JSON `POST` to this URL (see
+    /// the crate docs); a failing pricer answers 503, never free access.
+    pub price_url: Option<String>,
+    /// Requests each client IP address may make free before it must pay (Aperture's
+    /// freebies), per day.
+    pub freebies: Option<u32>,
     /// Upstream base URL; the request path and query are appended.
     pub upstream: String,
     /// Price in satoshis.
@@ -156,6 +272,9 @@ pub struct ServiceConfig {
     /// Invoice description.
     pub memo: Option<String>,
     /// Headers added to every request sent upstream (replacing what the client sent).
+    /// A value is literal text, in which `${NAME}` is replaced by the environment
+    /// variable `NAME`; then `!file+hex:PATH` or `!file+base64:PATH` is replaced by the
+    /// contents of the file `PATH`, hex or base64 encoded (Aperture's forms).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// Bound, in seconds, on waiting for the upstream's response headers (504 after).
@@ -215,12 +334,18 @@ impl ServiceConfig {
         }
     }
 
-    /// The price; `None` for a free service.
+    /// The static price; `None` for a free service or one priced by `price_url`.
     ///
     /// # Errors
     /// A price of 0, none at all, or more than one.
     pub fn price(&self) -> Result<Option<Amount>, ConfigError> {
         let zero = "a price of 0 is not accepted: set free = true for a free service";
+        if self.price_url.is_some() {
+            return match (self.free, self.price_sat, self.price_msat) {
+                (false, None, None) => Ok(None),
+                _ => Err(self.err("give price_url or a static price, not both")),
+            };
+        }
         match (self.free, self.price_sat, self.price_msat) {
             (true, None, None) => Ok(None),
             (false, Some(0), None) | (false, None, Some(0)) => Err(self.err(zero)),
@@ -281,6 +406,47 @@ impl ServiceConfig {
                 }
             }
         }
+        if self.host.is_some() && self.host_regex.is_some() {
+            return Err(self.err("give host or host_regex, not both"));
+        }
+        if self.path.is_some() && self.path_regex.is_some() {
+            return Err(self.err("give path or path_regex, not both"));
+        }
+        for (key, re) in [
+            ("host_regex", &self.host_regex),
+            ("path_regex", &self.path_regex),
+        ] {
+            if let Some(re) = re {
+                compile_regex(re).map_err(|e| self.err(format!("{key}: {e}")))?;
+            }
+        }
+        for re in &self.auth_whitelist_paths {
+            compile_regex(re).map_err(|e| self.err(format!("auth_whitelist_paths: {e}")))?;
+        }
+        if let Some(to) = &self.path_rewrite {
+            if self.path.is_none() {
+                return Err(self.err("path_rewrite needs path"));
+            }
+            match canonical_path(to) {
+                Ok(c) if c == *to => {}
+                Ok(c) => return Err(self.err(format!("path_rewrite must be written {c:?}"))),
+                Err(e) => return Err(self.err(format!("path_rewrite {to:?} is refused: {e}"))),
+            }
+        }
+        if let Some(u) = &self.price_url {
+            match Url::parse(u) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") => {}
+                _ => return Err(self.err("price_url must be an http or https url")),
+            }
+        }
+        if self.freebies == Some(0) {
+            return Err(self.err("freebies must be at least 1 (or left out)"));
+        }
+        if self.free && (self.freebies.is_some() || !self.auth_whitelist_paths.is_empty()) {
+            return Err(self.err(
+                "a free service takes no freebies or auth_whitelist_paths: all of it is free",
+            ));
+        }
         if let Some(t) = self.upstream_timeout_secs
             && !(1..=MAX_UPSTREAM_TIMEOUT_SECS).contains(&t)
         {
@@ -321,13 +487,32 @@ impl ServiceConfig {
         if self.validity_secs == Some(0) {
             return Err(self.err("validity_secs must be at least 1"));
         }
-        for (k, v) in &self.headers {
+        for k in self.headers.keys() {
             http::HeaderName::from_bytes(k.as_bytes())
                 .map_err(|_| self.err(format!("invalid header name {k:?}")))?;
-            http::HeaderValue::from_str(v)
-                .map_err(|_| self.err(format!("invalid value for header {k:?}")))?;
         }
+        self.header_values()?;
         Ok(())
+    }
+
+    /// The headers sent upstream, their values resolved (environment variables, files),
+    /// marked sensitive (they often hold credentials: never logged).
+    ///
+    /// # Errors
+    /// An invalid name or value, a missing environment variable, a file that cannot be
+    /// read or is larger than [`MAX_HEADER_FILE_LEN`].
+    pub fn header_values(&self) -> Result<Vec<(http::HeaderName, http::HeaderValue)>, ConfigError> {
+        let mut out = Vec::with_capacity(self.headers.len());
+        for (k, v) in &self.headers {
+            let name = http::HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| self.err(format!("invalid header name {k:?}")))?;
+            let text = header_value(v).map_err(|e| self.err(format!("header {k:?}: {e}")))?;
+            let mut value = http::HeaderValue::from_str(&text)
+                .map_err(|_| self.err(format!("invalid value for header {k:?}")))?;
+            value.set_sensitive(true);
+            out.push((name, value));
+        }
+        Ok(out)
     }
 }
 
@@ -342,7 +527,20 @@ impl ProxyConfig {
 
     /// Makes the relative file paths (the revocation file) relative to `base`, the
     /// directory of the file the configuration was read from.
+    /// Header values naming a file (`!file+hex:PATH`) are resolved too.
     pub fn resolve_paths(&mut self, base: &Path) {
+        for s in &mut self.services {
+            for v in s.headers.values_mut() {
+                for prefix in [FILE_HEX, FILE_BASE64] {
+                    if let Some(path) = v.strip_prefix(prefix)
+                        && !path.contains("${")
+                        && Path::new(path).is_relative()
+                    {
+                        *v = format!("{prefix}{}", base.join(path).display());
+                    }
+                }
+            }
+        }
         if let Some(RevocationConfig::Memory { file, .. }) = &mut self.revocation
             && file.is_relative()
         {

@@ -66,18 +66,7 @@ impl Forward {
         timeout: Duration,
         client: reqwest::Client,
     ) -> Result<Self, ConfigError> {
-        let err = |reason: String| ConfigError::Service {
-            service: service.name.clone(),
-            reason,
-        };
-        let mut headers = Vec::new();
-        for (k, v) in &service.headers {
-            let name = HeaderName::from_bytes(k.as_bytes())
-                .map_err(|_| err(format!("invalid header name {k:?}")))?;
-            let value = HeaderValue::from_str(v)
-                .map_err(|_| err(format!("invalid value for header {k:?}")))?;
-            headers.push((name, value));
-        }
+        let headers = service.header_values()?;
         Ok(Forward {
             inner: Arc::new(Inner {
                 name: service.name.clone(),
@@ -163,8 +152,12 @@ impl Inner {
             return text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n");
         };
         let target = &routed.target;
-        let Some(url) = target_url(&self.upstream, &target.path, target.query.as_deref()) else {
-            tracing::warn!(service = %self.name, path = %target.path, "path does not stay under the upstream base path");
+        let Some(url) = target_url(
+            &self.upstream,
+            &routed.upstream_path,
+            target.query.as_deref(),
+        ) else {
+            tracing::warn!(service = %self.name, path = %routed.upstream_path, "path does not stay under the upstream base path");
             return text(StatusCode::BAD_REQUEST, "bad request target\n");
         };
         let mut headers = parts.headers;

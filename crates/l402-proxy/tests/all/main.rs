@@ -1,0 +1,12 @@
+//! Tests of the proxy as a tower service, against real upstreams on 127.0.0.1.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    missing_docs,
+    unreachable_pub
+)]
+
+mod routing;
+mod support;
