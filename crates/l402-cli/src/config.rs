@@ -63,6 +63,8 @@ struct File {
     root_keys: RootKeysConfig,
     revocation: Option<RevocationConfig>,
     upstream_timeout_secs: Option<u64>,
+    #[serde(default)]
+    trust_forwarded_headers: bool,
     services: Vec<ServiceConfig>,
 }
 
@@ -143,6 +145,7 @@ impl ProxyConfig {
         let mut proxy = l402_proxy::ProxyConfig::new(file.services);
         proxy.revocation = file.revocation;
         proxy.upstream_timeout_secs = file.upstream_timeout_secs;
+        proxy.trust_forwarded_headers = file.trust_forwarded_headers;
         let mut config = ProxyConfig {
             listen: file.listen,
             backend: file.backend,

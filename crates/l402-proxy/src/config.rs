@@ -38,6 +38,10 @@ pub const MAX_PAYMENT_EXPIRY_SECS: u64 = 86_400;
 /// API call a client will sit through, short enough that stuck upstreams do not pile up
 /// connections.
 pub const DEFAULT_UPSTREAM_TIMEOUT_SECS: u64 = 30;
+/// Default bound on connecting to an upstream: 10 s.
+pub const DEFAULT_CONNECT_TIMEOUT_SECS: u64 = 10;
+/// Default longest silence of a body: 5 minutes.
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 300;
 /// Longest upstream timeout accepted: one hour.
 pub const MAX_UPSTREAM_TIMEOUT_SECS: u64 = 3600;
 /// Default interval between checks of a revocation file, in seconds.
@@ -183,6 +187,15 @@ pub struct ProxyConfig {
     /// Default bound, in seconds, on waiting for an upstream's response headers.
     #[serde(default)]
     pub upstream_timeout_secs: Option<u64>,
+    /// Trust the `X-Forwarded-For`, `-Proto` and `-Host` headers clients send (default
+    /// false). Off, the proxy is the first hop: what a client sends under those names
+    /// (and `Forwarded`, `X-Real-IP`) is dropped and the proxy's own values are set. On,
+    /// for a proxy behind a load balancer that sets them, the client's address is
+    /// appended to `X-Forwarded-For` and the other two are kept when present. Turn it
+    /// on only when every client reaches the proxy through such a balancer: anyone else
+    /// could claim any address.
+    #[serde(default)]
+    pub trust_forwarded_headers: bool,
     /// The services, matched in order: the first that matches a request serves it.
     #[serde(default)]
     pub services: Vec<ServiceConfig>,
@@ -277,8 +290,24 @@ pub struct ServiceConfig {
     /// contents of the file `PATH`, hex or base64 encoded (Aperture's forms).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
-    /// Bound, in seconds, on waiting for the upstream's response headers (504 after).
+    /// Bound, in seconds, on waiting for the upstream's response headers (504 after):
+    /// the first-byte timeout.
     pub upstream_timeout_secs: Option<u64>,
+    /// Bound, in seconds, on connecting to the upstream (TCP and TLS; default 10).
+    pub connect_timeout_secs: Option<u64>,
+    /// Longest time, in seconds, a request or response body may go without sending
+    /// anything (default 300); the exchange is then cut.
+    pub idle_timeout_secs: Option<u64>,
+    /// The protocol spoken to the upstream: `http1` (default) or `h2` (HTTP/2; over
+    /// `http` with prior knowledge, as gRPC servers expect, over `https` through ALPN).
+    #[serde(default)]
+    pub upstream_protocol: UpstreamProtocol,
+    /// An `https` upstream is verified against this CA file (PEM or DER) instead of
+    /// the Mozilla roots.
+    pub upstream_ca_file: Option<PathBuf>,
+    /// An `https` upstream must present exactly this certificate (PEM or DER), whatever
+    /// its name and chain: a self-signed one, such as LND's `tls.cert`.
+    pub upstream_cert_file: Option<PathBuf>,
     /// Which payment schemes the service offers (default `l402`).
     #[serde(default)]
     pub auth_scheme: AuthScheme,
@@ -286,6 +315,19 @@ pub struct ServiceConfig {
     pub payment_realm: Option<String>,
     /// How long a Payment challenge can be paid and presented, in seconds (default 900).
     pub payment_expiry_secs: Option<u64>,
+}
+
+/// `upstream_protocol`: HTTP/1.1 or HTTP/2 to the upstream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub enum UpstreamProtocol {
+    /// HTTP/1.1 (upgrades such as WebSocket work only over it).
+    #[default]
+    #[serde(rename = "http1")]
+    Http1,
+    /// HTTP/2 only (gRPC).
+    #[serde(rename = "h2")]
+    Http2,
 }
 
 /// `auth_scheme`: which offers a priced service's 402 makes.
@@ -447,12 +489,26 @@ impl ServiceConfig {
                 "a free service takes no freebies or auth_whitelist_paths: all of it is free",
             ));
         }
-        if let Some(t) = self.upstream_timeout_secs
-            && !(1..=MAX_UPSTREAM_TIMEOUT_SECS).contains(&t)
+        for (key, t) in [
+            ("upstream_timeout_secs", self.upstream_timeout_secs),
+            ("connect_timeout_secs", self.connect_timeout_secs),
+            ("idle_timeout_secs", self.idle_timeout_secs),
+        ] {
+            if let Some(t) = t
+                && !(1..=MAX_UPSTREAM_TIMEOUT_SECS).contains(&t)
+            {
+                return Err(self.err(format!(
+                    "{key} must be between 1 and {MAX_UPSTREAM_TIMEOUT_SECS}"
+                )));
+            }
+        }
+        if self.upstream_ca_file.is_some() && self.upstream_cert_file.is_some() {
+            return Err(self.err("give upstream_ca_file or upstream_cert_file, not both"));
+        }
+        if (self.upstream_ca_file.is_some() || self.upstream_cert_file.is_some())
+            && !self.upstream.starts_with("https:")
         {
-            return Err(self.err(format!(
-                "upstream_timeout_secs must be between 1 and {MAX_UPSTREAM_TIMEOUT_SECS}"
-            )));
+            return Err(self.err("upstream_ca_file and upstream_cert_file need an https upstream"));
         }
         let payment_keys = self.payment_realm.is_some() || self.payment_expiry_secs.is_some();
         if payment_keys && !self.auth_scheme.offers().payment() {
@@ -530,6 +586,14 @@ impl ProxyConfig {
     /// Header values naming a file (`!file+hex:PATH`) are resolved too.
     pub fn resolve_paths(&mut self, base: &Path) {
         for s in &mut self.services {
+            for file in [&mut s.upstream_ca_file, &mut s.upstream_cert_file]
+                .into_iter()
+                .flatten()
+            {
+                if file.is_relative() {
+                    *file = base.join(&*file);
+                }
+            }
             for v in s.headers.values_mut() {
                 for prefix in [FILE_HEX, FILE_BASE64] {
                     if let Some(path) = v.strip_prefix(prefix)
@@ -608,6 +672,24 @@ impl ProxyConfig {
                 .upstream_timeout_secs
                 .or(self.upstream_timeout_secs)
                 .unwrap_or(DEFAULT_UPSTREAM_TIMEOUT_SECS),
+        )
+    }
+
+    /// The bound on connecting to `service`'s upstream.
+    pub fn connect_timeout(&self, service: &ServiceConfig) -> Duration {
+        Duration::from_secs(
+            service
+                .connect_timeout_secs
+                .unwrap_or(DEFAULT_CONNECT_TIMEOUT_SECS),
+        )
+    }
+
+    /// How long `service`'s bodies may stay silent.
+    pub fn idle_timeout(&self, service: &ServiceConfig) -> Duration {
+        Duration::from_secs(
+            service
+                .idle_timeout_secs
+                .unwrap_or(DEFAULT_IDLE_TIMEOUT_SECS),
         )
     }
 

@@ -108,6 +108,7 @@ mod pricer;
 pub mod revocation;
 mod route;
 mod target;
+mod tls;
 
 use std::convert::Infallible;
 use std::fmt;
@@ -123,7 +124,9 @@ use l402_core::payment_scheme::{ChallengeIdSecret, DynChargeStore, MemoryChargeS
 use l402_core::{BoxInvoiceBackend, RootKeyStore};
 
 pub use axum::body::Body;
-pub use config::{AuthScheme, ConfigError, ProxyConfig, RevocationConfig, ServiceConfig};
+pub use config::{
+    AuthScheme, ConfigError, ProxyConfig, RevocationConfig, ServiceConfig, UpstreamProtocol,
+};
 pub use route::{ClientAddr, Proto};
 
 use auth::{PaymentSettings, Pricing};
@@ -247,6 +250,7 @@ where
     /// [`BuildError`] naming the first problem found.
     pub fn build(self) -> Result<Proxy, BuildError> {
         self.config.validate()?;
+        // For HTTP pricers only: upstreams have their own clients.
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
@@ -261,11 +265,7 @@ where
         };
         let mut entries = Vec::with_capacity(self.config.services.len());
         for service in &self.config.services {
-            let forward = Forward::new(
-                service,
-                self.config.upstream_timeout(service),
-                client.clone(),
-            )?;
+            let forward = Forward::new(&self.config, service)?;
             let pricing = match (&service.price_url, service.price()?) {
                 (Some(url), _) => Pricing::Dynamic(HttpPricer::new(
                     &service.name,
