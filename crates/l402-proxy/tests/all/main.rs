@@ -8,5 +8,7 @@
     unreachable_pub
 )]
 
+mod grpc;
+mod protocols;
 mod routing;
 mod support;

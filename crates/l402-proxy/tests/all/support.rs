@@ -128,3 +128,33 @@ pub fn echoed(body: &[u8]) -> serde_json::Value {
     serde_json::from_slice(body)
         .unwrap_or_else(|_| panic!("not an echo: {}", String::from_utf8_lossy(body)))
 }
+
+/// Serves `proxy` on an ephemeral port as the `l402` command does (HTTP/1.1 and h2c,
+/// upgrades, the client's address).
+pub async fn listen(proxy: Proxy) -> SocketAddr {
+    let app = axum::Router::new().fallback_service(proxy);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+    addr
+}
+
+/// A stream of what a channel receives.
+pub struct ChannelStream<T>(pub tokio::sync::mpsc::Receiver<T>);
+
+impl<T> futures_core::Stream for ChannelStream<T> {
+    type Item = T;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<T>> {
+        self.0.poll_recv(cx)
+    }
+}
