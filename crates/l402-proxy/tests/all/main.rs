@@ -12,3 +12,4 @@ mod grpc;
 mod protocols;
 mod routing;
 mod support;
+mod tls;
