@@ -104,6 +104,7 @@
 mod auth;
 pub mod config;
 mod forward;
+mod price_answer;
 mod pricer;
 pub mod revocation;
 mod route;
