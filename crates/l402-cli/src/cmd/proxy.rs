@@ -77,6 +77,8 @@ pub(crate) async fn run(args: ProxyArgs) -> CmdResult {
         ))?;
         return Ok(OK);
     }
+    // Before the port opens: a SIGTERM as soon as it accepts is a graceful stop.
+    let stop = shutdown::signal();
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| CliError::config(format!("cannot listen on {}: {e}", config.listen)))?;
@@ -90,7 +92,7 @@ pub(crate) async fn run(args: ProxyArgs) -> CmdResult {
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown::signal())
+    .with_graceful_shutdown(stop)
     .await
     .map_err(|e| CliError::failure(format!("proxy server failed: {e}")))?;
     tracing::info!("l402 proxy stopped");
