@@ -103,7 +103,10 @@ struct Nginx {
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // SIGTERM: the master stops its workers (SIGKILL would leave them running).
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -124,9 +127,10 @@ fn nginx(upstream: SocketAddr) -> Option<Nginx> {
          events {{ worker_connections 1024; }}\n\
          http {{\n\
            access_log off;\n\
+           keepalive_requests 10000000;\n\
            client_body_temp_path {dir}; proxy_temp_path {dir};\n\
            fastcgi_temp_path {dir}; uwsgi_temp_path {dir}; scgi_temp_path {dir};\n\
-           upstream up {{ server {upstream}; keepalive 64; }}\n\
+           upstream up {{ server {upstream}; keepalive 64; keepalive_requests 10000000; }}\n\
            server {{\n\
              listen 127.0.0.1:{port};\n\
              location / {{\n\
@@ -145,6 +149,7 @@ fn nginx(upstream: SocketAddr) -> Option<Nginx> {
         .arg("-c")
         .arg(dir.join("nginx.conf"))
         .args(["-g", "daemon off;"])
+        .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .ok()?;
