@@ -1,30 +1,20 @@
-//! `l402 proxy`: an Aperture-style reverse proxy built on `l402-tower`.
-
-mod forward;
-mod revocation;
-mod route;
-pub(crate) mod target;
+//! `l402 proxy`: the `l402-proxy` crate behind a listener, configured from a TOML file.
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::Args;
+use l402_core::DerivedRootKeyStore;
 use l402_core::payment_scheme::{ChallengeIdSecret, DynChargeStore, MemoryChargeStore};
-use l402_core::{BoxInvoiceBackend, DerivedRootKeyStore};
+use l402_proxy::revocation::Revocations;
+use l402_proxy::{Proxy, RevocationConfig};
 use l402_redis::{RedisChargeStore, RedisConnection};
-use l402_tower::L402Layer;
-use tower::Layer;
-use tower::util::BoxCloneSyncService;
 
-use crate::config::{DEFAULT_MASTER_SECRET_ENV, ProxyConfig, RevocationConfig, ServiceConfig};
+use crate::config::{DEFAULT_MASTER_SECRET_ENV, ProxyConfig};
 use crate::exit::{CliError, CmdResult, OK};
 use crate::keys;
 use crate::logging::{self, LogArgs};
 use crate::shutdown;
-use forward::Forward;
-use revocation::Revocations;
-use route::{Entry, Matcher, Proto, Table};
 
 /// Run an Aperture-style reverse proxy that sells access to upstream services.
 ///
@@ -32,14 +22,16 @@ use route::{Entry, Matcher, Proto, Table};
 /// (plain or percent-encoded), an encoded `/` or `\`, a backslash, a NUL, a `;`, an empty
 /// segment, double encoding, or a `Host` that disagrees with the target's authority is
 /// refused with 400. The canonical request is matched against the configured services
-/// (host and/or path prefix, first match wins; no match: 404) and exactly that path is
-/// forwarded, under the upstream's base path. A priced service answers unpaid requests with 402
+/// (host and path, each literal or a regular expression; first match wins; no match: 404)
+/// and exactly that path (or its `path_rewrite`) is forwarded, under the upstream's base
+/// path, over HTTP/1.1 or HTTP/2 (`upstream_protocol`; gRPC and WebSocket upgrades work). A priced service answers unpaid requests with 402
 /// and an L402 challenge (an invoice from the node in the `[backend]` table and a token whose root key
 /// is derived from the master secret in `[root_keys]`); a request with a valid token is
 /// forwarded upstream, bodies streamed both ways, with `Authorization` removed and the
 /// receipt added as `X-L402-Token-Id`, `X-L402-Service` (and `X-L402-Capabilities`), and
 /// `X-Forwarded-For` (the client's address), `X-Forwarded-Host` and `X-Forwarded-Proto`
-/// set by the proxy (what the client sent under those names is dropped).
+/// set by the proxy (what the client sent under those names is dropped unless
+/// `trust_forwarded_headers`).
 /// An unreachable upstream gives 502, one that sends no response headers within
 /// `upstream_timeout_secs` (default 30) gives 504. Tokens can be revoked without a
 /// restart through `[revocation]` (a file of token ids, or Redis). A service with
@@ -67,38 +59,26 @@ pub(crate) struct ProxyArgs {
     log: LogArgs,
 }
 
-type Store = Arc<DerivedRootKeyStore<Revocations>>;
-
 pub(crate) async fn run(args: ProxyArgs) -> CmdResult {
     logging::init(&args.log);
     let config = ProxyConfig::load(&args.config)?;
     let backend = config.node().invoice_backend()?;
     let (store, id_secret) = root_key_store(&config)?;
-    let store = Arc::new(store);
-    let payment = PaymentSettings {
-        id_secret,
-        charges: charge_store(&config)?,
-    };
-    let client = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("l402-proxy/", env!("CARGO_PKG_VERSION")))
+    let proxy = Proxy::builder(config.proxy.clone(), backend, Arc::new(store))
+        .payment_id_secret(id_secret)
+        .charge_store(charge_store(&config)?)
         .build()
-        .map_err(|e| CliError::failure(format!("cannot build the http client: {e}")))?;
-    let mut entries = Vec::new();
-    for service in &config.services {
-        entries.push(entry(
-            &config, service, &backend, &store, &payment, &client,
-        )?);
-    }
+        .map_err(|e| CliError::config(crate::exit::chain(&e)))?;
     if args.check {
         crate::output::print_line(&format!(
             "{}: ok, {} services",
             args.config.display(),
-            entries.len()
+            proxy.services()
         ))?;
         return Ok(OK);
     }
+    // Before the port opens: a SIGTERM as soon as it accepts is a graceful stop.
+    let stop = shutdown::signal();
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| CliError::config(format!("cannot listen on {}: {e}", config.listen)))?;
@@ -106,34 +86,24 @@ pub(crate) async fn run(args: ProxyArgs) -> CmdResult {
         .local_addr()
         .map_err(|e| CliError::failure(format!("no local address: {e}")))?;
     // The listener is plain TCP: clients speak `http` (HTTP/1.1 or h2c).
-    let table = Table::new(entries, Proto::Http);
-    tracing::info!(%addr, services = config.services.len(), "l402 proxy listening");
-    let app = axum::Router::new().fallback_service(table.into_service());
+    tracing::info!(%addr, services = proxy.services(), "l402 proxy listening");
+    let app = axum::Router::new().fallback_service(proxy);
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown::signal())
+    .with_graceful_shutdown(stop)
     .await
     .map_err(|e| CliError::failure(format!("proxy server failed: {e}")))?;
     tracing::info!("l402 proxy stopped");
     Ok(OK)
 }
 
-/// What every service offering the Payment scheme shares.
-struct PaymentSettings {
-    /// Derived from the master secret: challenges survive restarts and verify on every
-    /// proxy sharing the secret.
-    id_secret: ChallengeIdSecret,
-    /// Consumed charges: one store for every service (payment hashes are unique), in
-    /// Redis when `[revocation]` uses Redis so that a fleet shares it.
-    charges: Arc<dyn DynChargeStore>,
-}
-
 /// The charge store: Redis (same URL and prefix as `[revocation]`) when the revocation
-/// list is in Redis, else in memory.
+/// list is in Redis, else in memory. One store for every service (payment hashes are
+/// unique), shared by a fleet when in Redis.
 fn charge_store(config: &ProxyConfig) -> Result<Arc<dyn DynChargeStore>, CliError> {
-    match &config.revocation {
+    match &config.proxy.revocation {
         Some(RevocationConfig::Redis { url, prefix, .. }) => {
             let conn = RedisConnection::builder(url.clone())
                 .prefix(prefix.clone())
@@ -147,6 +117,9 @@ fn charge_store(config: &ProxyConfig) -> Result<Arc<dyn DynChargeStore>, CliErro
     }
 }
 
+/// The root key store (derived from the master secret, with the revocation list) and the
+/// Payment scheme's challenge id secret, derived from the same secret: challenges survive
+/// restarts and verify on every proxy sharing it.
 fn root_key_store(
     config: &ProxyConfig,
 ) -> Result<(DerivedRootKeyStore<Revocations>, ChallengeIdSecret), CliError> {
@@ -162,13 +135,14 @@ fn root_key_store(
         (None, None) => keys::master_secret_from_env(DEFAULT_MASTER_SECRET_ENV)?,
     };
     let fail_open = matches!(
-        config.revocation,
+        config.proxy.revocation,
         Some(RevocationConfig::Redis {
             fail_open: true,
             ..
         })
     );
-    let revocations = Revocations::from_config(config.revocation.as_ref())?;
+    let revocations = Revocations::from_config(config.proxy.revocation.as_ref())
+        .map_err(|e| CliError::config(e.to_string()))?;
     let id_secret = ChallengeIdSecret::derive_from(&secret);
     let mut store = DerivedRootKeyStore::with_revocation_list(secret, revocations)
         .fail_open_on_revocation_error(fail_open);
@@ -176,61 +150,4 @@ fn root_key_store(
         store = store.with_previous_secret(keys::master_secret_from_file(prev)?);
     }
     Ok((store, id_secret))
-}
-
-fn entry(
-    config: &ProxyConfig,
-    service: &ServiceConfig,
-    backend: &BoxInvoiceBackend,
-    store: &Store,
-    payment: &PaymentSettings,
-    client: &reqwest::Client,
-) -> Result<Entry, CliError> {
-    let forward = Forward::new(service, client.clone())?;
-    let matcher = Matcher::new(service.host.as_deref(), service.path.as_deref());
-    let service_err = |e: &dyn std::error::Error| {
-        CliError::config(format!(
-            "service {:?}: {}",
-            service.name,
-            crate::exit::chain(e)
-        ))
-    };
-    let svc = match service.price()? {
-        None => BoxCloneSyncService::new(forward.into_service()),
-        Some(price) => {
-            let mut builder = L402Layer::builder(backend.clone(), Arc::clone(store))
-                .service(service.name.clone())
-                .price(price);
-            if !service.capabilities.is_empty() {
-                builder = builder.capabilities(&service.capabilities);
-            }
-            // Capped by the revocation list's token lifetime when revocations expire.
-            if let Some(validity) = config.validity(service) {
-                builder = builder.validity(validity);
-            }
-            if let Some(memo) = &service.memo {
-                builder = builder.memo(memo.clone());
-            }
-            let offers = service.auth_scheme.offers();
-            builder = builder.offers(offers);
-            if offers.payment() {
-                builder = builder
-                    .payment_id_secret(payment.id_secret.clone())
-                    .charge_store(Arc::clone(&payment.charges));
-                if let Some(realm) = &service.payment_realm {
-                    builder = builder.payment_realm(realm.clone());
-                }
-                if let Some(secs) = service.payment_expiry_secs {
-                    builder = builder.payment_expiry(Duration::from_secs(secs));
-                }
-            }
-            let layer = builder.build().map_err(|e| service_err(&e))?;
-            BoxCloneSyncService::new(layer.layer(forward.into_service()))
-        }
-    };
-    Ok(Entry {
-        name: service.name.clone(),
-        matcher,
-        service: svc,
-    })
 }

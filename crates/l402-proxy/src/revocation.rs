@@ -1,4 +1,4 @@
-//! The proxy's revocation list, from `[revocation]`: none, a file of revoked token ids the
+//! The proxy's revocation list, from [`RevocationConfig`]: none, a file of revoked token ids the
 //! operator edits (re-read when it changes), or Redis (`l402-redis`).
 
 use std::collections::HashSet;
@@ -9,8 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use l402_core::{MemoryRevocationList, RevocationList, RootKeyError, TokenId};
 use l402_redis::{RedisConnection, RedisRevocationList};
 
-use crate::config::{DEFAULT_REVOCATION_RELOAD_SECS, RevocationConfig};
-use crate::exit::CliError;
+use crate::config::{ConfigError, DEFAULT_REVOCATION_RELOAD_SECS, RevocationConfig};
 
 /// Largest revocation file read: 16 MiB, about 250,000 token ids.
 const MAX_FILE_LEN: u64 = 16 * 1024 * 1024;
@@ -20,7 +19,7 @@ const FORCED_RELOAD: Duration = Duration::from_secs(30);
 
 /// The configured revocation list.
 #[derive(Debug)]
-pub(crate) enum Revocations {
+pub enum Revocations {
     /// No `[revocation]`: nothing can be revoked from outside.
     None(MemoryRevocationList),
     /// `kind = "memory"`: a file re-read when it changes.
@@ -32,7 +31,14 @@ pub(crate) enum Revocations {
 impl Revocations {
     /// Builds the list of `config`; a file list is loaded now (a missing or malformed
     /// file is a configuration error) and re-read by a background task.
-    pub(crate) fn from_config(config: Option<&RevocationConfig>) -> Result<Self, CliError> {
+    ///
+    /// # Errors
+    /// A file that cannot be read or holds something else than token ids; Redis
+    /// settings refused.
+    ///
+    /// # Panics
+    /// With a file list, outside a Tokio runtime (the reload task is spawned on it).
+    pub fn from_config(config: Option<&RevocationConfig>) -> Result<Self, ConfigError> {
         match config {
             None => Ok(Revocations::None(MemoryRevocationList::new())),
             Some(RevocationConfig::Memory { file, reload_secs }) => {
@@ -59,7 +65,7 @@ impl Revocations {
                 fail_open: _,
             }) => {
                 let err = |e: &dyn std::error::Error| {
-                    CliError::config(format!("[revocation]: {}", crate::exit::chain(e)))
+                    ConfigError::Revocation(l402_core::ErrorChain(e).to_string())
                 };
                 let conn = RedisConnection::builder(url.clone())
                     .prefix(prefix.clone())
@@ -110,14 +116,14 @@ type Stamp = (Option<SystemTime>, u64);
 
 /// Revoked token ids from a file: 64 hex characters a line, blank lines and `#` comments
 /// ignored. Re-read when its modification time or length changes, and at least every
-/// [`FORCED_RELOAD`].
+/// 30 seconds.
 ///
 /// A revocation is final for the life of the process: ids read from the file are added to
 /// those already revoked, and an id removed from the file stays revoked until a restart.
 /// So a file caught half-written (an editor truncating it, then writing), or replaced by
 /// a malformed one (refused, logged), never brings a revoked token back.
 #[derive(Debug)]
-pub(crate) struct FileRevocations {
+pub struct FileRevocations {
     path: PathBuf,
     revoked: RwLock<HashSet<TokenId>>,
     /// The file's stamp when last read, and when that was.
@@ -126,12 +132,14 @@ pub(crate) struct FileRevocations {
 
 impl FileRevocations {
     /// Loads `path`.
-    pub(crate) fn open(path: &Path) -> Result<Self, CliError> {
-        let stamp = stamp(path).map_err(|e| {
-            CliError::config(format!("[revocation]: cannot read {}: {e}", path.display()))
-        })?;
-        let ids = read(path)
-            .map_err(|e| CliError::config(format!("[revocation]: {}: {e}", path.display())))?;
+    ///
+    /// # Errors
+    /// The file cannot be read, is too large, or holds something else than token ids.
+    pub fn open(path: &Path) -> Result<Self, ConfigError> {
+        let stamp = stamp(path)
+            .map_err(|e| ConfigError::Revocation(format!("cannot read {}: {e}", path.display())))?;
+        let ids =
+            read(path).map_err(|e| ConfigError::Revocation(format!("{}: {e}", path.display())))?;
         Ok(FileRevocations {
             path: path.to_owned(),
             revoked: RwLock::new(ids),
@@ -154,7 +162,7 @@ impl FileRevocations {
     }
 
     /// Re-reads the file if it changed.
-    pub(crate) fn refresh(&self) {
+    pub fn refresh(&self) {
         let now = match stamp(&self.path) {
             Ok(s) => s,
             Err(e) => {
