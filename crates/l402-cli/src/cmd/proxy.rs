@@ -3,18 +3,21 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use clap::Args;
 use l402_core::DerivedRootKeyStore;
 use l402_core::payment_scheme::{ChallengeIdSecret, DynChargeStore, MemoryChargeStore};
 use l402_proxy::revocation::Revocations;
-use l402_proxy::{Proxy, RevocationConfig};
+use l402_proxy::{Proto, Proxy, RevocationConfig};
 use l402_redis::{RedisChargeStore, RedisConnection};
 
 use crate::config::{DEFAULT_MASTER_SECRET_ENV, ProxyConfig};
 use crate::exit::{CliError, CmdResult, OK};
 use crate::keys;
+use crate::listener;
 use crate::logging::{self, LogArgs};
 use crate::shutdown;
+use crate::tls::CertStore;
 
 /// Run an Aperture-style reverse proxy that sells access to upstream services.
 ///
@@ -36,8 +39,10 @@ use crate::shutdown;
 /// `auth_scheme = "payment"` offers the `Payment` scheme (charge intent) instead of L402,
 /// `"l402+payment"` both in one 402; each charge credential is accepted once (consumed in
 /// memory, or in Redis when `[revocation]` uses Redis), its challenge id derived from the
-/// master secret. Serves HTTP/1.1 and HTTP/2 over cleartext (h2c);
-/// stops gracefully on Ctrl-C or SIGTERM.
+/// master secret. Serves HTTP/1.1 and HTTP/2 over cleartext (h2c), or with `[tls]` HTTPS
+/// (h2 or HTTP/1.1 by ALPN), its certificate re-read when the files change (new
+/// connections get the new one, open ones keep theirs; a bad one is logged and the old one
+/// kept); stops gracefully on Ctrl-C or SIGTERM, finishing the requests in flight.
 ///
 /// The configuration file format is documented in crates/l402-cli/examples/proxy.toml.
 #[derive(Debug, Args)]
@@ -60,13 +65,15 @@ pub(crate) struct ProxyArgs {
 pub(crate) async fn run(args: ProxyArgs) -> CmdResult {
     logging::init(&args.log);
     let config = ProxyConfig::load(&args.config)?;
-    let backend = config.node().invoice_backend()?;
-    let (store, id_secret) = root_key_store(&config)?;
-    let proxy = Proxy::builder(config.proxy.clone(), backend, Arc::new(store))
-        .payment_id_secret(id_secret)
-        .charge_store(charge_store(&config)?)
-        .build()
-        .map_err(|e| CliError::config(crate::exit::chain(&e)))?;
+    let state = State::new(&config)?;
+    let proxy = state.build(&config)?;
+    let certs = match &config.tls {
+        Some(tls) => Some(
+            CertStore::load(tls.cert_file.clone(), tls.key_file.clone())
+                .map_err(|e| CliError::config(format!("[tls]: {e}")))?,
+        ),
+        None => None,
+    };
     if args.check {
         crate::output::print_line(&format!(
             "{}: ok, {} services",
@@ -75,24 +82,66 @@ pub(crate) async fn run(args: ProxyArgs) -> CmdResult {
         ))?;
         return Ok(OK);
     }
+    let acceptor = match &certs {
+        Some(certs) => {
+            let server = certs
+                .server_config()
+                .map_err(|e| CliError::config(format!("[tls]: {e}")))?;
+            Some(tokio_rustls::TlsAcceptor::from(Arc::new(server)))
+        }
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| CliError::config(format!("cannot listen on {}: {e}", config.listen)))?;
     let addr = listener
         .local_addr()
         .map_err(|e| CliError::failure(format!("no local address: {e}")))?;
-    // The listener is plain TCP: clients speak `http` (HTTP/1.1 or h2c).
-    tracing::info!(%addr, services = proxy.services(), "l402 proxy listening");
-    let app = axum::Router::new().fallback_service(proxy);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown::signal())
-    .await
-    .map_err(|e| CliError::failure(format!("proxy server failed: {e}")))?;
+    if let (Some(certs), Some(tls)) = (&certs, &config.tls) {
+        tokio::spawn(Arc::clone(certs).watch(tls.reload_interval()));
+    }
+    let scheme = if certs.is_some() { "https" } else { "http" };
+    tracing::info!(%addr, scheme, services = proxy.services(), "l402 proxy listening");
+    let current: listener::Current = Arc::new(ArcSwap::from_pointee(proxy));
+    listener::serve(listener, acceptor, current, shutdown::signal()).await;
     tracing::info!("l402 proxy stopped");
     Ok(OK)
+}
+
+/// What outlives a reload: the root keys (with the revocation list), the Payment
+/// scheme's challenge id secret and the consumed charges. Tokens and challenges issued
+/// before a reload stay valid after it.
+struct State {
+    store: Arc<DerivedRootKeyStore<Revocations>>,
+    id_secret: ChallengeIdSecret,
+    charges: Arc<dyn DynChargeStore>,
+}
+
+impl State {
+    fn new(config: &ProxyConfig) -> Result<Self, CliError> {
+        let (store, id_secret) = root_key_store(config)?;
+        Ok(State {
+            store: Arc::new(store),
+            id_secret,
+            charges: charge_store(config)?,
+        })
+    }
+
+    /// A proxy serving `config`'s services with this state.
+    fn build(&self, config: &ProxyConfig) -> Result<Proxy, CliError> {
+        let backend = config.node().invoice_backend()?;
+        let proto = if config.tls.is_some() {
+            Proto::Https
+        } else {
+            Proto::Http
+        };
+        Proxy::builder(config.proxy.clone(), backend, Arc::clone(&self.store))
+            .payment_id_secret(self.id_secret.clone())
+            .charge_store(Arc::clone(&self.charges))
+            .proto(proto)
+            .build()
+            .map_err(|e| CliError::config(crate::exit::chain(&e)))
+    }
 }
 
 /// The charge store: Redis (same URL and prefix as `[revocation]`) when the revocation

@@ -20,6 +20,7 @@ mod proxy;
 mod proxy_paths;
 mod proxy_payment;
 mod proxy_revocation;
+mod proxy_tls;
 mod redaction;
 mod support;
 mod token;
