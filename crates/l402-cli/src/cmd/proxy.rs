@@ -44,27 +44,48 @@ use crate::tls::CertStore;
 /// connections get the new one, open ones keep theirs; a bad one is logged and the old one
 /// kept); stops gracefully on Ctrl-C or SIGTERM, finishing the requests in flight.
 ///
+/// On SIGHUP the configuration file is read again, checked in full and swapped in as a
+/// whole: new requests use it, requests in flight finish on the old one, tokens and
+/// Payment challenges issued before stay valid (the root keys, revocations and charges
+/// outlive reloads). A file that does not check is refused with a logged error and the
+/// running configuration keeps serving; `listen`, `[tls]`, `[root_keys]` and
+/// `[revocation]` need a restart. `--check FILE` validates a file without starting.
+///
 /// The configuration file format is documented in crates/l402-cli/examples/proxy.toml.
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Example:
   l402 proxy --config crates/l402-cli/examples/proxy.toml --log-format json
+  l402 proxy --check crates/l402-cli/examples/proxy.toml
+  kill -HUP $(pidof l402)        # reload the configuration
 
-Exit codes: 0 stopped by a signal, 1 server failure, 2 configuration error.")]
+Exit codes: 0 stopped by a signal (or --check: the configuration is good), 1 server
+failure, 2 configuration error.")]
 pub(crate) struct ProxyArgs {
-    /// The TOML configuration file.
+    /// The TOML configuration file; re-read on SIGHUP.
     #[arg(long, value_name = "FILE", env = "L402_PROXY_CONFIG")]
-    config: PathBuf,
-    /// Check the configuration (files, keys, node settings) and exit.
-    #[arg(long)]
-    check: bool,
+    config: Option<PathBuf>,
+    /// Check the configuration (files, keys, certificates, node settings) and exit: 0 if
+    /// it would start, 2 with the reason if not. Takes the file, or checks `--config`.
+    #[arg(long, value_name = "FILE", num_args = 0..=1)]
+    check: Option<Option<PathBuf>>,
     #[command(flatten)]
     log: LogArgs,
 }
 
 pub(crate) async fn run(args: ProxyArgs) -> CmdResult {
     logging::init(&args.log);
-    let config = ProxyConfig::load(&args.config)?;
+    let path = match (&args.check, &args.config) {
+        (Some(Some(file)), None) => file.clone(),
+        (Some(Some(_)), Some(_)) => {
+            return Err(CliError::config(
+                "give the file to --check or to --config, not both",
+            ));
+        }
+        (_, Some(file)) => file.clone(),
+        (_, None) => return Err(CliError::config("give --config FILE")),
+    };
+    let config = ProxyConfig::load(&path)?;
     let state = State::new(&config)?;
     let proxy = state.build(&config)?;
     let certs = match &config.tls {
@@ -74,14 +95,6 @@ pub(crate) async fn run(args: ProxyArgs) -> CmdResult {
         ),
         None => None,
     };
-    if args.check {
-        crate::output::print_line(&format!(
-            "{}: ok, {} services",
-            args.config.display(),
-            proxy.services()
-        ))?;
-        return Ok(OK);
-    }
     let acceptor = match &certs {
         Some(certs) => {
             let server = certs
@@ -91,6 +104,18 @@ pub(crate) async fn run(args: ProxyArgs) -> CmdResult {
         }
         None => None,
     };
+    if args.check.is_some() {
+        crate::output::print_line(&format!(
+            "{}: ok, {} services",
+            path.display(),
+            proxy.services()
+        ))?;
+        return Ok(OK);
+    }
+    // Before listening: from then on SIGHUP reloads instead of ending the process.
+    #[cfg(unix)]
+    let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|e| CliError::failure(format!("cannot handle SIGHUP: {e}")))?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| CliError::config(format!("cannot listen on {}: {e}", config.listen)))?;
@@ -103,9 +128,82 @@ pub(crate) async fn run(args: ProxyArgs) -> CmdResult {
     let scheme = if certs.is_some() { "https" } else { "http" };
     tracing::info!(%addr, scheme, services = proxy.services(), "l402 proxy listening");
     let current: listener::Current = Arc::new(ArcSwap::from_pointee(proxy));
+    #[cfg(unix)]
+    tokio::spawn(
+        Reloader {
+            path,
+            started: config,
+            state,
+            current: Arc::clone(&current),
+            certs,
+        }
+        .run(hangup),
+    );
     listener::serve(listener, acceptor, current, shutdown::signal()).await;
     tracing::info!("l402 proxy stopped");
     Ok(OK)
+}
+
+/// Re-reads the configuration on SIGHUP and swaps the proxy it describes in.
+#[cfg(unix)]
+struct Reloader {
+    path: PathBuf,
+    /// The configuration the process started with: what a reload cannot change.
+    started: ProxyConfig,
+    state: State,
+    current: listener::Current,
+    certs: Option<Arc<CertStore>>,
+}
+
+#[cfg(unix)]
+impl Reloader {
+    async fn run(self, mut hangup: tokio::signal::unix::Signal) {
+        let mut last_cert_error = None;
+        while hangup.recv().await.is_some() {
+            match self.reload() {
+                Ok(services) => tracing::info!(
+                    config = %self.path.display(),
+                    services,
+                    "configuration reloaded"
+                ),
+                Err(e) => tracing::error!(
+                    config = %self.path.display(),
+                    error = %e.message,
+                    "configuration refused; the previous one keeps serving"
+                ),
+            }
+            if let Some(certs) = &self.certs {
+                certs.reload_logged(&mut last_cert_error);
+            }
+        }
+    }
+
+    /// Reads, checks and builds the new configuration in full, then swaps it in; requests
+    /// already running finish on the proxy they started with.
+    fn reload(&self) -> Result<usize, CliError> {
+        let config = ProxyConfig::load(&self.path)?;
+        let fixed = |what: &str| {
+            Err(CliError::config(format!(
+                "{what} cannot change while the proxy runs: restart it for that"
+            )))
+        };
+        if config.listen != self.started.listen {
+            return fixed("listen");
+        }
+        if config.tls != self.started.tls {
+            return fixed("[tls]");
+        }
+        if config.root_keys != self.started.root_keys {
+            return fixed("[root_keys]");
+        }
+        if config.proxy.revocation != self.started.proxy.revocation {
+            return fixed("[revocation]");
+        }
+        let proxy = self.state.build(&config)?;
+        let services = proxy.services();
+        self.current.store(Arc::new(proxy));
+        Ok(services)
+    }
 }
 
 /// What outlives a reload: the root keys (with the revocation list), the Payment

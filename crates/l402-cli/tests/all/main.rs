@@ -19,6 +19,7 @@ mod pay_loop;
 mod proxy;
 mod proxy_paths;
 mod proxy_payment;
+mod proxy_reload;
 mod proxy_revocation;
 mod proxy_tls;
 mod redaction;
