@@ -69,6 +69,8 @@ struct File {
     root_keys: RootKeysConfig,
     revocation: Option<RevocationConfig>,
     upstream_timeout_secs: Option<u64>,
+    #[serde(default)]
+    trust_forwarded_headers: bool,
     services: Vec<ServiceConfig>,
 }
 
@@ -181,6 +183,7 @@ impl ProxyConfig {
                 path.display()
             )));
         }
+        proxy.trust_forwarded_headers = file.trust_forwarded_headers;
         let mut config = ProxyConfig {
             listen: file.listen,
             tls: file.tls,

@@ -25,14 +25,16 @@ use crate::tls::CertStore;
 /// (plain or percent-encoded), an encoded `/` or `\`, a backslash, a NUL, a `;`, an empty
 /// segment, double encoding, or a `Host` that disagrees with the target's authority is
 /// refused with 400. The canonical request is matched against the configured services
-/// (host and/or path prefix, first match wins; no match: 404) and exactly that path is
-/// forwarded, under the upstream's base path. A priced service answers unpaid requests with 402
+/// (host and path, each literal or a regular expression; first match wins; no match: 404)
+/// and exactly that path (or its `path_rewrite`) is forwarded, under the upstream's base
+/// path, over HTTP/1.1 or HTTP/2 (`upstream_protocol`; gRPC and WebSocket upgrades work). A priced service answers unpaid requests with 402
 /// and an L402 challenge (an invoice from the node in the `[backend]` table and a token whose root key
 /// is derived from the master secret in `[root_keys]`); a request with a valid token is
 /// forwarded upstream, bodies streamed both ways, with `Authorization` removed and the
 /// receipt added as `X-L402-Token-Id`, `X-L402-Service` (and `X-L402-Capabilities`), and
 /// `X-Forwarded-For` (the client's address), `X-Forwarded-Host` and `X-Forwarded-Proto`
-/// set by the proxy (what the client sent under those names is dropped).
+/// set by the proxy (what the client sent under those names is dropped unless
+/// `trust_forwarded_headers`).
 /// An unreachable upstream gives 502, one that sends no response headers within
 /// `upstream_timeout_secs` (default 30) gives 504. Tokens can be revoked without a
 /// restart through `[revocation]` (a file of token ids, or Redis). A service with
