@@ -142,7 +142,9 @@ pub(crate) async fn run(args: ProxyArgs) -> CmdResult {
         ))?;
         return Ok(OK);
     }
-    // Before listening: from then on SIGHUP reloads instead of ending the process.
+    // Before the port opens: a SIGTERM as soon as it accepts is a graceful stop, and
+    // SIGHUP reloads instead of ending the process.
+    let stop = shutdown::signal();
     #[cfg(unix)]
     let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .map_err(|e| CliError::failure(format!("cannot handle SIGHUP: {e}")))?;
@@ -169,7 +171,7 @@ pub(crate) async fn run(args: ProxyArgs) -> CmdResult {
         }
         .run(hangup),
     );
-    listener::serve(listener, acceptor, current, shutdown::signal()).await;
+    listener::serve(listener, acceptor, current, stop).await;
     tracing::info!("l402 proxy stopped");
     Ok(OK)
 }
