@@ -121,7 +121,7 @@ pub(crate) async fn run(args: ProxyArgs) -> CmdResult {
     let certs = match &config.tls {
         Some(tls) => Some(
             CertStore::load(tls.cert_file.clone(), tls.key_file.clone())
-                .map_err(|e| CliError::config(format!("[tls]: {e}")))?,
+                .map_err(|e| CliError::config(format!("[tls]: {}", crate::exit::chain(&e))))?,
         ),
         None => None,
     };
