@@ -21,6 +21,7 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod aperture;
 mod backend;
 mod budget;
 mod cmd;
@@ -30,10 +31,12 @@ mod exit;
 mod fsutil;
 mod keys;
 mod lazy_node;
+mod listener;
 mod logging;
 mod output;
 mod shutdown;
 mod spend;
+mod tls;
 
 use l402_mcp::decode::describe;
 

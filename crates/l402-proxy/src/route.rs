@@ -168,6 +168,8 @@ pub struct ClientAddr(pub SocketAddr);
 pub enum Proto {
     /// Plain HTTP (HTTP/1.1 or h2c).
     Http,
+    /// HTTP over TLS (HTTP/1.1 or h2).
+    Https,
 }
 
 impl Proto {
@@ -175,6 +177,7 @@ impl Proto {
     pub fn as_str(self) -> &'static str {
         match self {
             Proto::Http => "http",
+            Proto::Https => "https",
         }
     }
 }

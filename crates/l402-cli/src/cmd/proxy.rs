@@ -3,18 +3,21 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use clap::Args;
 use l402_core::DerivedRootKeyStore;
 use l402_core::payment_scheme::{ChallengeIdSecret, DynChargeStore, MemoryChargeStore};
 use l402_proxy::revocation::Revocations;
-use l402_proxy::{Proxy, RevocationConfig};
+use l402_proxy::{Proto, Proxy, RevocationConfig};
 use l402_redis::{RedisChargeStore, RedisConnection};
 
 use crate::config::{DEFAULT_MASTER_SECRET_ENV, ProxyConfig};
 use crate::exit::{CliError, CmdResult, OK};
 use crate::keys;
+use crate::listener;
 use crate::logging::{self, LogArgs};
 use crate::shutdown;
+use crate::tls::CertStore;
 
 /// Run an Aperture-style reverse proxy that sells access to upstream services.
 ///
@@ -38,65 +41,271 @@ use crate::shutdown;
 /// `auth_scheme = "payment"` offers the `Payment` scheme (charge intent) instead of L402,
 /// `"l402+payment"` both in one 402; each charge credential is accepted once (consumed in
 /// memory, or in Redis when `[revocation]` uses Redis), its challenge id derived from the
-/// master secret. Serves HTTP/1.1 and HTTP/2 over cleartext (h2c);
-/// stops gracefully on Ctrl-C or SIGTERM.
+/// master secret. Serves HTTP/1.1 and HTTP/2 over cleartext (h2c), or with `[tls]` HTTPS
+/// (h2 or HTTP/1.1 by ALPN), its certificate re-read when the files change (new
+/// connections get the new one, open ones keep theirs; a bad one is logged and the old one
+/// kept); stops gracefully on Ctrl-C or SIGTERM, finishing the requests in flight.
+///
+/// On SIGHUP the configuration file is read again, checked in full and swapped in as a
+/// whole: new requests use it, requests in flight finish on the old one, tokens and
+/// Payment challenges issued before stay valid (the root keys, revocations and charges
+/// outlive reloads). A file that does not check is refused with a logged error and the
+/// running configuration keeps serving; `listen`, `[tls]`, `[root_keys]` and
+/// `[revocation]` need a restart. `--check FILE` validates a file without starting.
 ///
 /// The configuration file format is documented in crates/l402-cli/examples/proxy.toml.
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Example:
   l402 proxy --config crates/l402-cli/examples/proxy.toml --log-format json
+  l402 proxy --check crates/l402-cli/examples/proxy.toml
+  kill -HUP $(pidof l402)        # reload the configuration
 
-Exit codes: 0 stopped by a signal, 1 server failure, 2 configuration error.")]
+Exit codes: 0 stopped by a signal (or --check: the configuration is good), 1 server
+failure, 2 configuration error.")]
 pub(crate) struct ProxyArgs {
-    /// The TOML configuration file.
+    /// The TOML configuration file; re-read on SIGHUP.
     #[arg(long, value_name = "FILE", env = "L402_PROXY_CONFIG")]
-    config: PathBuf,
-    /// Check the configuration (files, keys, node settings) and exit.
-    #[arg(long)]
-    check: bool,
+    config: Option<PathBuf>,
+    /// Check the configuration (files, keys, certificates, node settings) and exit: 0 if
+    /// it would start, 2 with the reason if not. Takes the file, or checks `--config`.
+    #[arg(long, value_name = "FILE", num_args = 0..=1)]
+    check: Option<Option<PathBuf>>,
+    /// Run (or `--check`, or `--print-config`) an Aperture YAML configuration instead:
+    /// its services and LND settings; a key this proxy does not support is named in an
+    /// error (exit 2). Re-read on SIGHUP.
+    #[arg(long, value_name = "FILE", conflicts_with = "config")]
+    aperture_config: Option<PathBuf>,
+    /// With `--aperture-config`: print the equivalent TOML configuration and exit.
+    #[arg(long, requires = "aperture_config")]
+    print_config: bool,
+    /// With `--aperture-config`: LND's REST URL (Aperture's `lndhost` is LND's gRPC
+    /// address; by default its port 10009 becomes REST's 8080).
+    #[arg(long, value_name = "URL", requires = "aperture_config")]
+    lnd_rest_url: Option<String>,
     #[command(flatten)]
     log: LogArgs,
 }
 
 pub(crate) async fn run(args: ProxyArgs) -> CmdResult {
     logging::init(&args.log);
-    let config = ProxyConfig::load(&args.config)?;
-    let backend = config.node().invoice_backend()?;
-    let (store, id_secret) = root_key_store(&config)?;
-    let proxy = Proxy::builder(config.proxy.clone(), backend, Arc::new(store))
-        .payment_id_secret(id_secret)
-        .charge_store(charge_store(&config)?)
-        .build()
-        .map_err(|e| CliError::config(crate::exit::chain(&e)))?;
-    if args.check {
+    let source = match (&args.check, &args.config, &args.aperture_config) {
+        (Some(Some(_)), Some(_), _) | (Some(Some(_)), _, Some(_)) => {
+            return Err(CliError::config(
+                "give the file to --check, --config or --aperture-config, only once",
+            ));
+        }
+        (Some(Some(file)), None, None) | (_, Some(file), None) => Source::Toml(file.clone()),
+        (_, None, Some(file)) => Source::Aperture(
+            file.clone(),
+            crate::aperture::Overrides {
+                lnd_rest_url: args.lnd_rest_url.clone(),
+            },
+        ),
+        (_, None, None) => return Err(CliError::config("give --config FILE")),
+        (_, Some(_), Some(_)) => {
+            return Err(CliError::config(
+                "give --config or --aperture-config, not both",
+            ));
+        }
+    };
+    if args.print_config {
+        let (_, toml) = source.load_with_text()?;
+        crate::output::print_line(toml.trim_end())?;
+        return Ok(OK);
+    }
+    let path = source.path().to_owned();
+    let config = source.load()?;
+    let state = State::new(&config)?;
+    let proxy = state.build(&config)?;
+    let certs = match &config.tls {
+        Some(tls) => Some(
+            CertStore::load(tls.cert_file.clone(), tls.key_file.clone())
+                .map_err(|e| CliError::config(format!("[tls]: {}", crate::exit::chain(&e))))?,
+        ),
+        None => None,
+    };
+    let acceptor = match &certs {
+        Some(certs) => {
+            let server = certs
+                .server_config()
+                .map_err(|e| CliError::config(format!("[tls]: {e}")))?;
+            Some(tokio_rustls::TlsAcceptor::from(Arc::new(server)))
+        }
+        None => None,
+    };
+    if args.check.is_some() {
         crate::output::print_line(&format!(
             "{}: ok, {} services",
-            args.config.display(),
+            path.display(),
             proxy.services()
         ))?;
         return Ok(OK);
     }
-    // Before the port opens: a SIGTERM as soon as it accepts is a graceful stop.
+    // Before the port opens: a SIGTERM as soon as it accepts is a graceful stop, and
+    // SIGHUP reloads instead of ending the process.
     let stop = shutdown::signal();
+    #[cfg(unix)]
+    let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|e| CliError::failure(format!("cannot handle SIGHUP: {e}")))?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| CliError::config(format!("cannot listen on {}: {e}", config.listen)))?;
     let addr = listener
         .local_addr()
         .map_err(|e| CliError::failure(format!("no local address: {e}")))?;
-    // The listener is plain TCP: clients speak `http` (HTTP/1.1 or h2c).
-    tracing::info!(%addr, services = proxy.services(), "l402 proxy listening");
-    let app = axum::Router::new().fallback_service(proxy);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(stop)
-    .await
-    .map_err(|e| CliError::failure(format!("proxy server failed: {e}")))?;
+    if let (Some(certs), Some(tls)) = (&certs, &config.tls) {
+        tokio::spawn(Arc::clone(certs).watch(tls.reload_interval()));
+    }
+    let scheme = if certs.is_some() { "https" } else { "http" };
+    tracing::info!(%addr, scheme, services = proxy.services(), "l402 proxy listening");
+    let current: listener::Current = Arc::new(ArcSwap::from_pointee(proxy));
+    #[cfg(unix)]
+    tokio::spawn(
+        Reloader {
+            source,
+            started: config,
+            state,
+            current: Arc::clone(&current),
+            certs,
+        }
+        .run(hangup),
+    );
+    listener::serve(listener, acceptor, current, stop).await;
     tracing::info!("l402 proxy stopped");
     Ok(OK)
+}
+
+/// Re-reads the configuration on SIGHUP and swaps the proxy it describes in.
+#[cfg(unix)]
+struct Reloader {
+    source: Source,
+    /// The configuration the process started with: what a reload cannot change.
+    started: ProxyConfig,
+    state: State,
+    current: listener::Current,
+    certs: Option<Arc<CertStore>>,
+}
+
+#[cfg(unix)]
+impl Reloader {
+    async fn run(self, mut hangup: tokio::signal::unix::Signal) {
+        let mut last_cert_error = None;
+        while hangup.recv().await.is_some() {
+            match self.reload() {
+                Ok(services) => tracing::info!(
+                    config = %self.source.path().display(),
+                    services,
+                    "configuration reloaded"
+                ),
+                Err(e) => tracing::error!(
+                    config = %self.source.path().display(),
+                    error = %e.message,
+                    "configuration refused; the previous one keeps serving"
+                ),
+            }
+            if let Some(certs) = &self.certs {
+                certs.reload_logged(&mut last_cert_error);
+            }
+        }
+    }
+
+    /// Reads, checks and builds the new configuration in full, then swaps it in; requests
+    /// already running finish on the proxy they started with.
+    fn reload(&self) -> Result<usize, CliError> {
+        let config = self.source.load()?;
+        let fixed = |what: &str| {
+            Err(CliError::config(format!(
+                "{what} cannot change while the proxy runs: restart it for that"
+            )))
+        };
+        if config.listen != self.started.listen {
+            return fixed("listen");
+        }
+        if config.tls != self.started.tls {
+            return fixed("[tls]");
+        }
+        if config.root_keys != self.started.root_keys {
+            return fixed("[root_keys]");
+        }
+        if config.proxy.revocation != self.started.proxy.revocation {
+            return fixed("[revocation]");
+        }
+        let proxy = self.state.build(&config)?;
+        let services = proxy.services();
+        self.current.store(Arc::new(proxy));
+        Ok(services)
+    }
+}
+
+/// Where the configuration comes from.
+enum Source {
+    /// An `l402 proxy` TOML file.
+    Toml(PathBuf),
+    /// An Aperture YAML file.
+    Aperture(PathBuf, crate::aperture::Overrides),
+}
+
+impl Source {
+    fn path(&self) -> &std::path::Path {
+        match self {
+            Source::Toml(p) | Source::Aperture(p, _) => p,
+        }
+    }
+
+    fn load(&self) -> Result<ProxyConfig, CliError> {
+        match self {
+            Source::Toml(p) => ProxyConfig::load(p),
+            Source::Aperture(p, o) => Ok(ProxyConfig::load_aperture(p, o)?.0),
+        }
+    }
+
+    /// The configuration and, for Aperture's, the TOML it converts to.
+    fn load_with_text(&self) -> Result<(ProxyConfig, String), CliError> {
+        match self {
+            Source::Toml(p) => {
+                let c = ProxyConfig::load(p)?;
+                Ok((c, String::new()))
+            }
+            Source::Aperture(p, o) => ProxyConfig::load_aperture(p, o),
+        }
+    }
+}
+
+/// What outlives a reload: the root keys (with the revocation list), the Payment
+/// scheme's challenge id secret and the consumed charges. Tokens and challenges issued
+/// before a reload stay valid after it.
+struct State {
+    store: Arc<DerivedRootKeyStore<Revocations>>,
+    id_secret: ChallengeIdSecret,
+    charges: Arc<dyn DynChargeStore>,
+}
+
+impl State {
+    fn new(config: &ProxyConfig) -> Result<Self, CliError> {
+        let (store, id_secret) = root_key_store(config)?;
+        Ok(State {
+            store: Arc::new(store),
+            id_secret,
+            charges: charge_store(config)?,
+        })
+    }
+
+    /// A proxy serving `config`'s services with this state.
+    fn build(&self, config: &ProxyConfig) -> Result<Proxy, CliError> {
+        let backend = config.node().invoice_backend()?;
+        let proto = if config.tls.is_some() {
+            Proto::Https
+        } else {
+            Proto::Http
+        };
+        Proxy::builder(config.proxy.clone(), backend, Arc::clone(&self.store))
+            .payment_id_secret(self.id_secret.clone())
+            .charge_store(Arc::clone(&self.charges))
+            .proto(proto)
+            .build()
+            .map_err(|e| CliError::config(crate::exit::chain(&e)))
+    }
 }
 
 /// The charge store: Redis (same URL and prefix as `[revocation]`) when the revocation

@@ -22,9 +22,12 @@ mod paid;
 mod pay_loop;
 #[cfg(feature = "dev-node")]
 mod proxy;
+mod proxy_aperture;
 mod proxy_paths;
 mod proxy_payment;
+mod proxy_reload;
 mod proxy_revocation;
+mod proxy_tls;
 mod redaction;
 mod support;
 mod token;
