@@ -266,8 +266,11 @@ mod body;
 mod extract;
 mod future;
 mod layer;
+mod observe;
+mod ops;
 mod payment;
 mod pricing;
+mod ratelimit;
 mod response;
 mod service;
 
@@ -280,8 +283,20 @@ pub use layer::{
     BuildError, DEFAULT_LOCATION, DEFAULT_RETRY_AFTER, L402Layer, L402LayerBuilder, MAX_MEMO_LEN,
     MIN_VALIDITY,
 };
+#[cfg(feature = "metrics")]
+pub use observe::MetricsObserver;
+pub use observe::{Limited, Observer, Operation, Reason, Scheme};
+pub use ops::PAID_TOKENS_REMEMBERED;
 pub use payment::{DEFAULT_PAYMENT_EXPIRY, MAX_PAYMENT_REALM_LEN, Offers};
 pub use pricing::{Price, PriceRequest, Pricer, PricingError, Route};
+#[cfg(feature = "rate-limit")]
+pub use ratelimit::MemoryRateLimiter;
+/// The response future of an [`IpBlocklistService`].
+pub use ratelimit::futures_either::Either as BlocklistFuture;
+pub use ratelimit::{
+    Decision, InvalidBlocklist, InvalidPrefix, InvalidRate, IpBlocklist, IpBlocklistLayer,
+    IpBlocklistService, IpPrefix, MAX_BLOCKLIST_LEN, Rate, RateLimitError, RateLimiter,
+};
 pub use service::L402Service;
 
 /// The receipt a verified request carries in its extensions (re-exported from
