@@ -3,6 +3,11 @@
 //! ```toml
 //! listen = "127.0.0.1:8402"
 //!
+//! [tls]                                 # optional: HTTPS (h2 or HTTP/1.1 by ALPN)
+//! cert_file = "cert.pem"                # PEM chain, leaf first; re-read when it changes
+//! key_file = "key.pem"                  # PEM private key (PKCS#8, PKCS#1 or SEC1)
+//! reload_secs = 5                       # how often the files are checked
+//!
 //! [backend]
 //! kind = "lnd"                          # or "cln" with rune_file and tls_cert_file = "ca.pem"
 //! url = "https://127.0.0.1:8080"
@@ -58,11 +63,14 @@ const MAX_CONFIG_LEN: u64 = 1024 * 1024;
 struct File {
     #[serde(default = "default_listen")]
     listen: SocketAddr,
+    tls: Option<TlsConfig>,
     backend: BackendConfig,
     #[serde(default)]
     root_keys: RootKeysConfig,
     revocation: Option<RevocationConfig>,
     upstream_timeout_secs: Option<u64>,
+    #[serde(default)]
+    trust_forwarded_headers: bool,
     services: Vec<ServiceConfig>,
 }
 
@@ -71,6 +79,8 @@ struct File {
 pub(crate) struct ProxyConfig {
     /// Address to listen on.
     pub(crate) listen: SocketAddr,
+    /// The listener's certificate (none: plain HTTP).
+    pub(crate) tls: Option<TlsConfig>,
     /// The node that creates invoices.
     pub(crate) backend: BackendConfig,
     /// Where root keys come from.
@@ -82,6 +92,28 @@ pub(crate) struct ProxyConfig {
 /// `127.0.0.1:8402`.
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8402))
+}
+
+/// Default interval between checks of the certificate files, in seconds.
+pub(crate) const DEFAULT_TLS_RELOAD_SECS: u64 = 5;
+
+/// `[tls]`: the listener serves HTTPS with this certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TlsConfig {
+    /// PEM certificate chain, leaf first.
+    pub(crate) cert_file: PathBuf,
+    /// PEM private key of the leaf.
+    pub(crate) key_file: PathBuf,
+    /// How often the files are checked for a new certificate, in seconds.
+    pub(crate) reload_secs: Option<u64>,
+}
+
+impl TlsConfig {
+    /// The interval between checks of the files.
+    pub(crate) fn reload_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.reload_secs.unwrap_or(DEFAULT_TLS_RELOAD_SECS))
+    }
 }
 
 /// `[backend]`.
@@ -111,7 +143,7 @@ fn default_kind() -> BackendKind {
 }
 
 /// `[root_keys]`: a stateless master secret; root key = HMAC(secret, token id).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RootKeysConfig {
     /// File holding the master secret in hex (at least 32 bytes).
@@ -143,8 +175,18 @@ impl ProxyConfig {
         let mut proxy = l402_proxy::ProxyConfig::new(file.services);
         proxy.revocation = file.revocation;
         proxy.upstream_timeout_secs = file.upstream_timeout_secs;
+        if let Some(tls) = &file.tls
+            && tls.reload_secs.is_some_and(|s| !(1..=3600).contains(&s))
+        {
+            return Err(CliError::config(format!(
+                "{}: [tls] reload_secs must be between 1 and 3600",
+                path.display()
+            )));
+        }
+        proxy.trust_forwarded_headers = file.trust_forwarded_headers;
         let mut config = ProxyConfig {
             listen: file.listen,
+            tls: file.tls,
             backend: file.backend,
             root_keys: file.root_keys,
             proxy,
@@ -170,6 +212,13 @@ impl ProxyConfig {
         fix(&mut self.backend.tls_cert_file);
         fix(&mut self.root_keys.master_secret_file);
         fix(&mut self.root_keys.previous_master_secret_file);
+        if let Some(tls) = &mut self.tls {
+            for p in [&mut tls.cert_file, &mut tls.key_file] {
+                if p.is_relative() {
+                    *p = base.join(&*p);
+                }
+            }
+        }
         self.proxy.resolve_paths(base);
     }
 

@@ -29,9 +29,11 @@ mod describe;
 mod exit;
 mod fsutil;
 mod keys;
+mod listener;
 mod logging;
 mod output;
 mod shutdown;
+mod tls;
 
 use std::process::ExitCode;
 

@@ -1,19 +1,36 @@
 //! The paywall of one priced service: an [`L402Layer`] configured from its
 //! [`ServiceConfig`], wrapped around the forwarder.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use l402_core::payment_scheme::{ChallengeIdSecret, DynChargeStore};
 use l402_core::{Amount, BoxInvoiceBackend, RootKeyStore};
-use l402_tower::L402Layer;
+use l402_tower::{L402Layer, MemoryFreeAllowance, PriceRequest};
 use tower::Layer;
 use tower::util::BoxCloneSyncService;
 
 use crate::BuildError;
 use crate::config::{ConfigError, ServiceConfig};
 use crate::forward::Forward;
-use crate::route::Pipeline;
+use crate::pricer::HttpPricer;
+use crate::route::{Pipeline, Routed};
+
+/// The freebie key of a client: its IPv4 address, or its IPv6 /64 (a host gets a whole
+/// /64 and could otherwise take a fresh allowance with each of its addresses).
+fn client_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
 
 /// What every service offering the Payment scheme shares.
 #[derive(Clone)]
@@ -25,10 +42,24 @@ pub(crate) struct PaymentSettings {
     pub(crate) charges: Arc<dyn DynChargeStore>,
 }
 
+/// How a service is priced.
+pub(crate) enum Pricing {
+    /// Free: the forwarder alone.
+    Free,
+    /// A static price.
+    Static(Amount),
+    /// Priced per request by an HTTP pricer.
+    Dynamic(HttpPricer),
+}
+
+/// Freebies last this long: a client's count starts again after a day.
+const FREEBIE_WINDOW: Duration = Duration::from_secs(86_400);
+
 /// Wraps `forward` in the paywall of `service`; a free service is the forwarder alone.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn pipeline<K>(
     service: &ServiceConfig,
-    price: Option<Amount>,
+    pricing: Pricing,
     validity: Option<Duration>,
     backend: &BoxInvoiceBackend,
     store: &K,
@@ -38,12 +69,23 @@ pub(crate) fn pipeline<K>(
 where
     K: RootKeyStore + Clone + 'static,
 {
-    let Some(price) = price else {
-        return Ok(BoxCloneSyncService::new(forward.into_service()));
+    let builder = L402Layer::builder(backend.clone(), store.clone()).service(service.name.clone());
+    let mut builder = match pricing {
+        Pricing::Free => return Ok(BoxCloneSyncService::new(forward.into_service())),
+        Pricing::Static(price) => builder.price(price),
+        Pricing::Dynamic(pricer) => builder.pricer(pricer),
     };
-    let mut builder = L402Layer::builder(backend.clone(), store.clone())
-        .service(service.name.clone())
-        .price(price);
+    if let Some(n) = service.freebies {
+        builder = builder.free_allowance(
+            MemoryFreeAllowance::new(n).window(FREEBIE_WINDOW),
+            |req: &PriceRequest<'_>| {
+                req.extensions()
+                    .get::<Routed>()
+                    .and_then(|r| r.peer)
+                    .map(|peer| client_key(peer.ip()))
+            },
+        );
+    }
     if !service.capabilities.is_empty() {
         builder = builder.capabilities(&service.capabilities);
     }
@@ -81,4 +123,18 @@ where
     Ok(BoxCloneSyncService::new(
         layer.layer(forward.into_service()),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freebie_keys() {
+        let key = |s: &str| client_key(s.parse().unwrap_or(IpAddr::from([0, 0, 0, 0])));
+        assert_eq!(key("192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), key("2001:db8:1:2:bbbb::9"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+    }
 }

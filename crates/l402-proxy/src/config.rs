@@ -38,10 +38,108 @@ pub const MAX_PAYMENT_EXPIRY_SECS: u64 = 86_400;
 /// API call a client will sit through, short enough that stuck upstreams do not pile up
 /// connections.
 pub const DEFAULT_UPSTREAM_TIMEOUT_SECS: u64 = 30;
+/// Default bound on connecting to an upstream: 10 s.
+pub const DEFAULT_CONNECT_TIMEOUT_SECS: u64 = 10;
+/// Default longest silence of a body: 5 minutes.
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 300;
 /// Longest upstream timeout accepted: one hour.
 pub const MAX_UPSTREAM_TIMEOUT_SECS: u64 = 3600;
 /// Default interval between checks of a revocation file, in seconds.
 pub const DEFAULT_REVOCATION_RELOAD_SECS: u64 = 2;
+
+/// Longest regular expression accepted, in bytes.
+pub const MAX_REGEX_LEN: usize = 1024;
+/// Largest compiled regular expression (the `regex` crate's size limit): 1 MiB. Matching
+/// takes time linear in the input whatever the expression.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+/// Largest file a header value is read from: 64 KiB (a macaroon is well under 1 KiB).
+pub const MAX_HEADER_FILE_LEN: u64 = 64 * 1024;
+const FILE_HEX: &str = "!file+hex:";
+const FILE_BASE64: &str = "!file+base64:";
+
+/// Compiles a routing regular expression, bounded in length and compiled size.
+pub(crate) fn compile_regex(re: &str) -> Result<regex::Regex, String> {
+    if re.len() > MAX_REGEX_LEN {
+        return Err(format!(
+            "a regular expression is longer than {MAX_REGEX_LEN} bytes"
+        ));
+    }
+    regex::RegexBuilder::new(re)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_SIZE_LIMIT)
+        .nest_limit(64)
+        .build()
+        .map_err(|e| match e {
+            regex::Error::CompiledTooBig(_) => "the regular expression is too large".to_owned(),
+            // The syntax error's text quotes the pattern and points at the fault.
+            e => format!("invalid regular expression: {e}"),
+        })
+}
+
+/// Expands `${NAME}` from the environment, then a `!file+hex:` / `!file+base64:` value.
+fn header_value(raw: &str) -> Result<String, String> {
+    let value = expand_env(raw)?;
+    let (path, hex) = if let Some(p) = value.strip_prefix(FILE_HEX) {
+        (p, true)
+    } else if let Some(p) = value.strip_prefix(FILE_BASE64) {
+        (p, false)
+    } else if value.starts_with("!file") {
+        return Err("a file value must be !file+hex:PATH or !file+base64:PATH".to_owned());
+    } else {
+        return Ok(value);
+    };
+    let path = Path::new(path);
+    let len = std::fs::metadata(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        .len();
+    if len > MAX_HEADER_FILE_LEN {
+        return Err(format!(
+            "{} is larger than {MAX_HEADER_FILE_LEN} bytes",
+            path.display()
+        ));
+    }
+    let bytes = zeroize::Zeroizing::new(
+        std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+    );
+    Ok(if hex {
+        let mut out = String::with_capacity(bytes.len() * 2);
+        for b in bytes.iter() {
+            use std::fmt::Write as _;
+            let _ = write!(out, "{b:02x}");
+        }
+        out
+    } else {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(&*bytes)
+    })
+}
+
+/// Replaces each `${NAME}` (`NAME`: a letter or `_`, then letters, digits, `_`) with the
+/// environment variable's value. A `$` not followed by such a reference stays as is.
+fn expand_env(raw: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(i) = rest.find("${") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        let name_len = after
+            .char_indices()
+            .find(|&(j, c)| !(c == '_' || c.is_ascii_alphabetic() || (j > 0 && c.is_ascii_digit())))
+            .map_or(after.len(), |(j, _)| j);
+        if name_len > 0 && after[name_len..].starts_with('}') {
+            let name = &after[..name_len];
+            let v = std::env::var(name)
+                .map_err(|_| format!("environment variable {name} is not set"))?;
+            out.push_str(&v);
+            rest = &after[name_len + 1..];
+        } else {
+            out.push_str("${");
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
 
 /// Why a configuration is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -89,6 +187,15 @@ pub struct ProxyConfig {
     /// Default bound, in seconds, on waiting for an upstream's response headers.
     #[serde(default)]
     pub upstream_timeout_secs: Option<u64>,
+    /// Trust the `X-Forwarded-For`, `-Proto` and `-Host` headers clients send (default
+    /// false). Off, the proxy is the first hop: what a client sends under those names
+    /// (and `Forwarded`, `X-Real-IP`) is dropped and the proxy's own values are set. On,
+    /// for a proxy behind a load balancer that sets them, the client's address is
+    /// appended to `X-Forwarded-For` and the other two are kept when present. Turn it
+    /// on only when every client reaches the proxy through such a balancer: anyone else
+    /// could claim any address.
+    #[serde(default)]
+    pub trust_forwarded_headers: bool,
     /// The services, matched in order: the first that matches a request serves it.
     #[serde(default)]
     pub services: Vec<ServiceConfig>,
@@ -139,6 +246,28 @@ pub struct ServiceConfig {
     pub host: Option<String>,
     /// Path prefix to match, at a segment boundary (`/api` matches `/api` and `/api/x`).
     pub path: Option<String>,
+    /// A regular expression the request's host must match instead (Aperture's
+    /// `hostregexp`): tested, unanchored, against the canonical `host[:port]` (lower
+    /// case, no trailing dot). Anchor it (`^api\.example\.com$`) to match one host.
+    pub host_regex: Option<String>,
+    /// A regular expression the request's path must match instead (Aperture's
+    /// `pathregexp`): tested, unanchored, against the canonical path (escapes of
+    /// unreserved characters decoded, others in upper case).
+    pub path_regex: Option<String>,
+    /// What the matched `path` prefix is replaced with before forwarding (`path =
+    /// "/weather"` and `path_rewrite = "/v2"` send `/weather/today` as `/v2/today`, under
+    /// the upstream's base path). Needs `path`.
+    pub path_rewrite: Option<String>,
+    /// Regular expressions of paths served without payment (Aperture's
+    /// `authwhitelistpaths`), tested, unanchored, against the canonical path.
+    #[serde(default)]
+    pub auth_whitelist_paths: Vec<String>,
+    /// A dynamic price: each unpaid request is priced by a JSON `POST` to this URL (see
+    /// the crate docs); a failing pricer answers 503, never free access.
+    pub price_url: Option<String>,
+    /// Requests each client IP address may make free before it must pay (Aperture's
+    /// freebies), per day.
+    pub freebies: Option<u32>,
     /// Upstream base URL; the request path and query are appended.
     pub upstream: String,
     /// Price in satoshis.
@@ -156,10 +285,29 @@ pub struct ServiceConfig {
     /// Invoice description.
     pub memo: Option<String>,
     /// Headers added to every request sent upstream (replacing what the client sent).
+    /// A value is literal text, in which `${NAME}` is replaced by the environment
+    /// variable `NAME`; then `!file+hex:PATH` or `!file+base64:PATH` is replaced by the
+    /// contents of the file `PATH`, hex or base64 encoded (Aperture's forms).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
-    /// Bound, in seconds, on waiting for the upstream's response headers (504 after).
+    /// Bound, in seconds, on waiting for the upstream's response headers (504 after):
+    /// the first-byte timeout.
     pub upstream_timeout_secs: Option<u64>,
+    /// Bound, in seconds, on connecting to the upstream (TCP and TLS; default 10).
+    pub connect_timeout_secs: Option<u64>,
+    /// Longest time, in seconds, a request or response body may go without sending
+    /// anything (default 300); the exchange is then cut.
+    pub idle_timeout_secs: Option<u64>,
+    /// The protocol spoken to the upstream: `http1` (default) or `h2` (HTTP/2; over
+    /// `http` with prior knowledge, as gRPC servers expect, over `https` through ALPN).
+    #[serde(default)]
+    pub upstream_protocol: UpstreamProtocol,
+    /// An `https` upstream is verified against this CA file (PEM or DER) instead of
+    /// the Mozilla roots.
+    pub upstream_ca_file: Option<PathBuf>,
+    /// An `https` upstream must present exactly this certificate (PEM or DER), whatever
+    /// its name and chain: a self-signed one, such as LND's `tls.cert`.
+    pub upstream_cert_file: Option<PathBuf>,
     /// Which payment schemes the service offers (default `l402`).
     #[serde(default)]
     pub auth_scheme: AuthScheme,
@@ -167,6 +315,19 @@ pub struct ServiceConfig {
     pub payment_realm: Option<String>,
     /// How long a Payment challenge can be paid and presented, in seconds (default 900).
     pub payment_expiry_secs: Option<u64>,
+}
+
+/// `upstream_protocol`: HTTP/1.1 or HTTP/2 to the upstream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub enum UpstreamProtocol {
+    /// HTTP/1.1 (upgrades such as WebSocket work only over it).
+    #[default]
+    #[serde(rename = "http1")]
+    Http1,
+    /// HTTP/2 only (gRPC).
+    #[serde(rename = "h2")]
+    Http2,
 }
 
 /// `auth_scheme`: which offers a priced service's 402 makes.
@@ -215,12 +376,18 @@ impl ServiceConfig {
         }
     }
 
-    /// The price; `None` for a free service.
+    /// The static price; `None` for a free service or one priced by `price_url`.
     ///
     /// # Errors
     /// A price of 0, none at all, or more than one.
     pub fn price(&self) -> Result<Option<Amount>, ConfigError> {
         let zero = "a price of 0 is not accepted: set free = true for a free service";
+        if self.price_url.is_some() {
+            return match (self.free, self.price_sat, self.price_msat) {
+                (false, None, None) => Ok(None),
+                _ => Err(self.err("give price_url or a static price, not both")),
+            };
+        }
         match (self.free, self.price_sat, self.price_msat) {
             (true, None, None) => Ok(None),
             (false, Some(0), None) | (false, None, Some(0)) => Err(self.err(zero)),
@@ -281,12 +448,67 @@ impl ServiceConfig {
                 }
             }
         }
-        if let Some(t) = self.upstream_timeout_secs
-            && !(1..=MAX_UPSTREAM_TIMEOUT_SECS).contains(&t)
+        if self.host.is_some() && self.host_regex.is_some() {
+            return Err(self.err("give host or host_regex, not both"));
+        }
+        if self.path.is_some() && self.path_regex.is_some() {
+            return Err(self.err("give path or path_regex, not both"));
+        }
+        for (key, re) in [
+            ("host_regex", &self.host_regex),
+            ("path_regex", &self.path_regex),
+        ] {
+            if let Some(re) = re {
+                compile_regex(re).map_err(|e| self.err(format!("{key}: {e}")))?;
+            }
+        }
+        for re in &self.auth_whitelist_paths {
+            compile_regex(re).map_err(|e| self.err(format!("auth_whitelist_paths: {e}")))?;
+        }
+        if let Some(to) = &self.path_rewrite {
+            if self.path.is_none() {
+                return Err(self.err("path_rewrite needs path"));
+            }
+            match canonical_path(to) {
+                Ok(c) if c == *to => {}
+                Ok(c) => return Err(self.err(format!("path_rewrite must be written {c:?}"))),
+                Err(e) => return Err(self.err(format!("path_rewrite {to:?} is refused: {e}"))),
+            }
+        }
+        if let Some(u) = &self.price_url {
+            match Url::parse(u) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") => {}
+                _ => return Err(self.err("price_url must be an http or https url")),
+            }
+        }
+        if self.freebies == Some(0) {
+            return Err(self.err("freebies must be at least 1 (or left out)"));
+        }
+        if self.free && (self.freebies.is_some() || !self.auth_whitelist_paths.is_empty()) {
+            return Err(self.err(
+                "a free service takes no freebies or auth_whitelist_paths: all of it is free",
+            ));
+        }
+        for (key, t) in [
+            ("upstream_timeout_secs", self.upstream_timeout_secs),
+            ("connect_timeout_secs", self.connect_timeout_secs),
+            ("idle_timeout_secs", self.idle_timeout_secs),
+        ] {
+            if let Some(t) = t
+                && !(1..=MAX_UPSTREAM_TIMEOUT_SECS).contains(&t)
+            {
+                return Err(self.err(format!(
+                    "{key} must be between 1 and {MAX_UPSTREAM_TIMEOUT_SECS}"
+                )));
+            }
+        }
+        if self.upstream_ca_file.is_some() && self.upstream_cert_file.is_some() {
+            return Err(self.err("give upstream_ca_file or upstream_cert_file, not both"));
+        }
+        if (self.upstream_ca_file.is_some() || self.upstream_cert_file.is_some())
+            && !self.upstream.starts_with("https:")
         {
-            return Err(self.err(format!(
-                "upstream_timeout_secs must be between 1 and {MAX_UPSTREAM_TIMEOUT_SECS}"
-            )));
+            return Err(self.err("upstream_ca_file and upstream_cert_file need an https upstream"));
         }
         let payment_keys = self.payment_realm.is_some() || self.payment_expiry_secs.is_some();
         if payment_keys && !self.auth_scheme.offers().payment() {
@@ -321,13 +543,32 @@ impl ServiceConfig {
         if self.validity_secs == Some(0) {
             return Err(self.err("validity_secs must be at least 1"));
         }
-        for (k, v) in &self.headers {
+        for k in self.headers.keys() {
             http::HeaderName::from_bytes(k.as_bytes())
                 .map_err(|_| self.err(format!("invalid header name {k:?}")))?;
-            http::HeaderValue::from_str(v)
-                .map_err(|_| self.err(format!("invalid value for header {k:?}")))?;
         }
+        self.header_values()?;
         Ok(())
+    }
+
+    /// The headers sent upstream, their values resolved (environment variables, files),
+    /// marked sensitive (they often hold credentials: never logged).
+    ///
+    /// # Errors
+    /// An invalid name or value, a missing environment variable, a file that cannot be
+    /// read or is larger than [`MAX_HEADER_FILE_LEN`].
+    pub fn header_values(&self) -> Result<Vec<(http::HeaderName, http::HeaderValue)>, ConfigError> {
+        let mut out = Vec::with_capacity(self.headers.len());
+        for (k, v) in &self.headers {
+            let name = http::HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| self.err(format!("invalid header name {k:?}")))?;
+            let text = header_value(v).map_err(|e| self.err(format!("header {k:?}: {e}")))?;
+            let mut value = http::HeaderValue::from_str(&text)
+                .map_err(|_| self.err(format!("invalid value for header {k:?}")))?;
+            value.set_sensitive(true);
+            out.push((name, value));
+        }
+        Ok(out)
     }
 }
 
@@ -342,7 +583,28 @@ impl ProxyConfig {
 
     /// Makes the relative file paths (the revocation file) relative to `base`, the
     /// directory of the file the configuration was read from.
+    /// Header values naming a file (`!file+hex:PATH`) are resolved too.
     pub fn resolve_paths(&mut self, base: &Path) {
+        for s in &mut self.services {
+            for file in [&mut s.upstream_ca_file, &mut s.upstream_cert_file]
+                .into_iter()
+                .flatten()
+            {
+                if file.is_relative() {
+                    *file = base.join(&*file);
+                }
+            }
+            for v in s.headers.values_mut() {
+                for prefix in [FILE_HEX, FILE_BASE64] {
+                    if let Some(path) = v.strip_prefix(prefix)
+                        && !path.contains("${")
+                        && Path::new(path).is_relative()
+                    {
+                        *v = format!("{prefix}{}", base.join(path).display());
+                    }
+                }
+            }
+        }
         if let Some(RevocationConfig::Memory { file, .. }) = &mut self.revocation
             && file.is_relative()
         {
@@ -410,6 +672,24 @@ impl ProxyConfig {
                 .upstream_timeout_secs
                 .or(self.upstream_timeout_secs)
                 .unwrap_or(DEFAULT_UPSTREAM_TIMEOUT_SECS),
+        )
+    }
+
+    /// The bound on connecting to `service`'s upstream.
+    pub fn connect_timeout(&self, service: &ServiceConfig) -> Duration {
+        Duration::from_secs(
+            service
+                .connect_timeout_secs
+                .unwrap_or(DEFAULT_CONNECT_TIMEOUT_SECS),
+        )
+    }
+
+    /// How long `service`'s bodies may stay silent.
+    pub fn idle_timeout(&self, service: &ServiceConfig) -> Duration {
+        Duration::from_secs(
+            service
+                .idle_timeout_secs
+                .unwrap_or(DEFAULT_IDLE_TIMEOUT_SECS),
         )
     }
 

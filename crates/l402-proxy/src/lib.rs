@@ -26,6 +26,37 @@
 //! `X-Forwarded-For`, is read from a [`ClientAddr`] extension (or axum's
 //! `ConnectInfo<SocketAddr>`).
 //!
+//! # Routing
+//!
+//! Each service matches a host and a path, each a literal or a regular expression
+//! (Aperture's `hostregexp` and `pathregexp`, unanchored, but tested against the
+//! canonical authority and path only); it can rewrite the matched prefix
+//! ([`ServiceConfig::path_rewrite`]), set headers upstream from literal text, the
+//! environment or files ([`ServiceConfig::headers`]), serve some paths without payment
+//! ([`ServiceConfig::auth_whitelist_paths`]), let each client address make some requests
+//! free ([`ServiceConfig::freebies`]), and price requests statically or dynamically.
+//! Regular expressions are at most [`config::MAX_REGEX_LEN`] bytes and bounded in
+//! compiled size; matching time is linear in the input.
+//!
+//! # Dynamic prices
+//!
+//! With [`ServiceConfig::price_url`], each unpaid request is priced by `POST price_url`
+//! with a JSON body:
+//!
+//! ```json
+//! {"service": "weather", "method": "GET", "path": "/weather/today", "query": "q=1",
+//!  "headers": {"accept": "application/json"}}
+//! ```
+//!
+//! `path` is the canonical path (the one routed), `query` is absent when the request has
+//! none, and `headers` holds the request's headers but its credentials (`Authorization`,
+//! `Macaroon`, `Grpc-Metadata-Macaroon`, `Cookie`, `Proxy-Authorization`); a header sent
+//! more than once keeps its first value. The pricer answers `200` with one of
+//! `{"price_msat": 1500}`, `{"price_sat": 2}` or `{"free": true}`. Anything else
+//! (another status, another body or one larger than 16 KiB, a price of 0, no answer
+//! within 10 seconds, a connection failure) is a pricing failure: the client gets 503
+//! and `Retry-After`, never free access. Requests with a valid token are not priced.
+//!
 //! # Example
 //!
 //! A free service and a priced one, in front of an upstream on port 9000; the invoices
@@ -73,9 +104,12 @@
 mod auth;
 pub mod config;
 mod forward;
+mod price_answer;
+mod pricer;
 pub mod revocation;
 mod route;
 mod target;
+mod tls;
 
 use std::convert::Infallible;
 use std::fmt;
@@ -91,12 +125,16 @@ use l402_core::payment_scheme::{ChallengeIdSecret, DynChargeStore, MemoryChargeS
 use l402_core::{BoxInvoiceBackend, RootKeyStore};
 
 pub use axum::body::Body;
-pub use config::{AuthScheme, ConfigError, ProxyConfig, RevocationConfig, ServiceConfig};
+pub use config::{
+    AuthScheme, ConfigError, ProxyConfig, RevocationConfig, ServiceConfig, UpstreamProtocol,
+};
 pub use route::{ClientAddr, Proto};
 
-use auth::PaymentSettings;
+use auth::{PaymentSettings, Pricing};
 use forward::Forward;
-use route::{Entry, Matcher, Table};
+use pricer::HttpPricer;
+use route::{Entry, Matcher, Rewrite, Table};
+use tower::util::BoxCloneSyncService;
 
 /// Why a [`ProxyBuilder`] could not build.
 #[derive(Debug, thiserror::Error)]
@@ -213,6 +251,7 @@ where
     /// [`BuildError`] naming the first problem found.
     pub fn build(self) -> Result<Proxy, BuildError> {
         self.config.validate()?;
+        // For HTTP pricers only: upstreams have their own clients.
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
@@ -227,14 +266,25 @@ where
         };
         let mut entries = Vec::with_capacity(self.config.services.len());
         for service in &self.config.services {
-            let forward = Forward::new(
-                service,
-                self.config.upstream_timeout(service),
-                client.clone(),
-            )?;
+            let forward = Forward::new(&self.config, service)?;
+            let pricing = match (&service.price_url, service.price()?) {
+                (Some(url), _) => Pricing::Dynamic(HttpPricer::new(
+                    &service.name,
+                    url.parse().map_err(|_| ConfigError::Service {
+                        service: service.name.clone(),
+                        reason: "price_url must be an http or https url".to_owned(),
+                    })?,
+                    client.clone(),
+                )),
+                (None, Some(price)) => Pricing::Static(price),
+                (None, None) => Pricing::Free,
+            };
+            let free = matches!(pricing, Pricing::Free);
+            let open = (!free && !service.auth_whitelist_paths.is_empty())
+                .then(|| BoxCloneSyncService::new(forward.clone().into_service()));
             let pipeline = auth::pipeline(
                 service,
-                service.price()?,
+                pricing,
                 // Capped by the revocation list's token lifetime when revocations expire.
                 self.config.validity(service),
                 &self.backend,
@@ -242,10 +292,35 @@ where
                 &payment,
                 forward,
             )?;
+            let regex = |re: &str| {
+                config::compile_regex(re).map_err(|reason| ConfigError::Service {
+                    service: service.name.clone(),
+                    reason,
+                })
+            };
+            let mut matcher = Matcher::new(service.host.as_deref(), service.path.as_deref());
+            if let Some(re) = &service.host_regex {
+                matcher = matcher.host_regex(regex(re)?);
+            }
+            if let Some(re) = &service.path_regex {
+                matcher = matcher.path_regex(regex(re)?);
+            }
+            let whitelist = service
+                .auth_whitelist_paths
+                .iter()
+                .map(|re| regex(re))
+                .collect::<Result<_, _>>()?;
+            let rewrite = match (&service.path, &service.path_rewrite) {
+                (Some(from), Some(to)) => Some(Rewrite::new(from, to)),
+                _ => None,
+            };
             entries.push(Entry {
                 name: service.name.clone(),
-                matcher: Matcher::new(service.host.as_deref(), service.path.as_deref()),
+                matcher,
                 service: pipeline,
+                whitelist,
+                open,
+                rewrite,
             });
         }
         Ok(Proxy {

@@ -8,6 +8,7 @@ use std::time::Instant;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use http::{Request, Response, StatusCode};
+use regex::Regex;
 use tower::ServiceExt;
 use tower::util::BoxCloneSyncService;
 
@@ -16,41 +17,124 @@ use crate::target::{Authority, Target, TargetError};
 /// A boxed per-service pipeline (paywall, then forwarding).
 pub(crate) type Pipeline = BoxCloneSyncService<Request<Body>, Response<Body>, Infallible>;
 
-/// What a service matches.
+/// What a service matches: a host and a path, each a literal (prefix) or a regular
+/// expression.
 #[derive(Debug, Clone)]
 pub(crate) struct Matcher {
-    host: Option<String>,
-    path: Option<String>,
+    host: HostMatch,
+    path: PathMatch,
+}
+
+#[derive(Debug, Clone)]
+enum HostMatch {
+    Any,
+    /// Lower case.
+    Exact(String),
+    /// `*.suffix`: the suffix, lower case.
+    Subdomains(String),
+    /// Tested against `host[:port]`.
+    Regex(Regex),
+}
+
+#[derive(Debug, Clone)]
+enum PathMatch {
+    Any,
+    /// Without a trailing `/`; empty matches everything.
+    Prefix(String),
+    Regex(Regex),
 }
 
 impl Matcher {
+    /// Literal host and path prefix (or none).
     pub(crate) fn new(host: Option<&str>, path: Option<&str>) -> Self {
-        Matcher {
-            host: host.map(str::to_ascii_lowercase),
-            path: path.map(|p| p.trim_end_matches('/').to_owned()),
+        let host = match host.map(str::to_ascii_lowercase) {
+            None => HostMatch::Any,
+            Some(h) => match h.strip_prefix("*.") {
+                Some(suffix) => HostMatch::Subdomains(suffix.to_owned()),
+                None => HostMatch::Exact(h),
+            },
+        };
+        let path = match path {
+            None => PathMatch::Any,
+            Some(p) => PathMatch::Prefix(p.trim_end_matches('/').to_owned()),
+        };
+        Matcher { host, path }
+    }
+
+    /// With a host regular expression instead of a literal host.
+    pub(crate) fn host_regex(mut self, re: Regex) -> Self {
+        self.host = HostMatch::Regex(re);
+        self
+    }
+
+    /// With a path regular expression instead of a literal prefix.
+    pub(crate) fn path_regex(mut self, re: Regex) -> Self {
+        self.path = PathMatch::Regex(re);
+        self
+    }
+
+    /// Whether a request for `authority` and canonical `path` matches.
+    pub(crate) fn matches(&self, authority: Option<&Authority>, path: &str) -> bool {
+        let host_ok = match (&self.host, authority) {
+            (HostMatch::Any, _) => true,
+            // Aperture tests its expression against the `Host` header, port included;
+            // here, against the canonical authority (none: the empty string).
+            (HostMatch::Regex(re), a) => {
+                re.is_match(&a.map(Authority::header_value).unwrap_or_default())
+            }
+            (_, None) => false,
+            (HostMatch::Exact(want), Some(a)) => want == a.host(),
+            (HostMatch::Subdomains(suffix), Some(a)) => a
+                .host()
+                .strip_suffix(suffix.as_str())
+                .is_some_and(|rest| rest.ends_with('.') && rest.len() > 1),
+        };
+        host_ok && self.path_matches(path)
+    }
+
+    fn path_matches(&self, path: &str) -> bool {
+        match &self.path {
+            PathMatch::Any => true,
+            PathMatch::Prefix(prefix) => prefix_rest(prefix, path).is_some(),
+            PathMatch::Regex(re) => re.is_match(path),
+        }
+    }
+}
+
+/// What follows `prefix` in `path` when `path` is `prefix` or below it (at a segment
+/// boundary): empty or starting with `/`.
+fn prefix_rest<'a>(prefix: &str, path: &'a str) -> Option<&'a str> {
+    path.strip_prefix(prefix)
+        .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// A prefix rewrite: a path under `from` is sent as the same path under `to`.
+#[derive(Debug, Clone)]
+pub(crate) struct Rewrite {
+    /// Without a trailing `/`.
+    from: String,
+    /// Without a trailing `/`.
+    to: String,
+}
+
+impl Rewrite {
+    pub(crate) fn new(from: &str, to: &str) -> Self {
+        Rewrite {
+            from: from.trim_end_matches('/').to_owned(),
+            to: to.trim_end_matches('/').to_owned(),
         }
     }
 
-    /// Whether a request for `host` (lower case, no port) and `path` matches.
-    pub(crate) fn matches(&self, host: Option<&str>, path: &str) -> bool {
-        let host_ok = match (&self.host, host) {
-            (None, _) => true,
-            (Some(_), None) => false,
-            (Some(want), Some(got)) => match want.strip_prefix("*.") {
-                Some(suffix) => got
-                    .strip_suffix(suffix)
-                    .is_some_and(|rest| rest.ends_with('.') && rest.len() > 1),
-                None => want == got,
-            },
-        };
-        let path_ok = match &self.path {
-            None => true,
-            Some(prefix) if prefix.is_empty() => true,
-            Some(prefix) => path
-                .strip_prefix(prefix.as_str())
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/')),
-        };
-        host_ok && path_ok
+    /// `path` rewritten; `None` if it is not under the prefix (it always is when the
+    /// service matched it) or would not stay canonical.
+    fn apply(&self, path: &str) -> Option<String> {
+        let rest = prefix_rest(&self.from, path)?;
+        let mut out = format!("{}{rest}", self.to);
+        if out.is_empty() {
+            out.push('/');
+        }
+        // Both parts are canonical, so is the whole; checked anyway, cheaply.
+        (crate::target::canonical_path(&out).ok()? == out).then_some(out)
     }
 }
 
@@ -58,7 +142,12 @@ impl Matcher {
 pub(crate) struct Entry {
     pub(crate) name: String,
     pub(crate) matcher: Matcher,
+    /// The paywall, then the forwarder.
     pub(crate) service: Pipeline,
+    /// Paths served without payment, and the forwarder alone that serves them.
+    pub(crate) whitelist: Vec<Regex>,
+    pub(crate) open: Option<Pipeline>,
+    pub(crate) rewrite: Option<Rewrite>,
 }
 
 /// The services, in configuration order, and what the listener tells about each request.
@@ -79,6 +168,8 @@ pub struct ClientAddr(pub SocketAddr);
 pub enum Proto {
     /// Plain HTTP (HTTP/1.1 or h2c).
     Http,
+    /// HTTP over TLS (HTTP/1.1 or h2).
+    Https,
 }
 
 impl Proto {
@@ -86,6 +177,7 @@ impl Proto {
     pub fn as_str(self) -> &'static str {
         match self {
             Proto::Http => "http",
+            Proto::Https => "https",
         }
     }
 }
@@ -94,8 +186,11 @@ impl Proto {
 /// the canonical target and the client's connection.
 #[derive(Debug, Clone)]
 pub(crate) struct Routed {
-    /// The canonical target; its path is the one routed and the one forwarded.
+    /// The canonical target; its path is the one routed and priced.
     pub(crate) target: Target,
+    /// The path forwarded (under the upstream's base path): the target's, or the
+    /// service's rewrite of it.
+    pub(crate) upstream_path: String,
     /// The client's address, if the listener knows it.
     pub(crate) peer: Option<SocketAddr>,
     /// The listener's scheme.
@@ -139,11 +234,10 @@ impl Table {
             }
         };
         *req.uri_mut() = uri;
-        let host = target.authority.as_ref().map(Authority::host);
         let found = self
             .entries
             .iter()
-            .find(|e| e.matcher.matches(host, &target.path));
+            .find(|e| e.matcher.matches(target.authority.as_ref(), &target.path));
         let path = target.path.clone();
         let peer = req
             .extensions()
@@ -154,14 +248,27 @@ impl Table {
                     .get::<ConnectInfo<SocketAddr>>()
                     .map(|c| c.0)
             });
+        let upstream_path = match found.and_then(|e| e.rewrite.as_ref()) {
+            None => Some(target.path.clone()),
+            Some(rewrite) => rewrite.apply(&target.path),
+        };
+        let Some(upstream_path) = upstream_path else {
+            return bad_request(&TargetError::Unrepresentable);
+        };
+        let whitelisted = found.is_some_and(|e| e.whitelist.iter().any(|re| re.is_match(&path)));
         req.extensions_mut().insert(Routed {
             target,
+            upstream_path,
             peer,
             proto: self.proto,
         });
         let (name, response) = match found {
             Some(entry) => {
-                let response = match entry.service.clone().oneshot(req).await {
+                let pipeline = match (&entry.open, whitelisted) {
+                    (Some(open), true) => open,
+                    _ => &entry.service,
+                };
+                let response = match pipeline.clone().oneshot(req).await {
                     Ok(r) => r,
                     Err(never) => match never {},
                 };
@@ -199,18 +306,49 @@ fn bad_request(e: &TargetError) -> Response<Body> {
 mod tests {
     use super::*;
 
+    fn host(h: &str) -> Option<Authority> {
+        Some(Authority::parse(h).unwrap())
+    }
+
     #[test]
     fn matching() {
         let m = Matcher::new(Some("API.example.com"), Some("/v1/"));
-        assert!(m.matches(Some("api.example.com"), "/v1"));
-        assert!(m.matches(Some("api.example.com"), "/v1/x"));
-        assert!(!m.matches(Some("api.example.com"), "/v10"));
-        assert!(!m.matches(Some("other.com"), "/v1"));
+        assert!(m.matches(host("api.example.com").as_ref(), "/v1"));
+        assert!(m.matches(host("api.example.com:8080").as_ref(), "/v1/x"));
+        assert!(!m.matches(host("api.example.com").as_ref(), "/v10"));
+        assert!(!m.matches(host("other.com").as_ref(), "/v1"));
         assert!(!m.matches(None, "/v1"));
         let w = Matcher::new(Some("*.example.com"), None);
-        assert!(w.matches(Some("a.example.com"), "/"));
-        assert!(!w.matches(Some("example.com"), "/"));
-        assert!(!w.matches(Some("aexample.com"), "/"));
+        assert!(w.matches(host("a.example.com").as_ref(), "/"));
+        assert!(!w.matches(host("example.com").as_ref(), "/"));
+        assert!(!w.matches(host("aexample.com").as_ref(), "/"));
         assert!(Matcher::new(None, Some("/")).matches(None, "/anything"));
+    }
+
+    #[test]
+    fn regex_matching_is_unanchored_like_aperture() {
+        let re = |s: &str| crate::config::compile_regex(s).unwrap();
+        let m = Matcher::new(None, None).host_regex(re("^api\\.example\\.com(:\\d+)?$"));
+        assert!(m.matches(host("API.example.com:8443").as_ref(), "/"));
+        assert!(!m.matches(host("api.example.com.evil.test").as_ref(), "/"));
+        // Unanchored: a fragment matches anywhere (Aperture's MatchString).
+        let m = Matcher::new(None, None).path_regex(re("/v[0-9]+/"));
+        assert!(m.matches(None, "/api/v2/x"));
+        assert!(!m.matches(None, "/api/vx/x"));
+        // No authority: the host expression sees the empty string.
+        let m = Matcher::new(None, None).host_regex(re("example"));
+        assert!(!m.matches(None, "/"));
+    }
+
+    #[test]
+    fn prefix_rewrites() {
+        let r = Rewrite::new("/weather/", "/v2");
+        assert_eq!(r.apply("/weather").as_deref(), Some("/v2"));
+        assert_eq!(r.apply("/weather/").as_deref(), Some("/v2/"));
+        assert_eq!(r.apply("/weather/today").as_deref(), Some("/v2/today"));
+        assert_eq!(r.apply("/weatherx"), None);
+        let r = Rewrite::new("/weather", "/");
+        assert_eq!(r.apply("/weather").as_deref(), Some("/"));
+        assert_eq!(r.apply("/weather/a").as_deref(), Some("/a"));
     }
 }

@@ -3,18 +3,21 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use clap::Args;
 use l402_core::DerivedRootKeyStore;
 use l402_core::payment_scheme::{ChallengeIdSecret, DynChargeStore, MemoryChargeStore};
 use l402_proxy::revocation::Revocations;
-use l402_proxy::{Proxy, RevocationConfig};
+use l402_proxy::{Proto, Proxy, RevocationConfig};
 use l402_redis::{RedisChargeStore, RedisConnection};
 
 use crate::config::{DEFAULT_MASTER_SECRET_ENV, ProxyConfig};
 use crate::exit::{CliError, CmdResult, OK};
 use crate::keys;
+use crate::listener;
 use crate::logging::{self, LogArgs};
 use crate::shutdown;
+use crate::tls::CertStore;
 
 /// Run an Aperture-style reverse proxy that sells access to upstream services.
 ///
@@ -22,77 +25,223 @@ use crate::shutdown;
 /// (plain or percent-encoded), an encoded `/` or `\`, a backslash, a NUL, a `;`, an empty
 /// segment, double encoding, or a `Host` that disagrees with the target's authority is
 /// refused with 400. The canonical request is matched against the configured services
-/// (host and/or path prefix, first match wins; no match: 404) and exactly that path is
-/// forwarded, under the upstream's base path. A priced service answers unpaid requests with 402
+/// (host and path, each literal or a regular expression; first match wins; no match: 404)
+/// and exactly that path (or its `path_rewrite`) is forwarded, under the upstream's base
+/// path, over HTTP/1.1 or HTTP/2 (`upstream_protocol`; gRPC and WebSocket upgrades work). A priced service answers unpaid requests with 402
 /// and an L402 challenge (an invoice from the node in the `[backend]` table and a token whose root key
 /// is derived from the master secret in `[root_keys]`); a request with a valid token is
 /// forwarded upstream, bodies streamed both ways, with `Authorization` removed and the
 /// receipt added as `X-L402-Token-Id`, `X-L402-Service` (and `X-L402-Capabilities`), and
 /// `X-Forwarded-For` (the client's address), `X-Forwarded-Host` and `X-Forwarded-Proto`
-/// set by the proxy (what the client sent under those names is dropped).
+/// set by the proxy (what the client sent under those names is dropped unless
+/// `trust_forwarded_headers`).
 /// An unreachable upstream gives 502, one that sends no response headers within
 /// `upstream_timeout_secs` (default 30) gives 504. Tokens can be revoked without a
 /// restart through `[revocation]` (a file of token ids, or Redis). A service with
 /// `auth_scheme = "payment"` offers the `Payment` scheme (charge intent) instead of L402,
 /// `"l402+payment"` both in one 402; each charge credential is accepted once (consumed in
 /// memory, or in Redis when `[revocation]` uses Redis), its challenge id derived from the
-/// master secret. Serves HTTP/1.1 and HTTP/2 over cleartext (h2c);
-/// stops gracefully on Ctrl-C or SIGTERM.
+/// master secret. Serves HTTP/1.1 and HTTP/2 over cleartext (h2c), or with `[tls]` HTTPS
+/// (h2 or HTTP/1.1 by ALPN), its certificate re-read when the files change (new
+/// connections get the new one, open ones keep theirs; a bad one is logged and the old one
+/// kept); stops gracefully on Ctrl-C or SIGTERM, finishing the requests in flight.
+///
+/// On SIGHUP the configuration file is read again, checked in full and swapped in as a
+/// whole: new requests use it, requests in flight finish on the old one, tokens and
+/// Payment challenges issued before stay valid (the root keys, revocations and charges
+/// outlive reloads). A file that does not check is refused with a logged error and the
+/// running configuration keeps serving; `listen`, `[tls]`, `[root_keys]` and
+/// `[revocation]` need a restart. `--check FILE` validates a file without starting.
 ///
 /// The configuration file format is documented in crates/l402-cli/examples/proxy.toml.
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Example:
   l402 proxy --config crates/l402-cli/examples/proxy.toml --log-format json
+  l402 proxy --check crates/l402-cli/examples/proxy.toml
+  kill -HUP $(pidof l402)        # reload the configuration
 
-Exit codes: 0 stopped by a signal, 1 server failure, 2 configuration error.")]
+Exit codes: 0 stopped by a signal (or --check: the configuration is good), 1 server
+failure, 2 configuration error.")]
 pub(crate) struct ProxyArgs {
-    /// The TOML configuration file.
+    /// The TOML configuration file; re-read on SIGHUP.
     #[arg(long, value_name = "FILE", env = "L402_PROXY_CONFIG")]
-    config: PathBuf,
-    /// Check the configuration (files, keys, node settings) and exit.
-    #[arg(long)]
-    check: bool,
+    config: Option<PathBuf>,
+    /// Check the configuration (files, keys, certificates, node settings) and exit: 0 if
+    /// it would start, 2 with the reason if not. Takes the file, or checks `--config`.
+    #[arg(long, value_name = "FILE", num_args = 0..=1)]
+    check: Option<Option<PathBuf>>,
     #[command(flatten)]
     log: LogArgs,
 }
 
 pub(crate) async fn run(args: ProxyArgs) -> CmdResult {
     logging::init(&args.log);
-    let config = ProxyConfig::load(&args.config)?;
-    let backend = config.node().invoice_backend()?;
-    let (store, id_secret) = root_key_store(&config)?;
-    let proxy = Proxy::builder(config.proxy.clone(), backend, Arc::new(store))
-        .payment_id_secret(id_secret)
-        .charge_store(charge_store(&config)?)
-        .build()
-        .map_err(|e| CliError::config(crate::exit::chain(&e)))?;
-    if args.check {
+    let path = match (&args.check, &args.config) {
+        (Some(Some(file)), None) => file.clone(),
+        (Some(Some(_)), Some(_)) => {
+            return Err(CliError::config(
+                "give the file to --check or to --config, not both",
+            ));
+        }
+        (_, Some(file)) => file.clone(),
+        (_, None) => return Err(CliError::config("give --config FILE")),
+    };
+    let config = ProxyConfig::load(&path)?;
+    let state = State::new(&config)?;
+    let proxy = state.build(&config)?;
+    let certs = match &config.tls {
+        Some(tls) => Some(
+            CertStore::load(tls.cert_file.clone(), tls.key_file.clone())
+                .map_err(|e| CliError::config(format!("[tls]: {e}")))?,
+        ),
+        None => None,
+    };
+    let acceptor = match &certs {
+        Some(certs) => {
+            let server = certs
+                .server_config()
+                .map_err(|e| CliError::config(format!("[tls]: {e}")))?;
+            Some(tokio_rustls::TlsAcceptor::from(Arc::new(server)))
+        }
+        None => None,
+    };
+    if args.check.is_some() {
         crate::output::print_line(&format!(
             "{}: ok, {} services",
-            args.config.display(),
+            path.display(),
             proxy.services()
         ))?;
         return Ok(OK);
     }
+    // Before listening: from then on SIGHUP reloads instead of ending the process.
+    #[cfg(unix)]
+    let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|e| CliError::failure(format!("cannot handle SIGHUP: {e}")))?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| CliError::config(format!("cannot listen on {}: {e}", config.listen)))?;
     let addr = listener
         .local_addr()
         .map_err(|e| CliError::failure(format!("no local address: {e}")))?;
-    // The listener is plain TCP: clients speak `http` (HTTP/1.1 or h2c).
-    tracing::info!(%addr, services = proxy.services(), "l402 proxy listening");
-    let app = axum::Router::new().fallback_service(proxy);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown::signal())
-    .await
-    .map_err(|e| CliError::failure(format!("proxy server failed: {e}")))?;
+    if let (Some(certs), Some(tls)) = (&certs, &config.tls) {
+        tokio::spawn(Arc::clone(certs).watch(tls.reload_interval()));
+    }
+    let scheme = if certs.is_some() { "https" } else { "http" };
+    tracing::info!(%addr, scheme, services = proxy.services(), "l402 proxy listening");
+    let current: listener::Current = Arc::new(ArcSwap::from_pointee(proxy));
+    #[cfg(unix)]
+    tokio::spawn(
+        Reloader {
+            path,
+            started: config,
+            state,
+            current: Arc::clone(&current),
+            certs,
+        }
+        .run(hangup),
+    );
+    listener::serve(listener, acceptor, current, shutdown::signal()).await;
     tracing::info!("l402 proxy stopped");
     Ok(OK)
+}
+
+/// Re-reads the configuration on SIGHUP and swaps the proxy it describes in.
+#[cfg(unix)]
+struct Reloader {
+    path: PathBuf,
+    /// The configuration the process started with: what a reload cannot change.
+    started: ProxyConfig,
+    state: State,
+    current: listener::Current,
+    certs: Option<Arc<CertStore>>,
+}
+
+#[cfg(unix)]
+impl Reloader {
+    async fn run(self, mut hangup: tokio::signal::unix::Signal) {
+        let mut last_cert_error = None;
+        while hangup.recv().await.is_some() {
+            match self.reload() {
+                Ok(services) => tracing::info!(
+                    config = %self.path.display(),
+                    services,
+                    "configuration reloaded"
+                ),
+                Err(e) => tracing::error!(
+                    config = %self.path.display(),
+                    error = %e.message,
+                    "configuration refused; the previous one keeps serving"
+                ),
+            }
+            if let Some(certs) = &self.certs {
+                certs.reload_logged(&mut last_cert_error);
+            }
+        }
+    }
+
+    /// Reads, checks and builds the new configuration in full, then swaps it in; requests
+    /// already running finish on the proxy they started with.
+    fn reload(&self) -> Result<usize, CliError> {
+        let config = ProxyConfig::load(&self.path)?;
+        let fixed = |what: &str| {
+            Err(CliError::config(format!(
+                "{what} cannot change while the proxy runs: restart it for that"
+            )))
+        };
+        if config.listen != self.started.listen {
+            return fixed("listen");
+        }
+        if config.tls != self.started.tls {
+            return fixed("[tls]");
+        }
+        if config.root_keys != self.started.root_keys {
+            return fixed("[root_keys]");
+        }
+        if config.proxy.revocation != self.started.proxy.revocation {
+            return fixed("[revocation]");
+        }
+        let proxy = self.state.build(&config)?;
+        let services = proxy.services();
+        self.current.store(Arc::new(proxy));
+        Ok(services)
+    }
+}
+
+/// What outlives a reload: the root keys (with the revocation list), the Payment
+/// scheme's challenge id secret and the consumed charges. Tokens and challenges issued
+/// before a reload stay valid after it.
+struct State {
+    store: Arc<DerivedRootKeyStore<Revocations>>,
+    id_secret: ChallengeIdSecret,
+    charges: Arc<dyn DynChargeStore>,
+}
+
+impl State {
+    fn new(config: &ProxyConfig) -> Result<Self, CliError> {
+        let (store, id_secret) = root_key_store(config)?;
+        Ok(State {
+            store: Arc::new(store),
+            id_secret,
+            charges: charge_store(config)?,
+        })
+    }
+
+    /// A proxy serving `config`'s services with this state.
+    fn build(&self, config: &ProxyConfig) -> Result<Proxy, CliError> {
+        let backend = config.node().invoice_backend()?;
+        let proto = if config.tls.is_some() {
+            Proto::Https
+        } else {
+            Proto::Http
+        };
+        Proxy::builder(config.proxy.clone(), backend, Arc::clone(&self.store))
+            .payment_id_secret(self.id_secret.clone())
+            .charge_store(Arc::clone(&self.charges))
+            .proto(proto)
+            .build()
+            .map_err(|e| CliError::config(crate::exit::chain(&e)))
+    }
 }
 
 /// The charge store: Redis (same URL and prefix as `[revocation]`) when the revocation

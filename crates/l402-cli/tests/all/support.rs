@@ -154,6 +154,17 @@ impl Daemon {
         }
     }
 
+    /// Sends `signal` (`HUP`, `TERM`...) without waiting.
+    #[cfg(unix)]
+    pub(crate) fn signal(&self, signal: &str) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal} {pid}");
+    }
+
     /// Sends SIGTERM (Unix) and waits for the exit status.
     #[cfg(unix)]
     pub(crate) fn terminate(&mut self) -> std::process::ExitStatus {
