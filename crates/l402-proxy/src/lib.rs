@@ -327,7 +327,7 @@ where
         Ok(Proxy {
             table: Arc::new({
                 let mut table = Table::new(entries, self.proto);
-                table.log_paths = self.config.metrics.as_ref().is_some_and(|m| m.log_paths);
+                table.log_paths = self.config.metrics.as_ref().is_none_or(|m| m.log_paths);
                 table
             }),
         })

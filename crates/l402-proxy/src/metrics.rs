@@ -21,9 +21,9 @@
 //! from the proxied traffic.
 //!
 //! The access log is one `tracing` event per request at `info`, target
-//! `l402_proxy::access`: `service`, `method`, `status`, `paid`, `latency_ms`, and the
-//! path only when the operator asked for it (`[metrics] log_paths = true`; a path can
-//! carry personal data). Token ids are never logged: an upstream receives them in
+//! `l402_proxy::access`: `service`, `method`, `path` (the canonical routed path, never
+//! the query; left out with `[metrics] log_paths = false`), `status`, `paid`,
+//! `latency_ms`. Token ids are never logged: an upstream receives them in
 //! `X-L402-Token-Id` and can log them itself.
 
 use std::convert::Infallible;
@@ -51,9 +51,14 @@ pub struct MetricsConfig {
     /// Address of the Prometheus text endpoint (any path answers), e.g. `127.0.0.1:9090`.
     /// Keep it off the public interface.
     pub listen: SocketAddr,
-    /// Log request paths in the access log (default false).
-    #[serde(default)]
+    /// Log request paths in the access log (default true; false for paths that may
+    /// carry personal data).
+    #[serde(default = "yes")]
     pub log_paths: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The exporter could not start.

@@ -204,7 +204,7 @@ impl Table {
         Table {
             entries: Arc::new(entries),
             proto,
-            log_paths: false,
+            log_paths: true,
         }
     }
 
