@@ -376,3 +376,87 @@ fn verify_errors_map_to_bounded_reasons() {
         assert_eq!(Reason::of_verify_error(&error), reason, "{error}");
     }
 }
+
+#[tokio::test]
+async fn payment_charges_count_once_and_replays_by_reason() {
+    use l402_core::backend::PayParams;
+    use l402_core::payment_scheme::{ChallengeIdSecret, PaymentChallenge, PaymentCredential};
+    use l402_core::{Amount, MasterSecret, PaymentBackend};
+
+    let recorder = DebuggingRecorder::new();
+    let snap = Seen::new(recorder.snapshotter());
+    let _guard = metrics::set_default_local_recorder(&recorder);
+    let net = Net::new();
+    let secret = ChallengeIdSecret::derive_from(&MasterSecret::from_bytes(&[7; 32]).unwrap());
+    let layer = L402Layer::builder(net.server.clone(), Arc::clone(&net.store))
+        .service("weather")
+        .price_sat(4)
+        .offers(l402_tower::Offers::Payment)
+        .payment_id_secret(secret)
+        .observer(MetricsObserver::new())
+        .metrics_label("weather-api")
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/forecast/{day}", get(echo_receipt))
+        .route_layer(layer);
+    let payment = ("scheme", "payment");
+    let res = send(&app, req("/forecast/monday")).await;
+    assert_eq!(res.status(), StatusCode::PAYMENT_REQUIRED);
+    assert_eq!(
+        counter(&snap, "l402_challenges_issued_total", &[SVC, payment]),
+        1
+    );
+    let challenge = PaymentChallenge::from_headers(res.headers())
+        .unwrap()
+        .into_iter()
+        .next()
+        .unwrap();
+    let invoice = challenge.charge_request().unwrap().check_invoice().unwrap();
+    let params = PayParams::new(
+        Amount::from_sat(100).unwrap(),
+        std::time::Duration::from_secs(10),
+    );
+    let preimage = net
+        .payer
+        .pay_invoice(&invoice, &params)
+        .await
+        .unwrap()
+        .preimage;
+    let auth = PaymentCredential::new(challenge, &preimage)
+        .to_header_string()
+        .to_string();
+    for _ in 0..2 {
+        send(
+            &app,
+            get_with_raw("/forecast/monday", HeaderValue::from_str(&auth).unwrap()),
+        )
+        .await;
+    }
+    assert_eq!(
+        counter(
+            &snap,
+            "l402_verifications_total",
+            &[SVC, payment, ("reason", "ok")]
+        ),
+        1
+    );
+    assert_eq!(
+        counter(
+            &snap,
+            "l402_verifications_total",
+            &[SVC, payment, ("reason", "replayed")]
+        ),
+        1
+    );
+    assert_eq!(counter(&snap, "l402_payments_total", &[SVC, payment]), 1);
+    assert_eq!(
+        counter(&snap, "l402_payments_msat_total", &[SVC, payment]),
+        4_000
+    );
+    let consume = ("operation", "charge_consume");
+    assert_eq!(
+        counter(&snap, "l402_store_requests_total", &[SVC, consume]),
+        2
+    );
+}
