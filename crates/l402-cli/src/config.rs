@@ -168,8 +168,35 @@ impl ProxyConfig {
         Self::parse(&text, path)
     }
 
+    /// Reads an Aperture YAML file and checks the configuration it converts to;
+    /// relative paths are relative to the working directory, as in Aperture.
+    pub(crate) fn load_aperture(
+        path: &Path,
+        overrides: &crate::aperture::Overrides,
+    ) -> Result<(Self, String), CliError> {
+        let text = Self::read_aperture(path)?;
+        let cwd = std::env::current_dir()
+            .map_err(|e| CliError::config(format!("no working directory: {e}")))?;
+        let toml = crate::aperture::convert(&text, &cwd, overrides)
+            .map_err(|e| CliError::config(format!("{}: {}", path.display(), e.message)))?;
+        let config = Self::parse(&toml, &cwd.join("converted-aperture.toml")).map_err(|e| {
+            CliError::config(format!("{} (converted): {}", path.display(), e.message))
+        })?;
+        Ok((config, toml))
+    }
+
+    fn read_aperture(path: &Path) -> Result<String, CliError> {
+        let meta = std::fs::metadata(path)
+            .map_err(|e| CliError::config(format!("cannot read {}: {e}", path.display())))?;
+        if meta.len() > crate::aperture::MAX_APERTURE_LEN {
+            return Err(CliError::config(format!("{} is too large", path.display())));
+        }
+        std::fs::read_to_string(path)
+            .map_err(|e| CliError::config(format!("cannot read {}: {e}", path.display())))
+    }
+
     /// Parses and checks `text`, read from `path`.
-    fn parse(text: &str, path: &Path) -> Result<Self, CliError> {
+    pub(crate) fn parse(text: &str, path: &Path) -> Result<Self, CliError> {
         let file: File = toml::from_str(text)
             .map_err(|e| CliError::config(format!("{}: {e}", path.display())))?;
         let base = path.parent().unwrap_or_else(|| Path::new("."));

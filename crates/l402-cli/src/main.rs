@@ -20,6 +20,7 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod aperture;
 mod backend;
 mod budget;
 mod cmd;

@@ -29,7 +29,7 @@ const MAX_PEM_LEN: u64 = 1024 * 1024;
 #[non_exhaustive]
 pub(crate) enum TlsError {
     /// A file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         /// The file.
         path: PathBuf,
@@ -234,7 +234,7 @@ impl CertStore {
             }
             Ok(false) => *last_error = None,
             Err(e) => {
-                let message = e.to_string();
+                let message = crate::exit::chain(&e);
                 if last_error.as_deref() != Some(message.as_str()) {
                     tracing::error!(
                         error = %message,

@@ -26,6 +26,7 @@ pub(crate) struct EchoArgs {
 
 pub(crate) async fn run(args: EchoArgs) -> CmdResult {
     logging::init(&args.log);
+    let stop = shutdown::signal();
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| CliError::config(format!("cannot listen on {}: {e}", args.listen)))?;
@@ -35,7 +36,7 @@ pub(crate) async fn run(args: EchoArgs) -> CmdResult {
     tracing::info!(%addr, "echo server listening");
     let app = Router::new().fallback(echo);
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown::signal())
+        .with_graceful_shutdown(stop)
         .await
         .map_err(|e| CliError::failure(format!("echo server failed: {e}")))?;
     Ok(OK)

@@ -71,29 +71,57 @@ pub(crate) struct ProxyArgs {
     /// it would start, 2 with the reason if not. Takes the file, or checks `--config`.
     #[arg(long, value_name = "FILE", num_args = 0..=1)]
     check: Option<Option<PathBuf>>,
+    /// Run (or `--check`, or `--print-config`) an Aperture YAML configuration instead:
+    /// its services and LND settings; a key this proxy does not support is named in an
+    /// error (exit 2). Re-read on SIGHUP.
+    #[arg(long, value_name = "FILE", conflicts_with = "config")]
+    aperture_config: Option<PathBuf>,
+    /// With `--aperture-config`: print the equivalent TOML configuration and exit.
+    #[arg(long, requires = "aperture_config")]
+    print_config: bool,
+    /// With `--aperture-config`: LND's REST URL (Aperture's `lndhost` is LND's gRPC
+    /// address; by default its port 10009 becomes REST's 8080).
+    #[arg(long, value_name = "URL", requires = "aperture_config")]
+    lnd_rest_url: Option<String>,
     #[command(flatten)]
     log: LogArgs,
 }
 
 pub(crate) async fn run(args: ProxyArgs) -> CmdResult {
     logging::init(&args.log);
-    let path = match (&args.check, &args.config) {
-        (Some(Some(file)), None) => file.clone(),
-        (Some(Some(_)), Some(_)) => {
+    let source = match (&args.check, &args.config, &args.aperture_config) {
+        (Some(Some(_)), Some(_), _) | (Some(Some(_)), _, Some(_)) => {
             return Err(CliError::config(
-                "give the file to --check or to --config, not both",
+                "give the file to --check, --config or --aperture-config, only once",
             ));
         }
-        (_, Some(file)) => file.clone(),
-        (_, None) => return Err(CliError::config("give --config FILE")),
+        (Some(Some(file)), None, None) | (_, Some(file), None) => Source::Toml(file.clone()),
+        (_, None, Some(file)) => Source::Aperture(
+            file.clone(),
+            crate::aperture::Overrides {
+                lnd_rest_url: args.lnd_rest_url.clone(),
+            },
+        ),
+        (_, None, None) => return Err(CliError::config("give --config FILE")),
+        (_, Some(_), Some(_)) => {
+            return Err(CliError::config(
+                "give --config or --aperture-config, not both",
+            ));
+        }
     };
-    let config = ProxyConfig::load(&path)?;
+    if args.print_config {
+        let (_, toml) = source.load_with_text()?;
+        crate::output::print_line(toml.trim_end())?;
+        return Ok(OK);
+    }
+    let path = source.path().to_owned();
+    let config = source.load()?;
     let state = State::new(&config)?;
     let proxy = state.build(&config)?;
     let certs = match &config.tls {
         Some(tls) => Some(
             CertStore::load(tls.cert_file.clone(), tls.key_file.clone())
-                .map_err(|e| CliError::config(format!("[tls]: {e}")))?,
+                .map_err(|e| CliError::config(format!("[tls]: {}", crate::exit::chain(&e))))?,
         ),
         None => None,
     };
@@ -114,7 +142,9 @@ pub(crate) async fn run(args: ProxyArgs) -> CmdResult {
         ))?;
         return Ok(OK);
     }
-    // Before listening: from then on SIGHUP reloads instead of ending the process.
+    // Before the port opens: a SIGTERM as soon as it accepts is a graceful stop, and
+    // SIGHUP reloads instead of ending the process.
+    let stop = shutdown::signal();
     #[cfg(unix)]
     let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .map_err(|e| CliError::failure(format!("cannot handle SIGHUP: {e}")))?;
@@ -138,7 +168,7 @@ pub(crate) async fn run(args: ProxyArgs) -> CmdResult {
     #[cfg(unix)]
     tokio::spawn(
         Reloader {
-            path,
+            source,
             started: config,
             state,
             current: Arc::clone(&current),
@@ -146,7 +176,7 @@ pub(crate) async fn run(args: ProxyArgs) -> CmdResult {
         }
         .run(hangup),
     );
-    listener::serve(listener, acceptor, current, shutdown::signal()).await;
+    listener::serve(listener, acceptor, current, stop).await;
     tracing::info!("l402 proxy stopped");
     Ok(OK)
 }
@@ -154,7 +184,7 @@ pub(crate) async fn run(args: ProxyArgs) -> CmdResult {
 /// Re-reads the configuration on SIGHUP and swaps the proxy it describes in.
 #[cfg(unix)]
 struct Reloader {
-    path: PathBuf,
+    source: Source,
     /// The configuration the process started with: what a reload cannot change.
     started: ProxyConfig,
     state: State,
@@ -169,12 +199,12 @@ impl Reloader {
         while hangup.recv().await.is_some() {
             match self.reload() {
                 Ok(services) => tracing::info!(
-                    config = %self.path.display(),
+                    config = %self.source.path().display(),
                     services,
                     "configuration reloaded"
                 ),
                 Err(e) => tracing::error!(
-                    config = %self.path.display(),
+                    config = %self.source.path().display(),
                     error = %e.message,
                     "configuration refused; the previous one keeps serving"
                 ),
@@ -188,7 +218,7 @@ impl Reloader {
     /// Reads, checks and builds the new configuration in full, then swaps it in; requests
     /// already running finish on the proxy they started with.
     fn reload(&self) -> Result<usize, CliError> {
-        let config = ProxyConfig::load(&self.path)?;
+        let config = self.source.load()?;
         let fixed = |what: &str| {
             Err(CliError::config(format!(
                 "{what} cannot change while the proxy runs: restart it for that"
@@ -210,6 +240,40 @@ impl Reloader {
         let services = proxy.services();
         self.current.store(Arc::new(proxy));
         Ok(services)
+    }
+}
+
+/// Where the configuration comes from.
+enum Source {
+    /// An `l402 proxy` TOML file.
+    Toml(PathBuf),
+    /// An Aperture YAML file.
+    Aperture(PathBuf, crate::aperture::Overrides),
+}
+
+impl Source {
+    fn path(&self) -> &std::path::Path {
+        match self {
+            Source::Toml(p) | Source::Aperture(p, _) => p,
+        }
+    }
+
+    fn load(&self) -> Result<ProxyConfig, CliError> {
+        match self {
+            Source::Toml(p) => ProxyConfig::load(p),
+            Source::Aperture(p, o) => Ok(ProxyConfig::load_aperture(p, o)?.0),
+        }
+    }
+
+    /// The configuration and, for Aperture's, the TOML it converts to.
+    fn load_with_text(&self) -> Result<(ProxyConfig, String), CliError> {
+        match self {
+            Source::Toml(p) => {
+                let c = ProxyConfig::load(p)?;
+                Ok((c, String::new()))
+            }
+            Source::Aperture(p, o) => ProxyConfig::load_aperture(p, o),
+        }
     }
 }
 

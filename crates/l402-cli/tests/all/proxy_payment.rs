@@ -13,7 +13,7 @@ use crate::support::{
 
 /// Pays the one Payment challenge of a 402 at `url` by hand from the payer node; returns
 /// the `Authorization` value.
-async fn buy(node: &DevNode, url: &str) -> String {
+pub(crate) async fn buy(node: &DevNode, url: &str) -> String {
     let res = reqwest::get(url).await.unwrap();
     assert_eq!(res.status(), 402);
     let value = res.headers()["www-authenticate"]
@@ -39,7 +39,7 @@ async fn buy(node: &DevNode, url: &str) -> String {
         .to_string()
 }
 
-async fn status_with(url: &str, auth: &str) -> u16 {
+pub(crate) async fn status_with(url: &str, auth: &str) -> u16 {
     reqwest::Client::new()
         .get(url)
         .header("authorization", auth)

@@ -264,3 +264,38 @@ fn check_validates_without_starting() {
         assert!(stderr(&out).contains(want), "{name}: {}", stderr(&out));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_charge_spent_before_a_reload_cannot_be_replayed_after_it() {
+    let upstream = Upstream::start().await;
+    let node = DevNode::start().await;
+    let services = format!(
+        "[[services]]\nname = \"charged\"\npath = \"/charged\"\nupstream = \"{}\"\n\
+         price_sat = 5\nauth_scheme = \"payment\"\n",
+        upstream.url()
+    );
+    let mut proxy = Proxy::start(&node, &services).await;
+    let url = proxy.url("/charged/x");
+    let credential = crate::proxy_payment::buy(&node, &url).await;
+    assert_eq!(
+        crate::proxy_payment::status_with(&url, &credential).await,
+        200
+    );
+    assert_eq!(
+        crate::proxy_payment::status_with(&url, &credential).await,
+        402
+    );
+
+    // A reload that leaves the service as it was (another service added).
+    edit_config(&proxy, |t| {
+        format!(
+            "{t}\n[[services]]\nname = \"more\"\npath = \"/more\"\nupstream = \"http://127.0.0.1:9\"\nfree = true\n"
+        )
+    });
+    hangup(&mut proxy, "configuration reloaded").await;
+    // The consumed charges outlive the reload: still spent.
+    assert_eq!(
+        crate::proxy_payment::status_with(&url, &credential).await,
+        402
+    );
+}
