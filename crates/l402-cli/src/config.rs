@@ -71,6 +71,7 @@ struct File {
     upstream_timeout_secs: Option<u64>,
     #[serde(default)]
     trust_forwarded_headers: bool,
+    metrics: Option<l402_proxy::metrics::MetricsConfig>,
     services: Vec<ServiceConfig>,
 }
 
@@ -211,6 +212,7 @@ impl ProxyConfig {
             )));
         }
         proxy.trust_forwarded_headers = file.trust_forwarded_headers;
+        proxy.metrics = file.metrics;
         let mut config = ProxyConfig {
             listen: file.listen,
             tls: file.tls,

@@ -69,9 +69,16 @@ pub(crate) fn pipeline<K>(
 where
     K: RootKeyStore + Clone + 'static,
 {
-    let builder = L402Layer::builder(backend.clone(), store.clone()).service(service.name.clone());
+    let builder = L402Layer::builder(backend.clone(), store.clone())
+        .service(service.name.clone())
+        .observer(l402_tower::MetricsObserver::new());
     let mut builder = match pricing {
-        Pricing::Free => return Ok(BoxCloneSyncService::new(forward.into_service())),
+        Pricing::Free => {
+            return Ok(BoxCloneSyncService::new(crate::metrics::Observed::new(
+                forward.into_service(),
+                &service.name,
+            )));
+        }
         Pricing::Static(price) => builder.price(price),
         Pricing::Dynamic(pricer) => builder.pricer(pricer),
     };
@@ -120,9 +127,9 @@ where
         service: service.name.clone(),
         source,
     })?;
-    Ok(BoxCloneSyncService::new(
-        layer.layer(forward.into_service()),
-    ))
+    Ok(BoxCloneSyncService::new(layer.layer(
+        crate::metrics::Observed::new(forward.into_service(), &service.name),
+    )))
 }
 
 #[cfg(test)]

@@ -196,6 +196,9 @@ pub struct ProxyConfig {
     /// could claim any address.
     #[serde(default)]
     pub trust_forwarded_headers: bool,
+    /// The Prometheus endpoint and the access log (none by default).
+    #[serde(default)]
+    pub metrics: Option<crate::metrics::MetricsConfig>,
     /// The services, matched in order: the first that matches a request serves it.
     #[serde(default)]
     pub services: Vec<ServiceConfig>,

@@ -104,6 +104,7 @@
 mod auth;
 pub mod config;
 mod forward;
+pub mod metrics;
 mod price_answer;
 mod pricer;
 pub mod revocation;
@@ -324,7 +325,11 @@ where
             });
         }
         Ok(Proxy {
-            table: Arc::new(Table::new(entries, self.proto)),
+            table: Arc::new({
+                let mut table = Table::new(entries, self.proto);
+                table.log_paths = self.config.metrics.as_ref().is_none_or(|m| m.log_paths);
+                table
+            }),
         })
     }
 }

@@ -154,6 +154,8 @@ pub(crate) struct Entry {
 pub(crate) struct Table {
     entries: Arc<Vec<Entry>>,
     proto: Proto,
+    /// Request paths go in the access log (`[metrics] log_paths`).
+    pub(crate) log_paths: bool,
 }
 
 /// The client's address, put in the request's extensions by the listener (sent upstream
@@ -202,6 +204,7 @@ impl Table {
         Table {
             entries: Arc::new(entries),
             proto,
+            log_paths: true,
         }
     }
 
@@ -282,13 +285,16 @@ impl Table {
                     .unwrap_or_default(),
             ),
         };
-        tracing::info!(
-            service = name,
-            %method,
-            path,
-            status = response.status().as_u16(),
-            elapsed_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
-            "request"
+        crate::metrics::request_done(
+            name,
+            &method,
+            self.log_paths.then_some(path.as_str()),
+            response.status().as_u16(),
+            response
+                .extensions()
+                .get::<crate::metrics::Paid>()
+                .is_some(),
+            start.elapsed(),
         );
         response
     }

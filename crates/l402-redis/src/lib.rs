@@ -10,6 +10,7 @@
 //! | [`RedisRevocationList`] | [`RevocationList`](l402_core::RevocationList) | revocations for [`DerivedRootKeyStore`](l402_core::DerivedRootKeyStore) fleets (stateless keys from a shared master secret), with a bounded local cache |
 //! | [`RedisFreeAllowance`] | [`FreeAllowance`](l402_tower::FreeAllowance) | free requests per client, counted fleet-wide |
 //! | [`RedisChargeStore`] | [`ChargeStore`](l402_core::payment_scheme::ChargeStore) | single use of `Payment` scheme charges, fleet-wide (atomic, kept until the challenge expires) |
+//! | [`RedisRateLimiter`] | [`RateLimiter`](l402_tower::RateLimiter) | token buckets (GCRA, one Lua script) shared by the fleet |
 //! | `RedisLedger` (feature `ledger`) | `l402_reqwest::ledger::SpendingLedger` | the client side: one spending budget for a fleet of paying clients |
 //!
 //! All of them share one [`RedisConnection`]: a `redis` [`ConnectionManager`] (one
@@ -98,6 +99,7 @@
 //! | [`DerivedRootKeyStore`](l402_core::DerivedRootKeyStore) + [`RedisRevocationList`] | works (no Redis needed) | works; revocation checks answered from the fresh local cache, else 503 (default, fail closed) or accepted with a `warn` log (`fail_open_on_revocation_error(true)`) |
 //! | [`RedisFreeAllowance`] | | no free requests: clients are asked to pay |
 //! | [`RedisChargeStore`] | | `Payment` credentials get 503 and are not consumed: fails closed, never a pass |
+//! | [`RedisRateLimiter`] | | no limit (fail open, the default, logged) or 503 (`rate_limit_fail_closed(true)`) |
 //!
 //! ## Keys
 //!
@@ -107,6 +109,8 @@
 //! | `<prefix>:rev:<token id hex>` | `1` | the longest token lifetime |
 //! | `<prefix>:free:<scope>:<hex SHA-256 of the client key>` | a counter | the window |
 //! | `<prefix>:charge:<payment hash hex>` | a random nonce of the consuming call | the challenge's expiry |
+//! | `<prefix>:rl:<scope>:<hex SHA-256 of the bucket key>` | the bucket's theoretical arrival time (µs, Redis clock) | when the bucket is full again |
+//! | `<prefix>:rl:<scope>:<hex SHA-256 of the bucket key>` | the bucket's theoretical arrival time (µs, Redis clock) | when the bucket is full again |
 //! | `<prefix>:ledger:{<scope>}:spent`, `…:pay`, `…:tot`, `…:held` | a budget's payments (sorted by time), their amounts, all-time totals, reservations | none; payments leave `spent`/`pay` after the retention (default 31 days), staying in the totals |
 //!
 //! No key name holds a secret: token ids are public (they are in every macaroon), payment
@@ -158,6 +162,7 @@ mod connection;
 mod error;
 #[cfg(feature = "ledger")]
 mod ledger;
+mod rate_limit;
 mod revocation;
 mod root_key;
 
@@ -167,6 +172,7 @@ pub use connection::{DEFAULT_TIMEOUT, MAX_PREFIX_LEN, RedisConnection, RedisConn
 pub use error::{BuildError, StoreError};
 #[cfg(feature = "ledger")]
 pub use ledger::{DEFAULT_LEDGER_SCOPE, RedisLedger, RedisLedgerBuilder};
+pub use rate_limit::{DEFAULT_RATE_LIMIT_SCOPE, RedisRateLimiter, RedisRateLimiterBuilder};
 pub use revocation::{
     DEFAULT_CACHE_CAPACITY, DEFAULT_STALENESS, RedisRevocationList, RedisRevocationListBuilder,
 };

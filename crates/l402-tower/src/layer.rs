@@ -185,6 +185,7 @@ pub(crate) struct Shared<B, K> {
     pub(crate) allowance: Option<Allowance>,
     pub(crate) offers: Offers,
     pub(crate) payment: Option<PaymentConfig>,
+    pub(crate) ops: crate::ops::LiveOps,
 }
 
 impl<B, K> Shared<B, K> {
@@ -369,6 +370,7 @@ pub struct L402LayerBuilder<B, K> {
     payment_realm: Option<String>,
     payment_expiry: Duration,
     charge_store: Option<Arc<dyn DynChargeStore>>,
+    pub(crate) ops: crate::ops::Ops,
 }
 
 impl<B, K> fmt::Debug for L402LayerBuilder<B, K> {
@@ -409,6 +411,7 @@ impl<B, K> L402LayerBuilder<B, K> {
             payment_realm: None,
             payment_expiry: DEFAULT_PAYMENT_EXPIRY,
             charge_store: None,
+            ops: crate::ops::Ops::default(),
         }
     }
 
@@ -738,7 +741,9 @@ impl<B, K> L402LayerBuilder<B, K> {
             None
         };
         let retry_secs = self.retry_after.as_secs().max(1);
+        let ops = self.ops.build(service.name());
         let shared = Shared {
+            ops,
             backend: self.backend,
             store: self.store,
             verifier: self.verifier,

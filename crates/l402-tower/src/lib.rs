@@ -252,11 +252,23 @@
 //! | feature | enables |
 //! |---|---|
 //! | `axum` | [`L402Receipt`] and [`PaymentCharge`], axum extractors for the receipt of a verified request and the `Payment` charge that paid for it |
+//! | `metrics` | [`MetricsObserver`]: the layer's events (challenges, verification reasons, payments, node and store calls, rate-limit decisions) through the `metrics` facade |
+//! | `rate-limit` | [`MemoryRateLimiter`]: in-memory token buckets (GCRA, the `governor` crate) for [`L402LayerBuilder::paid_rate_limit`] and [`L402LayerBuilder::unpaid_rate_limit`] |
 //!
 //! Without features the crate depends on `l402-core`, `http`, `tower-layer`,
 //! `tower-service`, `pin-project-lite` (the response future), `async-trait` (the
-//! object-safe [`FreeAllowance`]), `thiserror` and `tracing`: no HTTP server, no
-//! framework, no async runtime.
+//! object-safe [`FreeAllowance`] and [`RateLimiter`]), `thiserror`, `tracing`, `ipnet` (the
+//! blocklist) and `lru` (payments already counted): no HTTP server, no framework, no async
+//! runtime.
+//!
+//! ## Metrics, rate limits, blocklist
+//!
+//! [`L402LayerBuilder::observer`] reports every event to an [`Observer`] (bounded labels:
+//! the service and fixed reasons, never token ids or paths);
+//! [`L402LayerBuilder::paid_rate_limit`] limits each token,
+//! [`L402LayerBuilder::unpaid_rate_limit`] each client network before any invoice is
+//! created (429 with `Retry-After`; gRPC `RESOURCE_EXHAUSTED`); [`IpBlocklistLayer`]
+//! refuses listed networks. See `docs/operations.md`.
 
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
@@ -266,8 +278,11 @@ mod body;
 mod extract;
 mod future;
 mod layer;
+mod observe;
+mod ops;
 mod payment;
 mod pricing;
+mod ratelimit;
 mod response;
 mod service;
 
@@ -280,8 +295,20 @@ pub use layer::{
     BuildError, DEFAULT_LOCATION, DEFAULT_RETRY_AFTER, L402Layer, L402LayerBuilder, MAX_MEMO_LEN,
     MIN_VALIDITY,
 };
+#[cfg(feature = "metrics")]
+pub use observe::MetricsObserver;
+pub use observe::{Limited, Observer, Operation, Reason, Scheme};
+pub use ops::PAID_TOKENS_REMEMBERED;
 pub use payment::{DEFAULT_PAYMENT_EXPIRY, MAX_PAYMENT_REALM_LEN, Offers};
 pub use pricing::{Price, PriceRequest, Pricer, PricingError, Route};
+#[cfg(feature = "rate-limit")]
+pub use ratelimit::MemoryRateLimiter;
+/// The response future of an [`IpBlocklistService`].
+pub use ratelimit::futures_either::Either as BlocklistFuture;
+pub use ratelimit::{
+    Decision, InvalidBlocklist, InvalidPrefix, InvalidRate, IpBlocklist, IpBlocklistLayer,
+    IpBlocklistService, IpPrefix, MAX_BLOCKLIST_LEN, Rate, RateLimitError, RateLimiter,
+};
 pub use service::L402Service;
 
 /// The receipt a verified request carries in its extensions (re-exported from

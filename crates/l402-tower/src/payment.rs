@@ -87,6 +87,20 @@ const ALL: [Failure; 8] = [
 ];
 
 impl Failure {
+    /// The metric reason of a refused charge credential.
+    pub(crate) fn reason(self) -> crate::observe::Reason {
+        use crate::observe::Reason;
+        match self {
+            Failure::Required | Failure::Malformed => Reason::Malformed,
+            Failure::InvalidChallenge => Reason::InvalidChallenge,
+            Failure::Expired => Reason::Expired,
+            Failure::WrongProof => Reason::WrongPreimage,
+            Failure::Used => Reason::Replayed,
+            Failure::Insufficient => Reason::Underpaid,
+            Failure::MethodUnsupported => Reason::MethodUnsupported,
+        }
+    }
+
     pub(crate) fn from_problem(kind: ProblemType) -> Self {
         match kind {
             ProblemType::PaymentRequired => Failure::Required,

@@ -16,6 +16,12 @@ pub(crate) const UNAVAILABLE_MESSAGE: &str = "payment service temporarily unavai
 pub(crate) const GRPC_PAYMENT_REQUIRED: &str = "payment required";
 /// `grpc-message` of a gRPC answer when the backend is down.
 pub(crate) const GRPC_UNAVAILABLE: &str = "payment service temporarily unavailable";
+/// Body of a 429.
+pub(crate) const RATE_LIMITED_MESSAGE: &str = "too many requests";
+/// `grpc-message` of a rate-limited call.
+const GRPC_RATE_LIMITED: &str = "too many requests";
+/// gRPC status `RESOURCE_EXHAUSTED`, for a rate-limited call.
+const GRPC_STATUS_RESOURCE_EXHAUSTED: &str = "8";
 /// gRPC status `INTERNAL`, which Aperture sends with a payment challenge.
 const GRPC_STATUS_INTERNAL: &str = "13";
 /// gRPC status `UNAVAILABLE`.
@@ -57,6 +63,13 @@ pub(crate) enum Rejection {
     },
     /// 400: a Payment credential of another payment method.
     MethodUnsupported {
+        /// gRPC caller.
+        grpc: bool,
+    },
+    /// 429: a rate limit refused the request; retry after the given seconds.
+    RateLimited {
+        /// The `Retry-After` value.
+        retry_after: HeaderValue,
         /// gRPC caller.
         grpc: bool,
     },
@@ -124,6 +137,23 @@ impl Rejection {
                 } else {
                     headers.insert(CONTENT_TYPE, PROBLEM_JSON);
                     (failure.kind().status(), M::make_body(failure.body()))
+                }
+            }
+            Rejection::RateLimited { retry_after, grpc } => {
+                headers.insert(RETRY_AFTER, retry_after);
+                if grpc {
+                    grpc_headers(
+                        &mut headers,
+                        GRPC_STATUS_RESOURCE_EXHAUSTED,
+                        GRPC_RATE_LIMITED,
+                    );
+                    (StatusCode::OK, M::make_body(""))
+                } else {
+                    headers.insert(CONTENT_TYPE, TEXT_PLAIN);
+                    (
+                        StatusCode::TOO_MANY_REQUESTS,
+                        M::make_body(RATE_LIMITED_MESSAGE),
+                    )
                 }
             }
             Rejection::Unavailable { retry_after, grpc } => {

@@ -22,6 +22,7 @@ use tower_service::Service;
 use crate::body::MakeBody;
 use crate::future::ResponseFuture;
 use crate::layer::{DefaultPrice, PriceSource, Shared};
+use crate::observe::{Operation, Reason, Scheme, Timer};
 use crate::payment::{Failure, Offers, PaymentConfig};
 use crate::pricing::{Price, PriceRequest};
 use crate::response::{Rejection, is_grpc};
@@ -175,12 +176,12 @@ where
             )),
         };
         match verdict {
-            Ok(verified) => match config
-                .store
-                .consume_dyn(&verified.payment_hash, verified.expires_at)
-                .await
-            {
+            Ok(verified) => match consume(&shared, config, &verified).await {
                 Ok(Consumption::Fresh) => {
+                    shared.ops.verified(Scheme::Payment, Reason::Ok);
+                    if let Some(paid) = l402_core::Amount::from_sat(charge_sat(amount)) {
+                        shared.ops.charge_paid(paid);
+                    }
                     let receipt = verified.receipt(now);
                     let mut headers = HeaderMap::new();
                     match HeaderValue::try_from(receipt.to_header_string()) {
@@ -197,6 +198,7 @@ where
                     return (parts, Outcome::PassWith(headers));
                 }
                 Ok(_) => {
+                    shared.ops.verified(Scheme::Payment, Reason::Replayed);
                     tracing::debug!("l402: payment charge replayed");
                     failure = Failure::Used;
                 }
@@ -209,6 +211,7 @@ where
             Err(error) => {
                 tracing::debug!(error = %l402_core::ErrorChain(&error), "l402: payment credential rejected");
                 failure = Failure::from_problem(error.problem_type());
+                shared.ops.verified(Scheme::Payment, failure.reason());
                 if failure == Failure::MethodUnsupported {
                     return (
                         parts,
@@ -221,6 +224,19 @@ where
         match Credential::from_headers(&parts.headers) {
             Ok(Some(credential)) => match verify(&shared, &parts, &credential, route, now).await {
                 Verified::Valid(receipt) => {
+                    let unavailable = || crate::ops::unavailable(&shared.retry_after, grpc);
+                    if let Some(refused) = shared
+                        .ops
+                        .check_paid(receipt.token_id(), grpc, unavailable)
+                        .await
+                    {
+                        return (parts, Outcome::Reject(refused));
+                    }
+                    let price = match shared.price_source(route) {
+                        PriceSource::Static(price) => Some(price),
+                        PriceSource::Dynamic => None,
+                    };
+                    shared.ops.token_accepted(receipt.token_id(), price);
                     parts.extensions.insert(receipt);
                     return (parts, Outcome::Pass);
                 }
@@ -229,6 +245,7 @@ where
             },
             Ok(None) => {}
             Err(error) => {
+                shared.ops.verified(Scheme::L402, Reason::Malformed);
                 tracing::debug!(error = %l402_core::ErrorChain(&error), "l402: malformed credential");
                 invalid_credential = true;
             }
@@ -246,10 +263,26 @@ where
 
     if let Some(allowance) = &shared.allowance
         && let Some(key) = (allowance.key)(&PriceRequest::from_parts(&parts))
-        && allowance.counter.try_consume(&key).await
+        && {
+            let timer = Timer::start(shared.ops.observe());
+            let free = allowance.counter.try_consume(&key).await;
+            timer.done(shared.ops.observe(), Operation::FreeAllowance, true);
+            free
+        }
     {
         tracing::debug!("l402: request passed on the free allowance");
         return (parts, Outcome::Pass);
+    }
+
+    // Before any invoice is created: the flood the unpaid limit is for.
+    let refused = shared
+        .ops
+        .check_unpaid(&PriceRequest::from_parts(&parts), grpc, || {
+            crate::ops::unavailable(&shared.retry_after, grpc)
+        })
+        .await;
+    if let Some(refused) = refused {
+        return (parts, Outcome::Reject(refused));
     }
 
     if offers == Offers::L402 {
@@ -286,6 +319,25 @@ where
     (parts, outcome)
 }
 
+/// Consumes a verified charge, timed.
+async fn consume<B, K>(
+    shared: &Shared<B, K>,
+    config: &PaymentConfig,
+    verified: &l402_core::payment_scheme::VerifiedCharge,
+) -> Result<Consumption, l402_core::payment_scheme::ChargeStoreError> {
+    let timer = Timer::start(shared.ops.observe());
+    let consumed = config
+        .store
+        .consume_dyn(&verified.payment_hash, verified.expires_at)
+        .await;
+    timer.done(
+        shared.ops.observe(),
+        Operation::ChargeConsume,
+        consumed.is_ok(),
+    );
+    consumed
+}
+
 /// The price of a request, or why there is none.
 enum Priced {
     Free,
@@ -300,8 +352,11 @@ async fn price_of<B, K>(shared: &Shared<B, K>, parts: &Parts, route: Option<usiz
         PriceSource::Static(price) => Priced::Amount(price),
         PriceSource::Dynamic => match &shared.default_price {
             DefaultPrice::Dynamic(pricer) => {
+                let timer = Timer::start(shared.ops.observe());
                 let fut = pricer.price_boxed(&PriceRequest::from_parts(parts));
-                match fut.await {
+                let priced = fut.await;
+                timer.done(shared.ops.observe(), Operation::Price, priced.is_ok());
+                match priced {
                     Ok(Price::Free) => Priced::Free,
                     Ok(Price::Amount(price)) if !price.is_zero() => Priced::Amount(price),
                     // Fail closed: a failing pricer never makes a request free.
@@ -364,7 +419,14 @@ where
     let request = InvoiceRequest::new(amount)
         .memo(shared.memo.clone())
         .expiry(shared.invoice_expiry);
-    let invoice = match shared.backend.create_invoice(&request).await {
+    let timer = Timer::start(shared.ops.observe());
+    let created = shared.backend.create_invoice(&request).await;
+    timer.done(
+        shared.ops.observe(),
+        Operation::CreateInvoice,
+        created.is_ok(),
+    );
+    let invoice = match created {
         Ok(invoice) => invoice,
         Err(error) => {
             tracing::warn!(%error, kind = %error.kind(), "l402: invoice creation failed");
@@ -399,7 +461,10 @@ where
         }
     };
     match challenge.to_header_value() {
-        Ok(v) => Some(v),
+        Ok(v) => {
+            shared.ops.challenge_issued(Scheme::Payment);
+            Some(v)
+        }
         Err(error) => {
             tracing::error!(%error, "l402: payment challenge is not a valid header value");
             None
@@ -427,12 +492,22 @@ where
     let paid = match shared.verifier.check_payment(credential) {
         Ok(paid) => paid,
         Err(error) => {
+            shared
+                .ops
+                .verified(Scheme::L402, Reason::of_verify_error(&error));
             tracing::debug!(error = %l402_core::ErrorChain(&error), "l402: credential rejected");
             return Verified::Invalid;
         }
     };
     // Step 4: the root keys. Errors fail closed.
-    let keys = match shared.store.lookup(paid.token_id()).await {
+    let timer = Timer::start(shared.ops.observe());
+    let looked_up = shared.store.lookup(paid.token_id()).await;
+    timer.done(
+        shared.ops.observe(),
+        Operation::RootKeyLookup,
+        looked_up.is_ok(),
+    );
+    let keys = match looked_up {
         Ok(keys) => keys,
         Err(error) => {
             tracing::warn!(%error, source = ?std::error::Error::source(&error), "l402: root key lookup failed");
@@ -454,14 +529,25 @@ where
     let token_id = *paid.token_id();
     match paid.verify(&keys, &ctx) {
         Ok(receipt) => {
+            shared.ops.verified(Scheme::L402, Reason::Ok);
             // Verified, so paid: the store keeps the key for the token's lifetime. A
             // failure here does not refuse a valid token; the next request retries it.
-            if let Err(error) = shared.store.mark_paid(&token_id).await {
+            let timer = Timer::start(shared.ops.observe());
+            let marked = shared.store.mark_paid(&token_id).await;
+            timer.done(
+                shared.ops.observe(),
+                Operation::RootKeyMarkPaid,
+                marked.is_ok(),
+            );
+            if let Err(error) = marked {
                 tracing::warn!(%error, source = ?std::error::Error::source(&error), "l402: could not mark a token paid");
             }
             Verified::Valid(receipt)
         }
         Err(error) => {
+            shared
+                .ops
+                .verified(Scheme::L402, Reason::of_verify_error(&error));
             tracing::debug!(error = %l402_core::ErrorChain(&error), "l402: credential rejected");
             Verified::Invalid
         }
@@ -483,7 +569,14 @@ where
     let request = InvoiceRequest::new(price)
         .memo(shared.memo.clone())
         .expiry(shared.invoice_expiry);
-    let invoice = match shared.backend.create_invoice(&request).await {
+    let timer = Timer::start(shared.ops.observe());
+    let created = shared.backend.create_invoice(&request).await;
+    timer.done(
+        shared.ops.observe(),
+        Operation::CreateInvoice,
+        created.is_ok(),
+    );
+    let invoice = match created {
         Ok(invoice) => invoice,
         Err(error) => {
             tracing::warn!(%error, kind = %error.kind(), "l402: invoice creation failed");
@@ -505,7 +598,14 @@ where
             return None;
         }
     };
-    let macaroon = match mint(&shared.store, &mint_request).await {
+    let timer = Timer::start(shared.ops.observe());
+    let minted = mint(&shared.store, &mint_request).await;
+    timer.done(
+        shared.ops.observe(),
+        Operation::RootKeyCreate,
+        minted.is_ok(),
+    );
+    let macaroon = match minted {
         Ok(m) => m,
         Err(error) => {
             tracing::warn!(%error, source = ?std::error::Error::source(&error), "l402: minting failed");
@@ -513,7 +613,10 @@ where
         }
     };
     match Challenge::new(macaroon, invoice.invoice.to_string()).to_header_values() {
-        Ok(values) => Some(values),
+        Ok(values) => {
+            shared.ops.challenge_issued(Scheme::L402);
+            Some(values)
+        }
         Err(error) => {
             tracing::error!(%error, "l402: challenge is not a valid header value");
             None

@@ -157,6 +157,11 @@ pub(crate) async fn run(args: ProxyArgs) -> CmdResult {
     if let (Some(certs), Some(tls)) = (&certs, &config.tls) {
         tokio::spawn(Arc::clone(certs).watch(tls.reload_interval()));
     }
+    if let Some(metrics) = &config.proxy.metrics {
+        l402_proxy::metrics::serve_prometheus(metrics.listen)
+            .map_err(|e| CliError::config(format!("[metrics]: {}", l402_core::ErrorChain(&e))))?;
+        tracing::info!(listen = %metrics.listen, "prometheus metrics listening");
+    }
     let scheme = if certs.is_some() { "https" } else { "http" };
     tracing::info!(%addr, scheme, services = proxy.services(), "l402 proxy listening");
     let current: listener::Current = Arc::new(ArcSwap::from_pointee(proxy));

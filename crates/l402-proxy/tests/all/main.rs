@@ -9,6 +9,7 @@
 )]
 
 mod grpc;
+mod metrics;
 mod protocols;
 mod routing;
 mod support;

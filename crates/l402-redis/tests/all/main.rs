@@ -16,5 +16,6 @@ mod fleet;
 #[cfg(feature = "ledger")]
 mod ledger;
 mod outage;
+mod rate_limit;
 mod stores;
 mod support;
