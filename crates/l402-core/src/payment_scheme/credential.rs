@@ -413,7 +413,7 @@ fn parse_and_wipe<R>(
     json: &mut [u8],
     f: impl FnOnce(CheckedCredential<'_>) -> R,
 ) -> Result<R, ParsePaymentCredentialError> {
-    let parsed = match core::str::from_utf8(json) {
+    let parsed = match json_reader::utf8(json) {
         Ok(text) => match read_credential_exact(text) {
             Some(wire) => Ok(wire),
             None => read_credential(&mut Reader::new(text)).map_err(|e| {

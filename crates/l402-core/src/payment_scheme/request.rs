@@ -310,7 +310,7 @@ pub(crate) fn request_bytes_in<'b>(
 }
 
 fn parse_wire(bytes: &[u8]) -> Result<WireRequestIn<'_>, DecodeChargeRequestError> {
-    let text = core::str::from_utf8(bytes).map_err(|e| {
+    let text = json_reader::utf8(bytes).map_err(|e| {
         DecodeChargeRequestError::Decode(DecodeJsonParamError::Syntax {
             line: 1,
             column: e.valid_up_to() + 1,
