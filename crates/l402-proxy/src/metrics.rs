@@ -87,12 +87,16 @@ pub fn prometheus_builder(listen: SocketAddr) -> metrics_exporter_prometheus::Pr
     })
 }
 
+/// The access log's `tracing` target.
+pub(crate) const ACCESS_LOG: &str = "l402_proxy::access";
+
 /// Marks a response as the answer to a paid request (set by [`Observed`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Paid;
 
-/// Records one finished request: the metrics and the access-log line.
+/// Records one finished request: the metrics (when `metrics`) and the access-log line.
 pub(crate) fn request_done(
+    metrics: bool,
     service: &str,
     method: &http::Method,
     path: Option<&str>,
@@ -100,24 +104,26 @@ pub(crate) fn request_done(
     paid: bool,
     latency: Duration,
 ) {
-    let paid_label = if paid { "true" } else { "false" };
-    metrics::counter!(
-        "l402_proxy_requests_total",
-        "service" => service.to_owned(),
-        "status" => status_label(status),
-        "paid" => paid_label,
-    )
-    .increment(1);
-    metrics::histogram!(
-        "l402_proxy_request_duration_seconds",
-        "service" => service.to_owned(),
-        "paid" => paid_label,
-    )
-    .record(latency.as_secs_f64());
+    if metrics {
+        let paid_label = if paid { "true" } else { "false" };
+        metrics::counter!(
+            "l402_proxy_requests_total",
+            "service" => service.to_owned(),
+            "status" => status_label(status),
+            "paid" => paid_label,
+        )
+        .increment(1);
+        metrics::histogram!(
+            "l402_proxy_request_duration_seconds",
+            "service" => service.to_owned(),
+            "paid" => paid_label,
+        )
+        .record(latency.as_secs_f64());
+    }
     let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
     match path {
         Some(path) => tracing::info!(
-            target: "l402_proxy::access",
+            target: ACCESS_LOG,
             service,
             %method,
             path,
@@ -127,7 +133,7 @@ pub(crate) fn request_done(
             "request"
         ),
         None => tracing::info!(
-            target: "l402_proxy::access",
+            target: ACCESS_LOG,
             service,
             %method,
             status,
@@ -147,19 +153,22 @@ fn status_label(status: u16) -> String {
     }
 }
 
-/// Wraps a service's forwarder: times the upstream, counts its status, and marks the
-/// responses of paid requests.
+/// Wraps a service's forwarder: times the upstream and counts its status (when
+/// `metrics`), and marks the responses of paid requests (for the access log and the
+/// request metrics).
 #[derive(Clone)]
 pub(crate) struct Observed<S> {
     inner: S,
     service: std::sync::Arc<str>,
+    metrics: bool,
 }
 
 impl<S> Observed<S> {
-    pub(crate) fn new(inner: S, service: &str) -> Self {
+    pub(crate) fn new(inner: S, service: &str, metrics: bool) -> Self {
         Observed {
             inner,
             service: service.into(),
+            metrics,
         }
     }
 }
@@ -178,10 +187,19 @@ where
     }
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
-        let paid = req.extensions().get::<Receipt>().is_some();
+        let metrics = self.metrics;
+        let paid = req.extensions().get::<Receipt>().is_some()
+            && (metrics || tracing::enabled!(target: ACCESS_LOG, tracing::Level::INFO));
         let service = std::sync::Arc::clone(&self.service);
         let future = self.inner.call(req);
         Box::pin(async move {
+            if !metrics {
+                let mut response = future.await?;
+                if paid {
+                    response.extensions_mut().insert(Paid);
+                }
+                return Ok(response);
+            }
             let start = Instant::now();
             let mut response = future.await?;
             let latency = start.elapsed();
