@@ -336,6 +336,7 @@ where
                 whitelist,
                 open,
                 rewrite,
+                series: metrics::Series::default(),
             });
         }
         Ok(Proxy {

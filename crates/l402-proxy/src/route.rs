@@ -148,6 +148,8 @@ pub(crate) struct Entry {
     pub(crate) whitelist: Vec<Regex>,
     pub(crate) open: Option<Pipeline>,
     pub(crate) rewrite: Option<Rewrite>,
+    /// Its request series, when the metrics are on.
+    pub(crate) series: crate::metrics::Series,
 }
 
 /// The services, in configuration order, and what the listener tells about each request.
@@ -158,6 +160,8 @@ pub(crate) struct Table {
     pub(crate) log_paths: bool,
     /// Requests are counted and timed through the `metrics` facade.
     pub(crate) metrics: bool,
+    /// The request series of requests no service matched.
+    unmatched: crate::metrics::Series,
 }
 
 /// The client's address, put in the request's extensions by the listener (sent upstream
@@ -215,6 +219,7 @@ impl Table {
             proto,
             log_paths: true,
             metrics: false,
+            unmatched: crate::metrics::Series::default(),
         }
     }
 
@@ -280,7 +285,7 @@ impl Table {
             peer,
             proto: self.proto,
         });
-        let (name, response) = match found {
+        let (name, series, response) = match found {
             Some(entry) => {
                 let pipeline = match (&entry.open, whitelisted) {
                     (Some(open), true) => open,
@@ -290,10 +295,11 @@ impl Table {
                     Ok(r) => r,
                     Err(never) => match never {},
                 };
-                (entry.name.as_str(), response)
+                (entry.name.as_str(), &entry.series, response)
             }
             None => (
                 "-",
+                &self.unmatched,
                 Response::builder()
                     .status(StatusCode::NOT_FOUND)
                     .body(Body::from("no service matches this request\n"))
@@ -302,7 +308,7 @@ impl Table {
         };
         if let Some(start) = start {
             crate::metrics::request_done(
-                self.metrics,
+                self.metrics.then_some(series),
                 name,
                 &method,
                 path.as_deref(),
