@@ -15,6 +15,10 @@
 //! `service` is a configured service name (`-` for requests no service matched); no
 //! label holds a path, a client address or a token id.
 //!
+//! Nothing is recorded unless the configuration has `[metrics]` (or the embedder calls
+//! [`ProxyBuilder::metrics`](crate::ProxyBuilder::metrics)); each series' handle is
+//! registered on first use and kept.
+//!
 //! The exporter is `metrics-exporter-prometheus`: the `metrics` facade is what
 //! `l402-tower`'s observer already speaks, so one recorder serves both, and the exporter
 //! brings its own small HTTP listener on a separate address (`[metrics] listen`), away
