@@ -3,11 +3,18 @@
 //! free route and for a paid route with a valid token.
 //!
 //! Run: `cargo bench -p l402-benches --bench proxy [-- <connections> <requests>]`
-//! (defaults: 32 connections, 40,000 requests per run). nginx is used when `nginx` is on
-//! the `PATH` (Debian: `apt-get install nginx-light`), with one worker per core. The same
-//! in-process load generator (keep-alive HTTP/1.1 connections, hyper) drives every
-//! target; each is run three times, alternating, and the best run is reported. The
-//! upstream answers `hello` from an axum route in this process.
+//! (defaults: 32 connections, 40,000 requests per run of the in-process generator). nginx
+//! is used when `nginx` is on the `PATH` (Debian: `apt-get install nginx-light`), with one
+//! worker per core. The load generator is `wrk` when installed (one thread, 3 s per run),
+//! else an in-process one (keep-alive HTTP/1.1 connections, hyper); the same drives every
+//! target. Each target is run three times, alternating (every other round in reverse
+//! order), and the best run is reported. The proxy runs on a runtime of its own, served
+//! as `l402 proxy` serves; the upstream answers `hello` from an axum route in this process.
+//! The last two columns are issue 20's comparison: a paid route with and without metrics
+//! and a per-token rate limit.
+//!
+//! `proxy/profile <direct|free|paid|ops-off|ops-on> <n>` sends `n` requests one after the
+//! other instead, for `valgrind --tool=callgrind` (see `docs/performance.md`).
 
 #![allow(
     missing_docs,
@@ -523,10 +530,19 @@ async fn run(servers: tokio::runtime::Handle, connections: usize, total: usize) 
     }
     let mut best = vec![0.0f64; targets.len()];
     for round in 1..=3 {
+        // Every other round in reverse order: no target always runs right after another.
+        let mut order: Vec<usize> = (0..targets.len()).collect();
+        if round % 2 == 0 {
+            order.reverse();
+        }
+        let mut rates = vec![0.0f64; targets.len()];
+        for &i in &order {
+            let (_, addr, path, auth) = &targets[i];
+            rates[i] = measure(*addr, path, auth.clone(), total).await;
+            best[i] = best[i].max(rates[i]);
+        }
         let mut line = format!("round {round}:");
-        for (i, (name, addr, path, auth)) in targets.iter().enumerate() {
-            let r = measure(*addr, path, auth.clone(), total).await;
-            best[i] = best[i].max(r);
+        for ((name, ..), r) in targets.iter().zip(&rates) {
             line.push_str(&format!("  {name} {r:>8.0}"));
         }
         println!("{line}");
