@@ -56,6 +56,7 @@ pub(crate) enum Pricing {
 const FREEBIE_WINDOW: Duration = Duration::from_secs(86_400);
 
 /// Wraps `forward` in the paywall of `service`; a free service is the forwarder alone.
+/// `metrics`: the paywall and the forwarder report to the `metrics` facade.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn pipeline<K>(
     service: &ServiceConfig,
@@ -65,18 +66,22 @@ pub(crate) fn pipeline<K>(
     store: &K,
     payment: &PaymentSettings,
     forward: Forward,
+    metrics: bool,
 ) -> Result<Pipeline, BuildError>
 where
     K: RootKeyStore + Clone + 'static,
 {
-    let builder = L402Layer::builder(backend.clone(), store.clone())
-        .service(service.name.clone())
-        .observer(l402_tower::MetricsObserver::new());
+    let mut builder =
+        L402Layer::builder(backend.clone(), store.clone()).service(service.name.clone());
+    if metrics {
+        builder = builder.observer(l402_tower::MetricsObserver::new());
+    }
     let mut builder = match pricing {
         Pricing::Free => {
             return Ok(BoxCloneSyncService::new(crate::metrics::Observed::new(
                 forward.into_service(),
                 &service.name,
+                metrics,
             )));
         }
         Pricing::Static(price) => builder.price(price),
@@ -128,7 +133,7 @@ where
         source,
     })?;
     Ok(BoxCloneSyncService::new(layer.layer(
-        crate::metrics::Observed::new(forward.into_service(), &service.name),
+        crate::metrics::Observed::new(forward.into_service(), &service.name, metrics),
     )))
 }
 

@@ -189,6 +189,7 @@ impl Proxy {
             payment_id_secret: None,
             charges: None,
             proto: Proto::Http,
+            metrics: None,
         }
     }
 
@@ -207,6 +208,7 @@ pub struct ProxyBuilder<K> {
     payment_id_secret: Option<ChallengeIdSecret>,
     charges: Option<Arc<dyn DynChargeStore>>,
     proto: Proto,
+    metrics: Option<bool>,
 }
 
 impl<K> fmt::Debug for ProxyBuilder<K> {
@@ -246,6 +248,16 @@ where
         self
     }
 
+    /// Whether the proxy reports to the `metrics` facade (see [`metrics`]): the paywall's
+    /// events and the request and upstream metrics. Default: when the configuration has
+    /// a `[metrics]` section ([`ProxyConfig::metrics`]); an application that installs its
+    /// own recorder turns it on here. Off, the proxy spends nothing on metrics, not even
+    /// a clock read.
+    pub fn metrics(mut self, on: bool) -> Self {
+        self.metrics = Some(on);
+        self
+    }
+
     /// Validates the configuration and builds the proxy.
     ///
     /// # Errors
@@ -265,6 +277,7 @@ where
                 .charges
                 .unwrap_or_else(|| Arc::new(MemoryChargeStore::new())),
         };
+        let metrics = self.metrics.unwrap_or(self.config.metrics.is_some());
         let mut entries = Vec::with_capacity(self.config.services.len());
         for service in &self.config.services {
             let forward = Forward::new(&self.config, service)?;
@@ -292,6 +305,7 @@ where
                 &self.store,
                 &payment,
                 forward,
+                metrics,
             )?;
             let regex = |re: &str| {
                 config::compile_regex(re).map_err(|reason| ConfigError::Service {
@@ -322,12 +336,14 @@ where
                 whitelist,
                 open,
                 rewrite,
+                series: metrics::Series::default(),
             });
         }
         Ok(Proxy {
             table: Arc::new({
                 let mut table = Table::new(entries, self.proto);
                 table.log_paths = self.config.metrics.as_ref().is_none_or(|m| m.log_paths);
+                table.metrics = metrics;
                 table
             }),
         })

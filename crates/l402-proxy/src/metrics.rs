@@ -15,6 +15,10 @@
 //! `service` is a configured service name (`-` for requests no service matched); no
 //! label holds a path, a client address or a token id.
 //!
+//! Nothing is recorded unless the configuration has `[metrics]` (or the embedder calls
+//! [`ProxyBuilder::metrics`](crate::ProxyBuilder::metrics)); each series' handle is
+//! registered on first use and kept.
+//!
 //! The exporter is `metrics-exporter-prometheus`: the `metrics` facade is what
 //! `l402-tower`'s observer already speaks, so one recorder serves both, and the exporter
 //! brings its own small HTTP listener on a separate address (`[metrics] listen`), away
@@ -30,6 +34,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -87,12 +92,70 @@ pub fn prometheus_builder(listen: SocketAddr) -> metrics_exporter_prometheus::Pr
     })
 }
 
+/// The access log's `tracing` target.
+pub(crate) const ACCESS_LOG: &str = "l402_proxy::access";
+
 /// Marks a response as the answer to a paid request (set by [`Observed`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Paid;
 
-/// Records one finished request: the metrics and the access-log line.
+/// The handles of one service's series (a status counter and a duration histogram, each
+/// split by a flag), registered with the recorder on first use and kept: an event then
+/// costs an atomic add, not a registration (building the key, copying its labels,
+/// searching the registry).
+#[derive(Debug, Default)]
+pub(crate) struct Series {
+    /// At most one per status label (500 and `other`) and flag.
+    counters: RwLock<Vec<(u16, bool, metrics::Counter)>>,
+    durations: [OnceLock<metrics::Histogram>; 2],
+}
+
+impl Series {
+    fn counter(
+        &self,
+        status: u16,
+        flag: bool,
+        register: impl FnOnce() -> metrics::Counter,
+    ) -> metrics::Counter {
+        // Every status outside 100-599 shares the `other` series.
+        let status = if (100..600).contains(&status) {
+            status
+        } else {
+            0
+        };
+        let found = self
+            .counters
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .find(|(s, f, _)| *s == status && *f == flag)
+            .map(|(_, _, c)| c.clone());
+        found.unwrap_or_else(|| {
+            let counter = register();
+            self.counters
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push((status, flag, counter.clone()));
+            counter
+        })
+    }
+
+    fn histogram(
+        &self,
+        flag: bool,
+        register: impl FnOnce() -> metrics::Histogram,
+    ) -> metrics::Histogram {
+        self.durations[usize::from(flag)]
+            .get_or_init(register)
+            .clone()
+    }
+}
+
+/// Records one finished request: the metrics (in `series`, when on) and the access-log
+/// line.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn request_done(
+    series: Option<&Series>,
     service: &str,
     method: &http::Method,
     path: Option<&str>,
@@ -100,24 +163,32 @@ pub(crate) fn request_done(
     paid: bool,
     latency: Duration,
 ) {
-    let paid_label = if paid { "true" } else { "false" };
-    metrics::counter!(
-        "l402_proxy_requests_total",
-        "service" => service.to_owned(),
-        "status" => status_label(status),
-        "paid" => paid_label,
-    )
-    .increment(1);
-    metrics::histogram!(
-        "l402_proxy_request_duration_seconds",
-        "service" => service.to_owned(),
-        "paid" => paid_label,
-    )
-    .record(latency.as_secs_f64());
+    if let Some(series) = series {
+        let paid_label = if paid { "true" } else { "false" };
+        series
+            .counter(status, paid, || {
+                metrics::counter!(
+                    "l402_proxy_requests_total",
+                    "service" => service.to_owned(),
+                    "status" => status_label(status),
+                    "paid" => paid_label,
+                )
+            })
+            .increment(1);
+        series
+            .histogram(paid, || {
+                metrics::histogram!(
+                    "l402_proxy_request_duration_seconds",
+                    "service" => service.to_owned(),
+                    "paid" => paid_label,
+                )
+            })
+            .record(latency.as_secs_f64());
+    }
     let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
     match path {
         Some(path) => tracing::info!(
-            target: "l402_proxy::access",
+            target: ACCESS_LOG,
             service,
             %method,
             path,
@@ -127,7 +198,7 @@ pub(crate) fn request_done(
             "request"
         ),
         None => tracing::info!(
-            target: "l402_proxy::access",
+            target: ACCESS_LOG,
             service,
             %method,
             status,
@@ -147,19 +218,23 @@ fn status_label(status: u16) -> String {
     }
 }
 
-/// Wraps a service's forwarder: times the upstream, counts its status, and marks the
-/// responses of paid requests.
+/// Wraps a service's forwarder: times the upstream and counts its status (when
+/// `metrics`), and marks the responses of paid requests (for the access log and the
+/// request metrics).
 #[derive(Clone)]
 pub(crate) struct Observed<S> {
     inner: S,
-    service: std::sync::Arc<str>,
+    service: Arc<str>,
+    /// The upstream series, when the metrics are on.
+    series: Option<Arc<Series>>,
 }
 
 impl<S> Observed<S> {
-    pub(crate) fn new(inner: S, service: &str) -> Self {
+    pub(crate) fn new(inner: S, service: &str, metrics: bool) -> Self {
         Observed {
             inner,
             service: service.into(),
+            series: metrics.then(Arc::default),
         }
     }
 }
@@ -178,24 +253,40 @@ where
     }
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
-        let paid = req.extensions().get::<Receipt>().is_some();
-        let service = std::sync::Arc::clone(&self.service);
+        let series = self.series.clone();
+        let paid = req.extensions().get::<Receipt>().is_some()
+            && (series.is_some() || tracing::enabled!(target: ACCESS_LOG, tracing::Level::INFO));
+        let service = Arc::clone(&self.service);
         let future = self.inner.call(req);
         Box::pin(async move {
+            let Some(series) = series else {
+                let mut response = future.await?;
+                if paid {
+                    response.extensions_mut().insert(Paid);
+                }
+                return Ok(response);
+            };
             let start = Instant::now();
             let mut response = future.await?;
             let latency = start.elapsed();
-            metrics::counter!(
-                "l402_proxy_upstream_responses_total",
-                "service" => service.to_string(),
-                "status" => status_label(response.status().as_u16()),
-            )
-            .increment(1);
-            metrics::histogram!(
-                "l402_proxy_upstream_duration_seconds",
-                "service" => service.to_string(),
-            )
-            .record(latency.as_secs_f64());
+            let status = response.status().as_u16();
+            series
+                .counter(status, false, || {
+                    metrics::counter!(
+                        "l402_proxy_upstream_responses_total",
+                        "service" => service.to_string(),
+                        "status" => status_label(status),
+                    )
+                })
+                .increment(1);
+            series
+                .histogram(false, || {
+                    metrics::histogram!(
+                        "l402_proxy_upstream_duration_seconds",
+                        "service" => service.to_string(),
+                    )
+                })
+                .record(latency.as_secs_f64());
             if paid {
                 response.extensions_mut().insert(Paid);
             }

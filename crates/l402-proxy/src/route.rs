@@ -148,6 +148,8 @@ pub(crate) struct Entry {
     pub(crate) whitelist: Vec<Regex>,
     pub(crate) open: Option<Pipeline>,
     pub(crate) rewrite: Option<Rewrite>,
+    /// Its request series, when the metrics are on.
+    pub(crate) series: crate::metrics::Series,
 }
 
 /// The services, in configuration order, and what the listener tells about each request.
@@ -156,6 +158,10 @@ pub(crate) struct Table {
     proto: Proto,
     /// Request paths go in the access log (`[metrics] log_paths`).
     pub(crate) log_paths: bool,
+    /// Requests are counted and timed through the `metrics` facade.
+    pub(crate) metrics: bool,
+    /// The request series of requests no service matched.
+    unmatched: crate::metrics::Series,
 }
 
 /// The client's address, put in the request's extensions by the listener (sent upstream
@@ -190,13 +196,20 @@ impl Proto {
 pub(crate) struct Routed {
     /// The canonical target; its path is the one routed and priced.
     pub(crate) target: Target,
-    /// The path forwarded (under the upstream's base path): the target's, or the
-    /// service's rewrite of it.
-    pub(crate) upstream_path: String,
+    /// The service's rewrite of the path, if it rewrites (see [`Routed::upstream_path`]).
+    pub(crate) rewritten: Option<String>,
     /// The client's address, if the listener knows it.
     pub(crate) peer: Option<SocketAddr>,
     /// The listener's scheme.
     pub(crate) proto: Proto,
+}
+
+impl Routed {
+    /// The path forwarded (under the upstream's base path): the target's, or the
+    /// service's rewrite of it.
+    pub(crate) fn upstream_path(&self) -> &str {
+        self.rewritten.as_deref().unwrap_or(&self.target.path)
+    }
 }
 
 impl Table {
@@ -205,6 +218,8 @@ impl Table {
             entries: Arc::new(entries),
             proto,
             log_paths: true,
+            metrics: false,
+            unmatched: crate::metrics::Series::default(),
         }
     }
 
@@ -215,7 +230,9 @@ impl Table {
 
     /// Dispatches `req` to the first matching entry, logging it.
     pub(crate) async fn serve(&self, mut req: Request<Body>) -> Response<Body> {
-        let start = Instant::now();
+        // The access log and the metrics cost nothing (not even the clock) when off.
+        let logged = tracing::enabled!(target: crate::metrics::ACCESS_LOG, tracing::Level::INFO);
+        let start = (logged || self.metrics).then(Instant::now);
         let method = req.method().clone();
         // One canonical target, decided before routing; nothing after this looks at the
         // raw target again.
@@ -241,7 +258,8 @@ impl Table {
             .entries
             .iter()
             .find(|e| e.matcher.matches(target.authority.as_ref(), &target.path));
-        let path = target.path.clone();
+        // Kept for the access log only.
+        let path = (logged && self.log_paths).then(|| target.path.clone());
         let peer = req
             .extensions()
             .get::<ClientAddr>()
@@ -251,21 +269,23 @@ impl Table {
                     .get::<ConnectInfo<SocketAddr>>()
                     .map(|c| c.0)
             });
-        let upstream_path = match found.and_then(|e| e.rewrite.as_ref()) {
-            None => Some(target.path.clone()),
-            Some(rewrite) => rewrite.apply(&target.path),
+        let rewritten = match found.and_then(|e| e.rewrite.as_ref()) {
+            None => None,
+            Some(rewrite) => match rewrite.apply(&target.path) {
+                Some(path) => Some(path),
+                None => return bad_request(&TargetError::Unrepresentable),
+            },
         };
-        let Some(upstream_path) = upstream_path else {
-            return bad_request(&TargetError::Unrepresentable);
-        };
-        let whitelisted = found.is_some_and(|e| e.whitelist.iter().any(|re| re.is_match(&path)));
+        let whitelisted = found.is_some_and(|e| {
+            !e.whitelist.is_empty() && e.whitelist.iter().any(|re| re.is_match(&target.path))
+        });
         req.extensions_mut().insert(Routed {
             target,
-            upstream_path,
+            rewritten,
             peer,
             proto: self.proto,
         });
-        let (name, response) = match found {
+        let (name, series, response) = match found {
             Some(entry) => {
                 let pipeline = match (&entry.open, whitelisted) {
                     (Some(open), true) => open,
@@ -275,27 +295,31 @@ impl Table {
                     Ok(r) => r,
                     Err(never) => match never {},
                 };
-                (entry.name.as_str(), response)
+                (entry.name.as_str(), &entry.series, response)
             }
             None => (
                 "-",
+                &self.unmatched,
                 Response::builder()
                     .status(StatusCode::NOT_FOUND)
                     .body(Body::from("no service matches this request\n"))
                     .unwrap_or_default(),
             ),
         };
-        crate::metrics::request_done(
-            name,
-            &method,
-            self.log_paths.then_some(path.as_str()),
-            response.status().as_u16(),
-            response
-                .extensions()
-                .get::<crate::metrics::Paid>()
-                .is_some(),
-            start.elapsed(),
-        );
+        if let Some(start) = start {
+            crate::metrics::request_done(
+                self.metrics.then_some(series),
+                name,
+                &method,
+                path.as_deref(),
+                response.status().as_u16(),
+                response
+                    .extensions()
+                    .get::<crate::metrics::Paid>()
+                    .is_some(),
+                start.elapsed(),
+            );
+        }
         response
     }
 }

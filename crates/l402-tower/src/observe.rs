@@ -259,9 +259,11 @@ pub use self::metrics_impl::MetricsObserver;
 
 #[cfg(feature = "metrics")]
 mod metrics_impl {
+    use std::sync::OnceLock;
     use std::time::Duration;
 
     use l402_core::Amount;
+    use metrics::{Counter, Histogram};
 
     use super::{Limited, Observer, Operation, Reason, Scheme};
 
@@ -289,49 +291,154 @@ mod metrics_impl {
     /// b.observer(MetricsObserver::new())
     /// # }
     /// ```
-    #[derive(Debug, Clone, Copy, Default)]
+    ///
+    /// The handles of the series are registered with the recorder the first time each is
+    /// used and kept (for the first label the observer sees; another label registers on
+    /// every event): an event then costs an atomic add, not a registration (building the
+    /// key, copying its labels, searching the registry). Install the recorder before the
+    /// first request: a handle stays with the recorder it was registered with.
+    #[derive(Debug, Clone, Default)]
     #[non_exhaustive]
-    pub struct MetricsObserver;
+    pub struct MetricsObserver {
+        cache: OnceLock<(Box<str>, Box<Handles>)>,
+    }
+
+    /// Registered handles, one slot per series of one label.
+    #[derive(Debug, Clone, Default)]
+    struct Handles {
+        challenges: [OnceLock<Counter>; SCHEMES],
+        verifications: [[OnceLock<Counter>; REASONS]; SCHEMES],
+        payments: [OnceLock<Counter>; SCHEMES],
+        payments_msat: [OnceLock<Counter>; SCHEMES],
+        calls: [[OnceLock<Counter>; 2]; OPERATIONS],
+        durations: [OnceLock<Histogram>; OPERATIONS],
+        limited: [OnceLock<Counter>; LIMITED],
+    }
+
+    const SCHEMES: usize = 2;
+    const REASONS: usize = 12;
+    const OPERATIONS: usize = 8;
+    const LIMITED: usize = 6;
 
     impl MetricsObserver {
-        /// An observer writing to the global `metrics` recorder.
+        /// An observer writing to the global `metrics` recorder (or the thread's default
+        /// one).
         pub fn new() -> Self {
-            MetricsObserver
+            MetricsObserver::default()
+        }
+
+        /// The cached handles for `label`, if it is the one this observer caches.
+        fn handles(&self, label: &str) -> Option<&Handles> {
+            let (cached, handles) = self.cache.get_or_init(|| (label.into(), Box::default()));
+            (**cached == *label).then_some(&**handles)
+        }
+    }
+
+    /// `slot`'s handle, registered by `register` the first time (or every time when there
+    /// is no slot).
+    fn cached<T: Clone>(slot: Option<&OnceLock<T>>, register: impl FnOnce() -> T) -> T {
+        match slot {
+            Some(slot) => slot.get_or_init(register).clone(),
+            None => register(),
+        }
+    }
+
+    fn scheme_index(scheme: Scheme) -> usize {
+        match scheme {
+            Scheme::L402 => 0,
+            Scheme::Payment => 1,
+        }
+    }
+
+    fn reason_index(reason: Reason) -> usize {
+        match reason {
+            Reason::Ok => 0,
+            Reason::Malformed => 1,
+            Reason::WrongPreimage => 2,
+            Reason::UnknownOrRevoked => 3,
+            Reason::BadSignature => 4,
+            Reason::Expired => 5,
+            Reason::WrongService => 6,
+            Reason::Caveat => 7,
+            Reason::Replayed => 8,
+            Reason::Underpaid => 9,
+            Reason::InvalidChallenge => 10,
+            Reason::MethodUnsupported => 11,
+        }
+    }
+
+    fn operation_index(operation: Operation) -> usize {
+        match operation {
+            Operation::CreateInvoice => 0,
+            Operation::RootKeyLookup => 1,
+            Operation::RootKeyCreate => 2,
+            Operation::RootKeyMarkPaid => 3,
+            Operation::ChargeConsume => 4,
+            Operation::FreeAllowance => 5,
+            Operation::RateLimit => 6,
+            Operation::Price => 7,
+        }
+    }
+
+    fn limited_index(decision: Limited) -> usize {
+        match decision {
+            Limited::PaidAllowed => 0,
+            Limited::PaidRefused => 1,
+            Limited::UnpaidAllowed => 2,
+            Limited::UnpaidRefused => 3,
+            Limited::FailedOpen => 4,
+            Limited::FailedClosed => 5,
         }
     }
 
     impl Observer for MetricsObserver {
         fn challenge_issued(&self, label: &str, scheme: Scheme) {
-            metrics::counter!(
-                "l402_challenges_issued_total",
-                "service" => label.to_owned(),
-                "scheme" => scheme.as_str(),
-            )
+            let slot = self
+                .handles(label)
+                .map(|h| &h.challenges[scheme_index(scheme)]);
+            cached(slot, || {
+                metrics::counter!(
+                    "l402_challenges_issued_total",
+                    "service" => label.to_owned(),
+                    "scheme" => scheme.as_str(),
+                )
+            })
             .increment(1);
         }
 
         fn verified(&self, label: &str, scheme: Scheme, reason: Reason) {
-            metrics::counter!(
-                "l402_verifications_total",
-                "service" => label.to_owned(),
-                "scheme" => scheme.as_str(),
-                "reason" => reason.as_str(),
-            )
+            let slot = self
+                .handles(label)
+                .map(|h| &h.verifications[scheme_index(scheme)][reason_index(reason)]);
+            cached(slot, || {
+                metrics::counter!(
+                    "l402_verifications_total",
+                    "service" => label.to_owned(),
+                    "scheme" => scheme.as_str(),
+                    "reason" => reason.as_str(),
+                )
+            })
             .increment(1);
         }
 
         fn payment(&self, label: &str, scheme: Scheme, amount: Amount) {
-            metrics::counter!(
-                "l402_payments_total",
-                "service" => label.to_owned(),
-                "scheme" => scheme.as_str(),
-            )
+            let handles = self.handles(label);
+            let i = scheme_index(scheme);
+            cached(handles.map(|h| &h.payments[i]), || {
+                metrics::counter!(
+                    "l402_payments_total",
+                    "service" => label.to_owned(),
+                    "scheme" => scheme.as_str(),
+                )
+            })
             .increment(1);
-            metrics::counter!(
-                "l402_payments_msat_total",
-                "service" => label.to_owned(),
-                "scheme" => scheme.as_str(),
-            )
+            cached(handles.map(|h| &h.payments_msat[i]), || {
+                metrics::counter!(
+                    "l402_payments_msat_total",
+                    "service" => label.to_owned(),
+                    "scheme" => scheme.as_str(),
+                )
+            })
             .increment(amount.msat());
         }
 
@@ -347,28 +454,39 @@ mod metrics_impl {
                     "l402_store_request_duration_seconds",
                 )
             };
-            metrics::counter!(
-                total,
-                "service" => label.to_owned(),
-                "operation" => operation.as_str(),
-                "outcome" => if ok { "ok" } else { "error" },
-            )
+            let handles = self.handles(label);
+            let i = operation_index(operation);
+            cached(handles.map(|h| &h.calls[i][usize::from(ok)]), || {
+                metrics::counter!(
+                    total,
+                    "service" => label.to_owned(),
+                    "operation" => operation.as_str(),
+                    "outcome" => if ok { "ok" } else { "error" },
+                )
+            })
             .increment(1);
-            metrics::histogram!(
-                duration,
-                "service" => label.to_owned(),
-                "operation" => operation.as_str(),
-            )
+            cached(handles.map(|h| &h.durations[i]), || {
+                metrics::histogram!(
+                    duration,
+                    "service" => label.to_owned(),
+                    "operation" => operation.as_str(),
+                )
+            })
             .record(latency.as_secs_f64());
         }
 
         fn rate_limited(&self, label: &str, decision: Limited) {
-            metrics::counter!(
-                "l402_rate_limit_decisions_total",
-                "service" => label.to_owned(),
-                "kind" => decision.kind(),
-                "decision" => decision.decision(),
-            )
+            let slot = self
+                .handles(label)
+                .map(|h| &h.limited[limited_index(decision)]);
+            cached(slot, || {
+                metrics::counter!(
+                    "l402_rate_limit_decisions_total",
+                    "service" => label.to_owned(),
+                    "kind" => decision.kind(),
+                    "decision" => decision.decision(),
+                )
+            })
             .increment(1);
         }
     }

@@ -52,7 +52,16 @@ async fn the_endpoint_shows_challenges_payments_revenue_and_upstream_status() {
     let mut weather = service("weather", upstream, "/api");
     weather.path = Some("/weather".to_owned());
     weather.price_sat = Some(7);
-    let proxy = net.proxy(vec![weather]);
+    // `[metrics]` in the configuration turns the metrics on.
+    let mut config = l402_proxy::ProxyConfig::new(vec![weather]);
+    config.metrics = Some(toml::from_str(&format!("listen = \"{listen}\"")).unwrap());
+    let proxy = l402_proxy::Proxy::builder(
+        config,
+        l402_core::BoxInvoiceBackend::new(net.server.clone()),
+        std::sync::Arc::new(l402_core::MemoryRootKeyStore::new()),
+    )
+    .build()
+    .unwrap();
 
     let (res, _) = send(&proxy, get("http://api.example.com/weather/x", None)).await;
     assert_eq!(res.status(), 402);
@@ -120,4 +129,57 @@ async fn the_endpoint_shows_challenges_payments_revenue_and_upstream_status() {
             "{text}"
         );
     }
+}
+
+// Without `[metrics]` (and without `ProxyBuilder::metrics(true)`) the proxy reports
+// nothing, even to an installed recorder; with `metrics(true)` it does.
+#[tokio::test(flavor = "current_thread")]
+async fn metrics_are_off_unless_configured() {
+    let listen = free_port();
+    let (recorder, exporter) = prometheus_builder(listen).build().unwrap();
+    tokio::spawn(exporter);
+    let _guard = metrics::set_default_local_recorder(&recorder);
+
+    let upstream = echo_upstream().await;
+    let net = Net::new();
+    let mut weather = service("weather", upstream, "/api");
+    weather.path = Some("/weather".to_owned());
+    weather.price_sat = Some(7);
+    let mut free = service("free", upstream, "/api");
+    free.path = Some("/free".to_owned());
+    free.free = true;
+    let build = |on: Option<bool>| {
+        let builder = l402_proxy::Proxy::builder(
+            l402_proxy::ProxyConfig::new(vec![weather.clone(), free.clone()]),
+            l402_core::BoxInvoiceBackend::new(net.server.clone()),
+            std::sync::Arc::new(l402_core::MemoryRootKeyStore::new()),
+        );
+        match on {
+            Some(on) => builder.metrics(on),
+            None => builder,
+        }
+        .build()
+        .unwrap()
+    };
+    for proxy in [build(None), build(Some(false))] {
+        let (res, _) = send(&proxy, get("http://api.example.com/weather/x", None)).await;
+        assert_eq!(res.status(), 402);
+        let (res, _) = send(&proxy, get("http://api.example.com/free/x", None)).await;
+        assert_eq!(res.status(), 200);
+    }
+    let s = scrape(listen).await;
+    assert!(s.samples.is_empty(), "{:?}", s.samples);
+
+    let proxy = build(Some(true));
+    let (res, _) = send(&proxy, get("http://api.example.com/free/x", None)).await;
+    assert_eq!(res.status(), 200);
+    let s = scrape(listen).await;
+    assert_eq!(
+        value(
+            &s,
+            "l402_proxy_requests_total",
+            &[("service", "free"), ("status", "200"), ("paid", "false")]
+        ),
+        1.0
+    );
 }

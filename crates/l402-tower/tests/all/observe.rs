@@ -460,3 +460,44 @@ async fn payment_charges_count_once_and_replays_by_reason() {
         2
     );
 }
+
+/// One observer keeps the handles of the first label it sees: its events keep counting
+/// in the right series, and a second label still gets its own.
+#[test]
+fn a_cached_observer_counts_every_event_of_every_label() {
+    use l402_tower::{Observer as _, Operation, Scheme};
+    let recorder = DebuggingRecorder::new();
+    let snap = Seen::new(recorder.snapshotter());
+    let _guard = metrics::set_default_local_recorder(&recorder);
+    let observer = MetricsObserver::new();
+    for _ in 0..3 {
+        observer.verified("a", Scheme::L402, Reason::Ok);
+        observer.verified("b", Scheme::L402, Reason::Ok);
+        observer.call(
+            "a",
+            Operation::RootKeyLookup,
+            true,
+            std::time::Duration::from_millis(1),
+        );
+    }
+    observer.verified("a", Scheme::L402, Reason::Expired);
+    let ok = ("reason", "ok");
+    assert_eq!(
+        snap.get("l402_verifications_total", &[("service", "a"), ok]),
+        3
+    );
+    assert_eq!(
+        snap.get("l402_verifications_total", &[("service", "b"), ok]),
+        3
+    );
+    assert_eq!(
+        snap.get(
+            "l402_verifications_total",
+            &[("service", "a"), ("reason", "expired")]
+        ),
+        1
+    );
+    let lookup = [("service", "a"), ("operation", "root_key_lookup")];
+    assert_eq!(snap.get("l402_store_requests_total", &lookup), 3);
+    assert_eq!(snap.get("l402_store_request_duration_seconds", &lookup), 3);
+}
