@@ -184,6 +184,14 @@ impl Proto {
     }
 }
 
+/// The client's address: the [`ClientAddr`] extension, else axum's `ConnectInfo`.
+pub(crate) fn client_addr(extensions: &http::Extensions) -> Option<SocketAddr> {
+    extensions
+        .get::<ClientAddr>()
+        .map(|c| c.0)
+        .or_else(|| extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0))
+}
+
 /// What routing decided, in the request's extensions for the paywall and the forwarder:
 /// the canonical target and the client's connection.
 #[derive(Debug, Clone)]
@@ -242,15 +250,7 @@ impl Table {
             .iter()
             .find(|e| e.matcher.matches(target.authority.as_ref(), &target.path));
         let path = target.path.clone();
-        let peer = req
-            .extensions()
-            .get::<ClientAddr>()
-            .map(|c| c.0)
-            .or_else(|| {
-                req.extensions()
-                    .get::<ConnectInfo<SocketAddr>>()
-                    .map(|c| c.0)
-            });
+        let peer = client_addr(req.extensions());
         let upstream_path = match found.and_then(|e| e.rewrite.as_ref()) {
             None => Some(target.path.clone()),
             Some(rewrite) => rewrite.apply(&target.path),
