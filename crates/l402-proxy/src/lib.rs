@@ -173,6 +173,8 @@ pub struct Proxy {
     table: Arc<Table>,
     /// `[blocklist]`: refuses listed client networks before routing.
     blocklist: Option<l402_tower::IpBlocklistLayer>,
+    /// Kept alive with the proxy: the blocklist file is watched while it is.
+    _shared: Arc<SharedState>,
 }
 
 impl fmt::Debug for Proxy {
@@ -359,6 +361,7 @@ where
         });
         Ok(Proxy {
             blocklist,
+            _shared: Arc::clone(&shared),
             table: Arc::new({
                 let mut table = Table::new(entries, self.proto);
                 table.log_paths = self.config.metrics.as_ref().is_none_or(|m| m.log_paths);
