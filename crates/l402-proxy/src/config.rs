@@ -1175,4 +1175,82 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn rate_limits_redis_and_blocklist_are_read_and_validated() {
+        let c = parse(&format!(
+            "[redis]\nurl = \"redis://127.0.0.1/\"\n\
+             [blocklist]\nfile = \"blocked.txt\"\n\
+             [revocation]\nkind = \"redis\"\nmax_token_lifetime_secs = 600\n{}\
+             [services.rate_limit]\npaid = {{ requests = 10, per_secs = 1, burst = 20 }}\n\
+             unpaid = {{ requests = 30, per_secs = 60 }}\nipv4_prefix = 24\nipv6_prefix = 48\n\
+             fail_closed = true\n",
+            service("price_sat = 1")
+        ))
+        .unwrap();
+        let redis = c.redis.as_ref().unwrap();
+        assert_eq!((redis.prefix(), redis.timeout()), ("l402", Duration::from_millis(250)));
+        assert_eq!(
+            c.blocklist.as_ref().unwrap().file,
+            Path::new("/etc/l402/blocked.txt")
+        );
+        let limit = c.services[0].rate_limit.as_ref().unwrap();
+        let paid = limit.paid.unwrap().rate().unwrap();
+        assert_eq!(paid.burst(), 20);
+        assert_eq!(paid.emission_interval(), Duration::from_millis(100));
+        let unpaid = limit.unpaid.unwrap().rate().unwrap();
+        assert_eq!(unpaid.burst(), 30);
+        assert_eq!(unpaid.emission_interval(), Duration::from_secs(2));
+        let p = limit.prefix().unwrap();
+        assert_eq!(p.key("192.0.2.9".parse().unwrap()), "ip:192.0.2.0/24");
+        assert!(limit.fail_closed);
+
+        for (bad, want) in [
+            ("paid = { requests = 0 }", "requests must be at least 1"),
+            ("paid = { requests = 5, per_secs = 0 }", "per_secs must be between"),
+            ("paid = { requests = 5, burst = 0 }", "burst must be at least 1"),
+            ("paid = { requests = 5, burst = 100001 }", "burst must be at most 100000"),
+            ("paid = { requests = 4000000 }", "more than 1000000 requests a second"),
+            ("unpaid = { requests = 200000, per_secs = 60 }", "give a burst"),
+            ("unpaid = { requests = 5 }\nipv4_prefix = 8", "ipv4_prefix must be between"),
+            ("unpaid = { requests = 5 }\nipv6_prefix = 129", "ipv6_prefix must be between"),
+            ("paid = { requests = 5 }\nipv4_prefix = 24", "need unpaid"),
+            ("fail_closed = true", "needs paid or unpaid"),
+            ("paid = { requests = 5, every = 1 }", "unknown field"),
+        ] {
+            let e = parse(&format!(
+                "{}[services.rate_limit]\n{bad}\n",
+                service("price_sat = 1")
+            ))
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains(want), "{bad}: {e}");
+        }
+        let e = parse(&format!(
+            "{}[services.rate_limit]\npaid = {{ requests = 5 }}\n",
+            service("free = true")
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("free service takes no rate_limit"), "{e}");
+        for (bad, want) in [
+            ("[redis]\nurl = \"redis://x/\"\ntimeout_ms = 0\n", "[redis]: timeout_ms"),
+            ("[redis]\nurl = \"\"\n", "[redis]: url must not be empty"),
+            ("[blocklist]\nfile = \"b\"\nreload_secs = 0\n", "[blocklist]: reload_secs"),
+            (
+                "[revocation]\nkind = \"redis\"\nmax_token_lifetime_secs = 60\n",
+                "needs a url, or a [redis] section",
+            ),
+            (
+                "[redis]\nurl = \"redis://x/\"\n[revocation]\nkind = \"redis\"\nprefix = \"p\"\n\
+                 max_token_lifetime_secs = 60\n",
+                "prefix needs url",
+            ),
+        ] {
+            let e = parse(&format!("{bad}{}", service("price_sat = 1")))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{bad}: {e}");
+        }
+    }
 }
