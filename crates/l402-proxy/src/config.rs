@@ -1189,7 +1189,10 @@ mod tests {
         ))
         .unwrap();
         let redis = c.redis.as_ref().unwrap();
-        assert_eq!((redis.prefix(), redis.timeout()), ("l402", Duration::from_millis(250)));
+        assert_eq!(
+            (redis.prefix(), redis.timeout()),
+            ("l402", Duration::from_millis(250))
+        );
         assert_eq!(
             c.blocklist.as_ref().unwrap().file,
             Path::new("/etc/l402/blocked.txt")
@@ -1207,13 +1210,34 @@ mod tests {
 
         for (bad, want) in [
             ("paid = { requests = 0 }", "requests must be at least 1"),
-            ("paid = { requests = 5, per_secs = 0 }", "per_secs must be between"),
-            ("paid = { requests = 5, burst = 0 }", "burst must be at least 1"),
-            ("paid = { requests = 5, burst = 100001 }", "burst must be at most 100000"),
-            ("paid = { requests = 4000000 }", "more than 1000000 requests a second"),
-            ("unpaid = { requests = 200000, per_secs = 60 }", "give a burst"),
-            ("unpaid = { requests = 5 }\nipv4_prefix = 8", "ipv4_prefix must be between"),
-            ("unpaid = { requests = 5 }\nipv6_prefix = 129", "ipv6_prefix must be between"),
+            (
+                "paid = { requests = 5, per_secs = 0 }",
+                "per_secs must be between",
+            ),
+            (
+                "paid = { requests = 5, burst = 0 }",
+                "burst must be at least 1",
+            ),
+            (
+                "paid = { requests = 5, burst = 100001 }",
+                "burst must be at most 100000",
+            ),
+            (
+                "paid = { requests = 4000000 }",
+                "more than 1000000 requests a second",
+            ),
+            (
+                "unpaid = { requests = 200000, per_secs = 60 }",
+                "give a burst",
+            ),
+            (
+                "unpaid = { requests = 5 }\nipv4_prefix = 8",
+                "ipv4_prefix must be between",
+            ),
+            (
+                "unpaid = { requests = 5 }\nipv6_prefix = 129",
+                "ipv6_prefix must be between",
+            ),
             ("paid = { requests = 5 }\nipv4_prefix = 24", "need unpaid"),
             ("fail_closed = true", "needs paid or unpaid"),
             ("paid = { requests = 5, every = 1 }", "unknown field"),
@@ -1234,9 +1258,15 @@ mod tests {
         .to_string();
         assert!(e.contains("free service takes no rate_limit"), "{e}");
         for (bad, want) in [
-            ("[redis]\nurl = \"redis://x/\"\ntimeout_ms = 0\n", "[redis]: timeout_ms"),
+            (
+                "[redis]\nurl = \"redis://x/\"\ntimeout_ms = 0\n",
+                "[redis]: timeout_ms",
+            ),
             ("[redis]\nurl = \"\"\n", "[redis]: url must not be empty"),
-            ("[blocklist]\nfile = \"b\"\nreload_secs = 0\n", "[blocklist]: reload_secs"),
+            (
+                "[blocklist]\nfile = \"b\"\nreload_secs = 0\n",
+                "[blocklist]: reload_secs",
+            ),
             (
                 "[revocation]\nkind = \"redis\"\nmax_token_lifetime_secs = 60\n",
                 "needs a url, or a [redis] section",
