@@ -13,13 +13,32 @@
 //! kind = "memory"                       # revoked token ids (hex), one per line, re-read
 //! file = "revoked.txt"                  # when the file changes
 //!
+//! [redis]                               # optional: shared by a fleet (freebies,
+//! url = "redis://127.0.0.1:6379/"       # Payment charges, rate-limit buckets, and
+//! prefix = "l402"                       # revocations of kind = "redis" without a url)
+//! timeout_ms = 250
+//!
+//! [blocklist]                           # optional: 403 before routing
+//! file = "blocked.txt"                  # CIDR networks, one per line, `#` comments;
+//! reload_secs = 2                       # re-read when it changes (and on SIGHUP)
+//!
 //! [[services]]
 //! name = "weather"
 //! host = "api.example.com"              # optional; `*.example.com` matches subdomains
 //! path = "/weather"                     # optional path prefix
 //! upstream = "http://127.0.0.1:9000"
 //! price_sat = 10                        # or price_msat = 10500, or free = true (never 0)
+//!
+//! [services.rate_limit]                 # optional: 429 with Retry-After, no invoice
+//! paid = { requests = 10, per_secs = 1, burst = 20 }  # per token id
+//! unpaid = { requests = 30, per_secs = 60 }           # per client network
+//! ipv4_prefix = 24                      # default 32; ipv6_prefix: default 64
+//! fail_closed = false                   # Redis down: let through (true: 503)
 //! ```
+//!
+//! The state these settings describe (buckets, counters, the blocklist, the Redis
+//! connection) is built once by [`SharedState::from_config`](crate::SharedState::from_config)
+//! and outlives reloads.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
