@@ -938,6 +938,15 @@ impl ProxyConfig {
             if redis.url.is_empty() {
                 return err("url must not be empty");
             }
+            let prefix = redis.prefix();
+            if prefix.is_empty()
+                || prefix.len() > 64
+                || !prefix
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+            {
+                return err("prefix must be 1 to 64 of A-Z a-z 0-9 _ - .");
+            }
             if let Some(t) = redis.timeout_ms
                 && !(1..=MAX_REDIS_TIMEOUT_MS).contains(&t)
             {
@@ -1282,6 +1291,10 @@ mod tests {
                 "[redis]: timeout_ms",
             ),
             ("[redis]\nurl = \"\"\n", "[redis]: url must not be empty"),
+            (
+                "[redis]\nurl = \"redis://x/\"\nprefix = \"a:b\"\n",
+                "[redis]: prefix must be",
+            ),
             (
                 "[blocklist]\nfile = \"b\"\nreload_secs = 0\n",
                 "[blocklist]: reload_secs",

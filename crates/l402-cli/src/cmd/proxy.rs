@@ -220,13 +220,9 @@ impl Reloader {
     /// Reads, checks and builds the new configuration in full, then swaps it in; requests
     /// already running finish on the proxy they started with.
     fn reload(&self) -> Result<usize, CliError> {
-        let config = match self.source.load() {
-            Ok(c) => c,
-            Err(e) => {
-                self.state.shared.reload_blocklist();
-                return Err(e);
-            }
-        };
+        // The blocklist file is re-read whether or not the configuration checks.
+        self.state.shared.reload_blocklist();
+        let config = self.source.load()?;
         let fixed = |what: &str| {
             Err(CliError::config(format!(
                 "{what} cannot change while the proxy runs: restart it for that"
@@ -250,8 +246,6 @@ impl Reloader {
         if config.proxy.blocklist != self.started.proxy.blocklist {
             return fixed("[blocklist]");
         }
-        // The blocklist file is re-read whether or not the configuration checks.
-        self.state.shared.reload_blocklist();
         let proxy = self.state.build(&config)?;
         let services = proxy.services();
         self.current.store(Arc::new(proxy));
