@@ -57,6 +57,18 @@
 //! within 10 seconds, a connection failure) is a pricing failure: the client gets 503
 //! and `Retry-After`, never free access. Requests with a valid token are not priced.
 //!
+//! # Rate limits, the blocklist and fleets
+//!
+//! [`ServiceConfig::rate_limit`] puts token buckets on a priced service: per token id for
+//! paid requests, per client network ([`RateLimitConfig::ipv4_prefix`], `ipv6_prefix`)
+//! for unpaid ones, checked before an invoice is minted; past a bucket the client gets
+//! 429 with `Retry-After`. [`ProxyConfig::blocklist`] refuses listed networks with 403
+//! before routing, from a file re-read when it changes. [`ProxyConfig::redis`] shares the
+//! freebies, the Payment charges consumed, the buckets and (for `[revocation] kind =
+//! "redis"` without a url) the revocations with every instance using the same Redis and
+//! prefix. [`SharedState::from_config`] builds all of that once; give it to each
+//! [`ProxyBuilder::shared`] so that reloads keep every count.
+//!
 //! # Example
 //!
 //! A free service and a priced one, in front of an upstream on port 9000; the invoices
