@@ -22,6 +22,16 @@
 //! file = "revoked.txt"                  # when the file changes
 //! # kind = "redis", url = "redis://127.0.0.1:6379/", prefix = "l402",
 //! # max_token_lifetime_secs = 86400     # tokens minted here never outlive this
+//! # (with [redis], leave url and prefix out: the fleet's connection is used)
+//!
+//! [redis]                               # optional: state shared by a fleet
+//! url = "redis://127.0.0.1:6379/"       # freebies, Payment charges, rate-limit buckets
+//! prefix = "l402"                       # and revocations counted once for every instance
+//! timeout_ms = 250                      # bound on every Redis call
+//!
+//! [blocklist]                           # optional: refused with 403 before routing
+//! file = "blocked.txt"                  # CIDR networks, one per line, `#` comments;
+//! reload_secs = 2                       # re-read when it changes and on SIGHUP
 //!
 //! upstream_timeout_secs = 30            # (top level) default for every service
 //!
@@ -38,6 +48,13 @@
 //! auth_scheme = "l402"                  # or "payment", or "l402+payment" (both offers)
 //! payment_realm = "api.example.com"     # Payment challenges' realm (default: the name)
 //! payment_expiry_secs = 900             # Payment challenge lifetime (default 15 minutes)
+//!
+//! [services.rate_limit]                 # optional: 429 with Retry-After past a bucket
+//! paid = { requests = 10, per_secs = 1, burst = 20 }  # per token id
+//! unpaid = { requests = 30, per_secs = 60 }           # per client network, no invoice
+//! ipv4_prefix = 24                      # one bucket per /24 (default 32)
+//! ipv6_prefix = 48                      # one bucket per /48 (default 64)
+//! fail_closed = false                   # Redis down: let requests through (true: 503)
 //! ```
 //!
 //! Relative file paths are relative to the configuration file's directory.
@@ -72,6 +89,8 @@ struct File {
     #[serde(default)]
     trust_forwarded_headers: bool,
     metrics: Option<l402_proxy::metrics::MetricsConfig>,
+    redis: Option<l402_proxy::RedisConfig>,
+    blocklist: Option<l402_proxy::BlocklistConfig>,
     services: Vec<ServiceConfig>,
 }
 
@@ -213,6 +232,8 @@ impl ProxyConfig {
         }
         proxy.trust_forwarded_headers = file.trust_forwarded_headers;
         proxy.metrics = file.metrics;
+        proxy.redis = file.redis;
+        proxy.blocklist = file.blocklist;
         let mut config = ProxyConfig {
             listen: file.listen,
             tls: file.tls,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use l402_core::payment_scheme::{ChallengeIdSecret, DynChargeStore};
 use l402_core::{Amount, BoxInvoiceBackend, RootKeyStore};
-use l402_tower::{L402Layer, MemoryFreeAllowance, PriceRequest};
+use l402_tower::{L402Layer, PriceRequest};
 use tower::Layer;
 use tower::util::BoxCloneSyncService;
 
@@ -16,6 +16,7 @@ use crate::config::{ConfigError, ServiceConfig};
 use crate::forward::Forward;
 use crate::pricer::HttpPricer;
 use crate::route::{Pipeline, Routed};
+use crate::shared::{Limit, SharedState};
 
 /// The freebie key of a client: its IPv4 address, or its IPv6 /64 (a host gets a whole
 /// /64 and could otherwise take a fresh allowance with each of its addresses).
@@ -52,9 +53,6 @@ pub(crate) enum Pricing {
     Dynamic(HttpPricer),
 }
 
-/// Freebies last this long: a client's count starts again after a day.
-const FREEBIE_WINDOW: Duration = Duration::from_secs(86_400);
-
 /// Wraps `forward` in the paywall of `service`; a free service is the forwarder alone.
 /// `metrics`: the paywall and the forwarder report to the `metrics` facade.
 #[allow(clippy::too_many_arguments)]
@@ -65,6 +63,7 @@ pub(crate) fn pipeline<K>(
     backend: &BoxInvoiceBackend,
     store: &K,
     payment: &PaymentSettings,
+    shared: &SharedState,
     forward: Forward,
     metrics: bool,
 ) -> Result<Pipeline, BuildError>
@@ -89,7 +88,7 @@ where
     };
     if let Some(n) = service.freebies {
         builder = builder.free_allowance(
-            MemoryFreeAllowance::new(n).window(FREEBIE_WINDOW),
+            shared.freebies(&service.name, n)?,
             |req: &PriceRequest<'_>| {
                 req.extensions()
                     .get::<Routed>()
@@ -97,6 +96,30 @@ where
                     .map(|peer| client_key(peer.ip()))
             },
         );
+    }
+    if let Some(limit) = &service.rate_limit {
+        let err = |reason: String| ConfigError::Service {
+            service: service.name.clone(),
+            reason,
+        };
+        if let Some(paid) = &limit.paid {
+            let rate = paid.rate().map_err(err)?;
+            builder = builder.paid_rate_limit(shared.limiter(&service.name, Limit::Paid, rate)?);
+        }
+        if let Some(unpaid) = &limit.unpaid {
+            let rate = unpaid.rate().map_err(err)?;
+            builder = builder.unpaid_rate_limit(
+                shared.limiter(&service.name, Limit::Unpaid, rate)?,
+                limit.prefix().map_err(err)?,
+                |req: &PriceRequest<'_>| {
+                    req.extensions()
+                        .get::<Routed>()
+                        .and_then(|r| r.peer)
+                        .map(|peer| peer.ip())
+                },
+            );
+        }
+        builder = builder.rate_limit_fail_closed(limit.fail_closed);
     }
     if !service.capabilities.is_empty() {
         builder = builder.capabilities(&service.capabilities);

@@ -13,13 +13,32 @@
 //! kind = "memory"                       # revoked token ids (hex), one per line, re-read
 //! file = "revoked.txt"                  # when the file changes
 //!
+//! [redis]                               # optional: shared by a fleet (freebies,
+//! url = "redis://127.0.0.1:6379/"       # Payment charges, rate-limit buckets, and
+//! prefix = "l402"                       # revocations of kind = "redis" without a url)
+//! timeout_ms = 250
+//!
+//! [blocklist]                           # optional: 403 before routing
+//! file = "blocked.txt"                  # CIDR networks, one per line, `#` comments;
+//! reload_secs = 2                       # re-read when it changes (and on SIGHUP)
+//!
 //! [[services]]
 //! name = "weather"
 //! host = "api.example.com"              # optional; `*.example.com` matches subdomains
 //! path = "/weather"                     # optional path prefix
 //! upstream = "http://127.0.0.1:9000"
 //! price_sat = 10                        # or price_msat = 10500, or free = true (never 0)
+//!
+//! [services.rate_limit]                 # optional: 429 with Retry-After, no invoice
+//! paid = { requests = 10, per_secs = 1, burst = 20 }  # per token id
+//! unpaid = { requests = 30, per_secs = 60 }           # per client network
+//! ipv4_prefix = 24                      # default 32; ipv6_prefix: default 64
+//! fail_closed = false                   # Redis down: let through (true: 503)
 //! ```
+//!
+//! The state these settings describe (buckets, counters, the blocklist, the Redis
+//! connection) is built once by [`SharedState::from_config`](crate::SharedState::from_config)
+//! and outlives reloads.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -173,6 +192,12 @@ pub enum ConfigError {
     /// The `[revocation]` settings are refused, or its list cannot be opened.
     #[error("[revocation]: {0}")]
     Revocation(String),
+    /// The `[redis]` settings are refused.
+    #[error("[redis]: {0}")]
+    Redis(String),
+    /// The `[blocklist]` settings are refused, or its file cannot be read or parsed.
+    #[error("[blocklist]: {0}")]
+    Blocklist(String),
 }
 
 /// Everything the proxy itself is configured with (the invoice backend and the root key
@@ -199,6 +224,14 @@ pub struct ProxyConfig {
     /// The Prometheus endpoint and the access log (none by default).
     #[serde(default)]
     pub metrics: Option<crate::metrics::MetricsConfig>,
+    /// State shared by a fleet of proxies through Redis: freebies, Payment charges,
+    /// rate-limit buckets and (unless `[revocation]` names its own) revocations. None by
+    /// default: each instance keeps them in memory.
+    #[serde(default)]
+    pub redis: Option<RedisConfig>,
+    /// Client networks refused with 403 before anything else (none by default).
+    #[serde(default)]
+    pub blocklist: Option<BlocklistConfig>,
     /// The services, matched in order: the first that matches a request serves it.
     #[serde(default)]
     pub services: Vec<ServiceConfig>,
@@ -218,11 +251,15 @@ pub enum RevocationConfig {
     },
     /// Shared through Redis (`l402-redis`'s `RedisRevocationList`).
     Redis {
-        /// `redis://` or `rediss://` URL.
-        url: String,
-        /// Key prefix of the deployment (keys are `<prefix>:rev:<token id hex>`).
-        #[serde(default = "default_redis_prefix")]
-        prefix: String,
+        /// `redis://` or `rediss://` URL; left out, the connection of `[redis]` (and its
+        /// prefix) is used. Given, it also holds the Payment charges when there is no
+        /// `[redis]`.
+        #[serde(default)]
+        url: Option<String>,
+        /// Key prefix of the deployment (keys are `<prefix>:rev:<token id hex>`; default
+        /// `l402`, or `[redis]`'s prefix when `url` is left out).
+        #[serde(default)]
+        prefix: Option<String>,
         /// The longest validity of any token (revocations expire after it). Every priced
         /// service's tokens are made to expire within it.
         max_token_lifetime_secs: u64,
@@ -234,8 +271,240 @@ pub enum RevocationConfig {
     },
 }
 
-fn default_redis_prefix() -> String {
-    "l402".to_owned()
+/// Default key prefix in Redis.
+pub const DEFAULT_REDIS_PREFIX: &str = "l402";
+/// Default bound on every Redis call, in milliseconds (`l402-redis`'s default).
+pub const DEFAULT_REDIS_TIMEOUT_MS: u64 = 250;
+/// Longest Redis timeout accepted, in milliseconds: 60 s.
+pub const MAX_REDIS_TIMEOUT_MS: u64 = 60_000;
+
+/// `[redis]`: one Redis shared by every instance of a fleet.
+///
+/// With it, freebies are counted once for the fleet (a client gets `freebies` in total,
+/// not per instance), each Payment charge is accepted once by the whole fleet, rate-limit
+/// buckets are shared (a token or a network draws from one bucket whichever instance it
+/// reaches), and `[revocation] kind = "redis"` without a `url` uses this connection.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RedisConfig {
+    /// `redis://[user:password@]host:port/[db]` (or `rediss://`).
+    pub url: String,
+    /// Key prefix of the deployment: every key is `<prefix>:<kind>:...` (default `l402`).
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// Bound on every Redis call, reconnection included, in milliseconds (default 250).
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+}
+
+impl RedisConfig {
+    /// A connection to `url` with the default prefix and timeout.
+    pub fn new(url: impl Into<String>) -> Self {
+        RedisConfig {
+            url: url.into(),
+            prefix: None,
+            timeout_ms: None,
+        }
+    }
+
+    /// The key prefix.
+    pub fn prefix(&self) -> &str {
+        self.prefix.as_deref().unwrap_or(DEFAULT_REDIS_PREFIX)
+    }
+
+    /// The bound on every call.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms.unwrap_or(DEFAULT_REDIS_TIMEOUT_MS))
+    }
+}
+
+/// Default interval between checks of the blocklist file, in seconds.
+pub const DEFAULT_BLOCKLIST_RELOAD_SECS: u64 = 2;
+
+/// `[blocklist]`: client networks refused with `403 Forbidden` (gRPC
+/// `PERMISSION_DENIED`) before routing, whatever the service.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct BlocklistConfig {
+    /// CIDR networks (`203.0.113.0/24`, `2001:db8::/32`) or addresses, one per line,
+    /// `#` starts a comment. Re-read when it changes and on `SIGHUP`; a file that does
+    /// not parse is refused at start, and on a re-read keeps the list in force (the bad
+    /// line is logged).
+    pub file: PathBuf,
+    /// How often the file is checked for changes, in seconds (default 2).
+    #[serde(default)]
+    pub reload_secs: Option<u64>,
+}
+
+impl BlocklistConfig {
+    /// A blocklist read from `file`.
+    pub fn new(file: impl Into<PathBuf>) -> Self {
+        BlocklistConfig {
+            file: file.into(),
+            reload_secs: None,
+        }
+    }
+}
+
+/// Largest burst accepted in a rate limit.
+pub const MAX_RATE_BURST: u32 = 100_000;
+/// Longest period accepted in a rate limit, in seconds: one day.
+pub const MAX_RATE_PERIOD_SECS: u64 = 86_400;
+/// Fastest refill accepted: one million requests a second (one per microsecond, the
+/// resolution of the Redis buckets).
+pub const MAX_RATE_PER_SEC: u64 = 1_000_000;
+
+/// `[services.rate_limit]`: token buckets for one service, in memory or (with
+/// `[redis]`) shared by the fleet. A request past its bucket gets `429 Too Many
+/// Requests` with `Retry-After` (gRPC `RESOURCE_EXHAUSTED`), and no invoice is created.
+///
+/// ```toml
+/// [services.rate_limit]
+/// paid = { requests = 10, per_secs = 1, burst = 20 }   # per token id
+/// unpaid = { requests = 30, per_secs = 60 }            # per client network
+/// ipv4_prefix = 24                                     # default 32
+/// ipv6_prefix = 48                                     # default 64
+/// fail_closed = false                                  # Redis down: let requests through
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RateLimitConfig {
+    /// Requests made with a valid L402 token, per token id. (Payment charges are not
+    /// limited: each pays for its own request.)
+    #[serde(default)]
+    pub paid: Option<RateConfig>,
+    /// Requests that would get a challenge (no credential, or one refused), per client
+    /// network, counted before an invoice is created.
+    #[serde(default)]
+    pub unpaid: Option<RateConfig>,
+    /// The IPv4 network an unpaid bucket covers: 32 (one per address, the default) to 16
+    /// (24 puts a /24 in one bucket).
+    #[serde(default)]
+    pub ipv4_prefix: Option<u8>,
+    /// The IPv6 network an unpaid bucket covers: 128 to 32 (default 64, what one host
+    /// usually gets; 48 for a site).
+    #[serde(default)]
+    pub ipv6_prefix: Option<u8>,
+    /// While the rate limiter cannot answer (Redis down): `true` answers 503, `false`
+    /// (the default) lets the request through, logged and counted. Payments and
+    /// revocations fail closed whatever this says.
+    #[serde(default)]
+    pub fail_closed: bool,
+}
+
+/// A rate: `requests` per `per_secs` seconds, with at most `burst` at once (default
+/// `requests`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RateConfig {
+    /// Requests refilled per period.
+    pub requests: u32,
+    /// The period, in seconds (default 1).
+    #[serde(default = "one")]
+    pub per_secs: u64,
+    /// The most requests at once (default `requests`).
+    #[serde(default)]
+    pub burst: Option<u32>,
+}
+
+fn one() -> u64 {
+    1
+}
+
+impl RateConfig {
+    /// `requests` per `per_secs` seconds, bursts of `requests`.
+    pub fn new(requests: u32, per_secs: u64) -> Self {
+        RateConfig {
+            requests,
+            per_secs,
+            burst: None,
+        }
+    }
+
+    /// With bursts of `burst`.
+    #[must_use]
+    pub fn with_burst(mut self, burst: u32) -> Self {
+        self.burst = Some(burst);
+        self
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.requests == 0 {
+            return Err("requests must be at least 1 (leave the limit out for none)".to_owned());
+        }
+        if !(1..=MAX_RATE_PERIOD_SECS).contains(&self.per_secs) {
+            return Err(format!(
+                "per_secs must be between 1 and {MAX_RATE_PERIOD_SECS}"
+            ));
+        }
+        if u64::from(self.requests) > MAX_RATE_PER_SEC.saturating_mul(self.per_secs) {
+            return Err(format!(
+                "more than {MAX_RATE_PER_SEC} requests a second is not a limit"
+            ));
+        }
+        match self.burst {
+            Some(0) => Err("burst must be at least 1".to_owned()),
+            Some(b) if b > MAX_RATE_BURST => Err(format!("burst must be at most {MAX_RATE_BURST}")),
+            _ if self.requests > MAX_RATE_BURST && self.burst.is_none() => Err(format!(
+                "requests is above {MAX_RATE_BURST}: give a burst of at most {MAX_RATE_BURST}"
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The layer's rate: a bucket of `burst`, refilled one request every
+    /// `per_secs / requests`.
+    ///
+    /// # Errors
+    /// The settings [`ProxyConfig::validate`] refuses.
+    pub fn rate(&self) -> Result<l402_tower::Rate, String> {
+        self.check()?;
+        let burst = self.burst.unwrap_or(self.requests);
+        // The refill interval times the burst, in nanoseconds: at most 86,400 s times
+        // 100,000, well within u128.
+        let period_ns = u128::from(self.per_secs) * 1_000_000_000 * u128::from(burst)
+            / u128::from(self.requests);
+        let period = Duration::from_nanos(u64::try_from(period_ns).unwrap_or(u64::MAX));
+        l402_tower::Rate::new(burst, period).map_err(|e| e.to_string())
+    }
+}
+
+impl RateLimitConfig {
+    /// The network unpaid buckets cover.
+    ///
+    /// # Errors
+    /// A prefix out of range.
+    pub fn prefix(&self) -> Result<l402_tower::IpPrefix, String> {
+        let v4 = self.ipv4_prefix.unwrap_or(32);
+        let v6 = self.ipv6_prefix.unwrap_or(64);
+        if !(16..=32).contains(&v4) {
+            return Err("ipv4_prefix must be between 16 and 32 (24 or 32 are usual)".to_owned());
+        }
+        if !(32..=128).contains(&v6) {
+            return Err("ipv6_prefix must be between 32 and 128 (48 or 64 are usual)".to_owned());
+        }
+        l402_tower::IpPrefix::new(v4, v6).map_err(|e| e.to_string())
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.paid.is_none() && self.unpaid.is_none() {
+            return Err("rate_limit needs paid or unpaid".to_owned());
+        }
+        for (key, rate) in [("paid", &self.paid), ("unpaid", &self.unpaid)] {
+            if let Some(r) = rate {
+                r.rate().map_err(|e| format!("rate_limit.{key}: {e}"))?;
+            }
+        }
+        if (self.ipv4_prefix.is_some() || self.ipv6_prefix.is_some()) && self.unpaid.is_none() {
+            return Err("rate_limit: ipv4_prefix and ipv6_prefix need unpaid".to_owned());
+        }
+        self.prefix().map_err(|e| format!("rate_limit: {e}"))?;
+        Ok(())
+    }
 }
 
 /// `[[services]]`: one upstream and how it is sold.
@@ -318,6 +587,9 @@ pub struct ServiceConfig {
     pub payment_realm: Option<String>,
     /// How long a Payment challenge can be paid and presented, in seconds (default 900).
     pub payment_expiry_secs: Option<u64>,
+    /// Rate limits (none by default).
+    #[serde(default)]
+    pub rate_limit: Option<RateLimitConfig>,
 }
 
 /// `upstream_protocol`: HTTP/1.1 or HTTP/2 to the upstream.
@@ -546,6 +818,12 @@ impl ServiceConfig {
         if self.validity_secs == Some(0) {
             return Err(self.err("validity_secs must be at least 1"));
         }
+        if let Some(limit) = &self.rate_limit {
+            if self.free {
+                return Err(self.err("a free service takes no rate_limit: nothing is sold"));
+            }
+            limit.check().map_err(|e| self.err(e))?;
+        }
         for k in self.headers.keys() {
             http::HeaderName::from_bytes(k.as_bytes())
                 .map_err(|_| self.err(format!("invalid header name {k:?}")))?;
@@ -613,6 +891,11 @@ impl ProxyConfig {
         {
             *file = base.join(&*file);
         }
+        if let Some(BlocklistConfig { file, .. }) = &mut self.blocklist
+            && file.is_relative()
+        {
+            *file = base.join(&*file);
+        }
     }
 
     /// Checks the whole configuration.
@@ -650,6 +933,35 @@ impl ProxyConfig {
                 )));
             }
         }
+        if let Some(redis) = &self.redis {
+            let err = |m: &str| Err(ConfigError::Redis(m.to_owned()));
+            if redis.url.is_empty() {
+                return err("url must not be empty");
+            }
+            let prefix = redis.prefix();
+            if prefix.is_empty()
+                || prefix.len() > 64
+                || !prefix
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+            {
+                return err("prefix must be 1 to 64 of A-Z a-z 0-9 _ - .");
+            }
+            if let Some(t) = redis.timeout_ms
+                && !(1..=MAX_REDIS_TIMEOUT_MS).contains(&t)
+            {
+                return Err(ConfigError::Redis(format!(
+                    "timeout_ms must be between 1 and {MAX_REDIS_TIMEOUT_MS}"
+                )));
+            }
+        }
+        if let Some(b) = &self.blocklist
+            && b.reload_secs == Some(0)
+        {
+            return Err(ConfigError::Blocklist(
+                "reload_secs must be at least 1".to_owned(),
+            ));
+        }
         match &self.revocation {
             Some(RevocationConfig::Memory {
                 reload_secs: Some(0),
@@ -662,6 +974,18 @@ impl ProxyConfig {
                 ..
             }) => Err(ConfigError::Revocation(
                 "max_token_lifetime_secs must be at least 1".to_owned(),
+            )),
+            Some(RevocationConfig::Redis { url: None, .. }) if self.redis.is_none() => {
+                Err(ConfigError::Revocation(
+                    "kind = \"redis\" needs a url, or a [redis] section".to_owned(),
+                ))
+            }
+            Some(RevocationConfig::Redis {
+                url: None,
+                prefix: Some(_),
+                ..
+            }) => Err(ConfigError::Revocation(
+                "prefix needs url: without one, [redis]'s prefix is used".to_owned(),
             )),
             _ => Ok(()),
         }
@@ -877,6 +1201,118 @@ mod tests {
                 parse(&format!("{bad}{}", service("price_sat = 1"))).is_err(),
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn rate_limits_redis_and_blocklist_are_read_and_validated() {
+        let c = parse(&format!(
+            "[redis]\nurl = \"redis://127.0.0.1/\"\n\
+             [blocklist]\nfile = \"blocked.txt\"\n\
+             [revocation]\nkind = \"redis\"\nmax_token_lifetime_secs = 600\n{}\
+             [services.rate_limit]\npaid = {{ requests = 10, per_secs = 1, burst = 20 }}\n\
+             unpaid = {{ requests = 30, per_secs = 60 }}\nipv4_prefix = 24\nipv6_prefix = 48\n\
+             fail_closed = true\n",
+            service("price_sat = 1")
+        ))
+        .unwrap();
+        let redis = c.redis.as_ref().unwrap();
+        assert_eq!(
+            (redis.prefix(), redis.timeout()),
+            ("l402", Duration::from_millis(250))
+        );
+        assert_eq!(
+            c.blocklist.as_ref().unwrap().file,
+            Path::new("/etc/l402/blocked.txt")
+        );
+        let limit = c.services[0].rate_limit.as_ref().unwrap();
+        let paid = limit.paid.unwrap().rate().unwrap();
+        assert_eq!(paid.burst(), 20);
+        assert_eq!(paid.emission_interval(), Duration::from_millis(100));
+        let unpaid = limit.unpaid.unwrap().rate().unwrap();
+        assert_eq!(unpaid.burst(), 30);
+        assert_eq!(unpaid.emission_interval(), Duration::from_secs(2));
+        let p = limit.prefix().unwrap();
+        assert_eq!(p.key("192.0.2.9".parse().unwrap()), "ip:192.0.2.0/24");
+        assert!(limit.fail_closed);
+
+        for (bad, want) in [
+            ("paid = { requests = 0 }", "requests must be at least 1"),
+            (
+                "paid = { requests = 5, per_secs = 0 }",
+                "per_secs must be between",
+            ),
+            (
+                "paid = { requests = 5, burst = 0 }",
+                "burst must be at least 1",
+            ),
+            (
+                "paid = { requests = 5, burst = 100001 }",
+                "burst must be at most 100000",
+            ),
+            (
+                "paid = { requests = 4000000 }",
+                "more than 1000000 requests a second",
+            ),
+            (
+                "unpaid = { requests = 200000, per_secs = 60 }",
+                "give a burst",
+            ),
+            (
+                "unpaid = { requests = 5 }\nipv4_prefix = 8",
+                "ipv4_prefix must be between",
+            ),
+            (
+                "unpaid = { requests = 5 }\nipv6_prefix = 129",
+                "ipv6_prefix must be between",
+            ),
+            ("paid = { requests = 5 }\nipv4_prefix = 24", "need unpaid"),
+            ("fail_closed = true", "needs paid or unpaid"),
+            ("paid = { requests = 5, every = 1 }", "unknown field"),
+        ] {
+            let e = parse(&format!(
+                "{}[services.rate_limit]\n{bad}\n",
+                service("price_sat = 1")
+            ))
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains(want), "{bad}: {e}");
+        }
+        let e = parse(&format!(
+            "{}[services.rate_limit]\npaid = {{ requests = 5 }}\n",
+            service("free = true")
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("free service takes no rate_limit"), "{e}");
+        for (bad, want) in [
+            (
+                "[redis]\nurl = \"redis://x/\"\ntimeout_ms = 0\n",
+                "[redis]: timeout_ms",
+            ),
+            ("[redis]\nurl = \"\"\n", "[redis]: url must not be empty"),
+            (
+                "[redis]\nurl = \"redis://x/\"\nprefix = \"a:b\"\n",
+                "[redis]: prefix must be",
+            ),
+            (
+                "[blocklist]\nfile = \"b\"\nreload_secs = 0\n",
+                "[blocklist]: reload_secs",
+            ),
+            (
+                "[revocation]\nkind = \"redis\"\nmax_token_lifetime_secs = 60\n",
+                "needs a url, or a [redis] section",
+            ),
+            (
+                "[redis]\nurl = \"redis://x/\"\n[revocation]\nkind = \"redis\"\nprefix = \"p\"\n\
+                 max_token_lifetime_secs = 60\n",
+                "prefix needs url",
+            ),
+        ] {
+            let e = parse(&format!("{bad}{}", service("price_sat = 1")))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{bad}: {e}");
         }
     }
 }

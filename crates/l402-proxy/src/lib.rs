@@ -57,6 +57,18 @@
 //! within 10 seconds, a connection failure) is a pricing failure: the client gets 503
 //! and `Retry-After`, never free access. Requests with a valid token are not priced.
 //!
+//! # Rate limits, the blocklist and fleets
+//!
+//! [`ServiceConfig::rate_limit`] puts token buckets on a priced service: per token id for
+//! paid requests, per client network ([`RateLimitConfig::ipv4_prefix`], `ipv6_prefix`)
+//! for unpaid ones, checked before an invoice is minted; past a bucket the client gets
+//! 429 with `Retry-After`. [`ProxyConfig::blocklist`] refuses listed networks with 403
+//! before routing, from a file re-read when it changes. [`ProxyConfig::redis`] shares the
+//! freebies, the Payment charges consumed, the buckets and (for `[revocation] kind =
+//! "redis"` without a url) the revocations with every instance using the same Redis and
+//! prefix. [`SharedState::from_config`] builds all of that once; give it to each
+//! [`ProxyBuilder::shared`] so that reloads keep every count.
+//!
 //! # Example
 //!
 //! A free service and a priced one, in front of an upstream on port 9000; the invoices
@@ -102,6 +114,7 @@
 #![warn(missing_docs)]
 
 mod auth;
+mod blocklist;
 pub mod config;
 mod forward;
 pub mod metrics;
@@ -109,6 +122,7 @@ mod price_answer;
 mod pricer;
 pub mod revocation;
 mod route;
+mod shared;
 mod target;
 mod tls;
 
@@ -122,19 +136,23 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response};
-use l402_core::payment_scheme::{ChallengeIdSecret, DynChargeStore, MemoryChargeStore};
+use l402_core::payment_scheme::{ChallengeIdSecret, DynChargeStore};
 use l402_core::{BoxInvoiceBackend, RootKeyStore};
 
 pub use axum::body::Body;
+pub use blocklist::BlocklistFile;
 pub use config::{
-    AuthScheme, ConfigError, ProxyConfig, RevocationConfig, ServiceConfig, UpstreamProtocol,
+    AuthScheme, BlocklistConfig, ConfigError, ProxyConfig, RateConfig, RateLimitConfig,
+    RedisConfig, RevocationConfig, ServiceConfig, UpstreamProtocol,
 };
 pub use route::{ClientAddr, Proto};
+pub use shared::SharedState;
 
 use auth::{PaymentSettings, Pricing};
 use forward::Forward;
 use pricer::HttpPricer;
 use route::{Entry, Matcher, Rewrite, Table};
+use tower::ServiceExt as _;
 use tower::util::BoxCloneSyncService;
 
 /// Why a [`ProxyBuilder`] could not build.
@@ -165,6 +183,10 @@ pub enum BuildError {
 #[derive(Clone)]
 pub struct Proxy {
     table: Arc<Table>,
+    /// `[blocklist]`: refuses listed client networks before routing.
+    blocklist: Option<l402_tower::IpBlocklistLayer>,
+    /// Kept alive with the proxy: the blocklist file is watched while it is.
+    _shared: Arc<SharedState>,
 }
 
 impl fmt::Debug for Proxy {
@@ -188,6 +210,7 @@ impl Proxy {
             store,
             payment_id_secret: None,
             charges: None,
+            shared: None,
             proto: Proto::Http,
             metrics: None,
         }
@@ -207,6 +230,7 @@ pub struct ProxyBuilder<K> {
     store: K,
     payment_id_secret: Option<ChallengeIdSecret>,
     charges: Option<Arc<dyn DynChargeStore>>,
+    shared: Option<Arc<SharedState>>,
     proto: Proto,
     metrics: Option<bool>,
 }
@@ -233,8 +257,19 @@ where
         self
     }
 
-    /// Where consumed `Payment` charges are recorded, for every service (default: in
-    /// memory, right for one proxy; a fleet needs one shared store, such as `l402-redis`'s
+    /// The state shared with the proxies built before and after this one (a reload):
+    /// Payment charges, freebie counters, rate-limit buckets, the blocklist, and with
+    /// `[redis]` the fleet's connection. Build it once with
+    /// [`SharedState::from_config`]. Without it, [`build`](Self::build) makes a fresh one
+    /// from the configuration, so counters in memory start from zero.
+    pub fn shared(mut self, state: Arc<SharedState>) -> Self {
+        self.shared = Some(state);
+        self
+    }
+
+    /// Where consumed `Payment` charges are recorded, for every service, instead of the
+    /// [shared state](Self::shared)'s store (by default: in `[redis]`, else in memory,
+    /// right for one proxy; a fleet needs one shared store, such as `l402-redis`'s
     /// `RedisChargeStore`).
     pub fn charge_store(mut self, store: Arc<dyn DynChargeStore>) -> Self {
         self.charges = Some(store);
@@ -262,8 +297,16 @@ where
     ///
     /// # Errors
     /// [`BuildError`] naming the first problem found.
+    ///
+    /// # Panics
+    /// Without [`shared`](Self::shared) state and with a `[blocklist]`, outside a Tokio
+    /// runtime (see [`SharedState::from_config`]).
     pub fn build(self) -> Result<Proxy, BuildError> {
         self.config.validate()?;
+        let shared = match self.shared {
+            Some(s) => s,
+            None => Arc::new(SharedState::from_config(&self.config)?),
+        };
         // For HTTP pricers only: upstreams have their own clients.
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
@@ -273,9 +316,7 @@ where
             .map_err(BuildError::Client)?;
         let payment = PaymentSettings {
             id_secret: self.payment_id_secret,
-            charges: self
-                .charges
-                .unwrap_or_else(|| Arc::new(MemoryChargeStore::new())),
+            charges: self.charges.unwrap_or_else(|| shared.charges()),
         };
         let metrics = self.metrics.unwrap_or(self.config.metrics.is_some());
         let mut entries = Vec::with_capacity(self.config.services.len());
@@ -304,6 +345,7 @@ where
                 &self.backend,
                 &self.store,
                 &payment,
+                &shared,
                 forward,
                 metrics,
             )?;
@@ -339,7 +381,14 @@ where
                 series: metrics::Series::default(),
             });
         }
+        let blocklist = shared.blocklist().map(|list| {
+            l402_tower::IpBlocklistLayer::new(list.clone(), |req: &l402_tower::PriceRequest<'_>| {
+                route::client_addr(req.extensions()).map(|a| a.ip())
+            })
+        });
         Ok(Proxy {
+            blocklist,
+            _shared: Arc::clone(&shared),
             table: Arc::new({
                 let mut table = Table::new(entries, self.proto);
                 table.log_paths = self.config.metrics.as_ref().is_none_or(|m| m.log_paths);
@@ -369,6 +418,16 @@ where
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let table = Arc::clone(&self.table);
         let req = req.map(Body::new);
-        Box::pin(async move { Ok(table.serve(req).await) })
+        match &self.blocklist {
+            None => Box::pin(async move { Ok(table.serve(req).await) }),
+            Some(layer) => {
+                let serve = tower::service_fn(move |req: Request<Body>| {
+                    let table = Arc::clone(&table);
+                    async move { Ok::<_, Infallible>(table.serve(req).await) }
+                });
+                let blocked = tower::Layer::layer(layer, serve);
+                Box::pin(blocked.oneshot(req))
+            }
+        }
     }
 }

@@ -39,6 +39,23 @@ impl Revocations {
     /// # Panics
     /// With a file list, outside a Tokio runtime (the reload task is spawned on it).
     pub fn from_config(config: Option<&RevocationConfig>) -> Result<Self, ConfigError> {
+        Self::from_config_with(config, None)
+    }
+
+    /// As [`from_config`](Self::from_config); a Redis list without a `url` of its own
+    /// uses `shared`, the connection of `[redis]` (see
+    /// [`SharedState::redis`](crate::SharedState::redis)).
+    ///
+    /// # Errors
+    /// As [`from_config`](Self::from_config); a Redis list with neither a `url` nor
+    /// `shared`.
+    ///
+    /// # Panics
+    /// As [`from_config`](Self::from_config).
+    pub fn from_config_with(
+        config: Option<&RevocationConfig>,
+        shared: Option<&RedisConnection>,
+    ) -> Result<Self, ConfigError> {
         match config {
             None => Ok(Revocations::None(MemoryRevocationList::new())),
             Some(RevocationConfig::Memory { file, reload_secs }) => {
@@ -67,10 +84,22 @@ impl Revocations {
                 let err = |e: &dyn std::error::Error| {
                     ConfigError::Revocation(l402_core::ErrorChain(e).to_string())
                 };
-                let conn = RedisConnection::builder(url.clone())
-                    .prefix(prefix.clone())
-                    .build()
-                    .map_err(|e| err(&e))?;
+                let conn = match (url, shared) {
+                    (Some(url), _) => RedisConnection::builder(url.clone())
+                        .prefix(
+                            prefix
+                                .clone()
+                                .unwrap_or_else(|| crate::config::DEFAULT_REDIS_PREFIX.to_owned()),
+                        )
+                        .build()
+                        .map_err(|e| err(&e))?,
+                    (None, Some(shared)) => shared.clone(),
+                    (None, None) => {
+                        return Err(ConfigError::Revocation(
+                            "kind = \"redis\" needs a url, or a [redis] section".to_owned(),
+                        ));
+                    }
+                };
                 let mut builder = RedisRevocationList::builder(conn)
                     .max_token_lifetime(Duration::from_secs(*max_token_lifetime_secs));
                 if let Some(s) = staleness_secs {

@@ -190,6 +190,14 @@ impl Proto {
     }
 }
 
+/// The client's address: the [`ClientAddr`] extension, else axum's `ConnectInfo`.
+pub(crate) fn client_addr(extensions: &http::Extensions) -> Option<SocketAddr> {
+    extensions
+        .get::<ClientAddr>()
+        .map(|c| c.0)
+        .or_else(|| extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0))
+}
+
 /// What routing decided, in the request's extensions for the paywall and the forwarder:
 /// the canonical target and the client's connection.
 #[derive(Debug, Clone)]
@@ -260,15 +268,7 @@ impl Table {
             .find(|e| e.matcher.matches(target.authority.as_ref(), &target.path));
         // Kept for the access log only.
         let path = (logged && self.log_paths).then(|| target.path.clone());
-        let peer = req
-            .extensions()
-            .get::<ClientAddr>()
-            .map(|c| c.0)
-            .or_else(|| {
-                req.extensions()
-                    .get::<ConnectInfo<SocketAddr>>()
-                    .map(|c| c.0)
-            });
+        let peer = client_addr(req.extensions());
         let rewritten = match found.and_then(|e| e.rewrite.as_ref()) {
             None => None,
             Some(rewrite) => match rewrite.apply(&target.path) {

@@ -1,7 +1,7 @@
 //! Free allowances (Aperture's "freebies"): a few requests per client before payment.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Default most keys a [`MemoryFreeAllowance`] tracks: about 10 MB of counters at most.
@@ -24,6 +24,13 @@ pub const DEFAULT_MAX_KEYS: usize = 100_000;
 pub trait FreeAllowance: Send + Sync + 'static {
     /// Uses one free request of `key`, if it has one left.
     async fn try_consume(&self, key: &str) -> bool;
+}
+
+#[async_trait::async_trait]
+impl<T: FreeAllowance + ?Sized> FreeAllowance for Arc<T> {
+    async fn try_consume(&self, key: &str) -> bool {
+        (**self).try_consume(key).await
+    }
 }
 
 /// An in-memory [`FreeAllowance`]: `per_key` free requests per key, optionally per time

@@ -306,8 +306,9 @@ pub use ratelimit::MemoryRateLimiter;
 /// The response future of an [`IpBlocklistService`].
 pub use ratelimit::futures_either::Either as BlocklistFuture;
 pub use ratelimit::{
-    Decision, InvalidBlocklist, InvalidPrefix, InvalidRate, IpBlocklist, IpBlocklistLayer,
-    IpBlocklistService, IpPrefix, MAX_BLOCKLIST_LEN, Rate, RateLimitError, RateLimiter,
+    BlocklistTextError, Decision, InvalidBlocklist, InvalidPrefix, InvalidRate, IpBlocklist,
+    IpBlocklistLayer, IpBlocklistService, IpPrefix, MAX_BLOCKLIST_LEN, MAX_BLOCKLIST_TEXT_LEN,
+    Rate, RateLimitError, RateLimiter,
 };
 pub use service::L402Service;
 

@@ -214,6 +214,46 @@ pub struct InvalidBlocklist {
 
 /// Most entries a blocklist holds.
 pub const MAX_BLOCKLIST_LEN: usize = 100_000;
+/// Largest blocklist text [`IpBlocklist::parse_text`] reads: 4 MiB.
+pub const MAX_BLOCKLIST_TEXT_LEN: usize = 4 * 1024 * 1024;
+/// Longest entry accepted, in bytes (the longest IPv6 CIDR is 43 characters).
+const MAX_ENTRY_LEN: usize = 64;
+
+/// Why a blocklist text ([`IpBlocklist::parse_text`]) is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BlocklistTextError {
+    /// Longer than [`MAX_BLOCKLIST_TEXT_LEN`].
+    #[error("the blocklist is larger than {MAX_BLOCKLIST_TEXT_LEN} bytes")]
+    TooLarge,
+    /// More than [`MAX_BLOCKLIST_LEN`] entries.
+    #[error("the blocklist has more than {MAX_BLOCKLIST_LEN} entries")]
+    TooManyEntries,
+    /// A line that is not an address or a CIDR network.
+    #[error("line {line}: {source}")]
+    Line {
+        /// The line number, from 1.
+        line: usize,
+        /// The entry refused.
+        #[source]
+        source: InvalidBlocklist,
+    },
+}
+
+fn parse_entry(e: &str) -> Result<IpNet, InvalidBlocklist> {
+    let e = e.trim();
+    let parsed = if e.len() > MAX_ENTRY_LEN {
+        None
+    } else {
+        e.parse::<IpNet>()
+            .map(|n| n.trunc())
+            .or_else(|_| e.parse::<IpAddr>().map(IpNet::from))
+            .ok()
+    };
+    parsed.ok_or_else(|| InvalidBlocklist {
+        entry: format!("{:?}", e.chars().take(64).collect::<String>()),
+    })
+}
 
 impl IpBlocklist {
     /// An empty list.
@@ -232,18 +272,36 @@ impl IpBlocklist {
                 entry: format!("#{}", MAX_BLOCKLIST_LEN + 1),
             });
         }
-        entries
-            .iter()
-            .map(|e| {
-                let e = e.as_ref().trim();
-                e.parse::<IpNet>()
-                    .map(|n| n.trunc())
-                    .or_else(|_| e.parse::<IpAddr>().map(IpNet::from))
-                    .map_err(|_| InvalidBlocklist {
-                        entry: format!("{:?}", e.chars().take(64).collect::<String>()),
-                    })
-            })
-            .collect()
+        entries.iter().map(|e| parse_entry(e.as_ref())).collect()
+    }
+
+    /// Parses a blocklist file's text: one entry a line (as [`parse`](Self::parse)),
+    /// `#` starting a comment, blank lines ignored.
+    ///
+    /// # Errors
+    /// [`BlocklistTextError`]: text over [`MAX_BLOCKLIST_TEXT_LEN`] bytes, more than
+    /// [`MAX_BLOCKLIST_LEN`] entries, or the first line refused, with its number.
+    pub fn parse_text(text: &str) -> Result<Vec<IpNet>, BlocklistTextError> {
+        if text.len() > MAX_BLOCKLIST_TEXT_LEN {
+            return Err(BlocklistTextError::TooLarge);
+        }
+        let mut nets = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let entry = line.split('#').next().unwrap_or_default().trim();
+            if entry.is_empty() {
+                continue;
+            }
+            if nets.len() == MAX_BLOCKLIST_LEN {
+                return Err(BlocklistTextError::TooManyEntries);
+            }
+            nets.push(
+                parse_entry(entry).map_err(|source| BlocklistTextError::Line {
+                    line: n + 1,
+                    source,
+                })?,
+            );
+        }
+        Ok(nets)
     }
 
     /// A list of `entries`.
@@ -621,6 +679,68 @@ mod tests {
         assert!(IpBlocklist::parse(&["10.0.0.0/33"]).is_err());
         list.replace(Vec::new());
         assert!(!list.contains("192.0.2.9".parse().unwrap()));
+    }
+
+    #[test]
+    fn blocklist_text() {
+        let nets = IpBlocklist::parse_text("# abuse\n198.51.100.7/24  # a /24\n\n  2001:db8::1\n")
+            .unwrap();
+        assert_eq!(
+            nets,
+            vec![
+                "198.51.100.0/24".parse::<IpNet>().unwrap(),
+                "2001:db8::1/128".parse().unwrap()
+            ]
+        );
+        let e = IpBlocklist::parse_text("10.0.0.0/8\n# x\n10.0.0.0/40\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "line 3: blocklist entry \"10.0.0.0/40\": not an ip address or cidr network"
+        );
+        assert_eq!(
+            IpBlocklist::parse_text(&" ".repeat(MAX_BLOCKLIST_TEXT_LEN + 1)),
+            Err(BlocklistTextError::TooLarge)
+        );
+        let many = "10.0.0.1\n".repeat(MAX_BLOCKLIST_LEN + 1);
+        assert_eq!(
+            IpBlocklist::parse_text(&many),
+            Err(BlocklistTextError::TooManyEntries)
+        );
+        assert!(IpBlocklist::parse_text(&"1".repeat(100)).is_err());
+    }
+
+    proptest::proptest! {
+        /// Any text: an answer, never a panic; every network accepted is what its line
+        /// says, so the list holds exactly the addresses the operator wrote.
+        #[test]
+        fn blocklist_text_never_panics(text in "\\PC{0,400}") {
+            let _ = IpBlocklist::parse_text(&text);
+        }
+
+        #[test]
+        fn blocklist_text_round_trips(nets in proptest::collection::vec(
+            (proptest::prelude::any::<[u8; 4]>(), 0u8..=32, proptest::prelude::any::<[u8; 16]>(), 0u8..=128, proptest::prelude::any::<bool>()),
+            0..20,
+        )) {
+            let want: Vec<IpNet> = nets
+                .iter()
+                .map(|&(v4, l4, v6, l6, pick)| {
+                    let net = if pick {
+                        IpNet::new(IpAddr::from(v4), l4)
+                    } else {
+                        IpNet::new(IpAddr::from(v6), l6)
+                    };
+                    net.map(|n| n.trunc()).unwrap()
+                })
+                .collect();
+            let text: String = want.iter().map(|n| format!("{n} # c\n")).collect();
+            proptest::prop_assert_eq!(IpBlocklist::parse_text(&text).unwrap(), want.clone());
+            let list = IpBlocklist::new();
+            list.replace(want.clone());
+            for n in &want {
+                proptest::prop_assert!(list.contains(n.network()));
+            }
+        }
     }
 
     #[test]

@@ -273,7 +273,7 @@ pub(crate) async fn run(args: DevNodeArgs) -> CmdResult {
             let now = snapshot(&network, &server, &payer);
             if now != last {
                 last = now;
-                let (server_msat, payer_msat, payments) = now;
+                let (server_msat, payer_msat, payments, _) = now;
                 println!(
                     "payments: {payments}  server balance: {server_msat} msat  payer balance: {payer_msat} msat"
                 );
@@ -496,11 +496,12 @@ fn get_env(backend: BackendKind, payer: &Started, dir: &Path) -> String {
     )
 }
 
-fn snapshot(network: &MockNetwork, server: &Started, payer: &Started) -> (u64, u64, usize) {
+fn snapshot(network: &MockNetwork, server: &Started, payer: &Started) -> (u64, u64, usize, usize) {
     (
         server.node().balance().msat(),
         payer.node().balance().msat(),
         network.payment_count(),
+        network.invoice_count(),
     )
 }
 
@@ -542,6 +543,7 @@ fn write_status(
         "network": "regtest",
         "server": node_json(backend, server),
         "payer": node_json(backend, payer),
+        "invoices": network.invoice_count(),
         "payments": network.payment_count(),
         "total_paid_msat": network.total_paid().msat(),
         "total_fees_msat": network.total_fees().msat(),

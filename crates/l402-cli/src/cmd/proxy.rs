@@ -6,10 +6,9 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use clap::Args;
 use l402_core::DerivedRootKeyStore;
-use l402_core::payment_scheme::{ChallengeIdSecret, DynChargeStore, MemoryChargeStore};
+use l402_core::payment_scheme::ChallengeIdSecret;
 use l402_proxy::revocation::Revocations;
-use l402_proxy::{Proto, Proxy, RevocationConfig};
-use l402_redis::{RedisChargeStore, RedisConnection};
+use l402_proxy::{Proto, Proxy, RevocationConfig, SharedState};
 
 use crate::config::{DEFAULT_MASTER_SECRET_ENV, ProxyConfig};
 use crate::exit::{CliError, CmdResult, OK};
@@ -40,8 +39,11 @@ use crate::tls::CertStore;
 /// restart through `[revocation]` (a file of token ids, or Redis). A service with
 /// `auth_scheme = "payment"` offers the `Payment` scheme (charge intent) instead of L402,
 /// `"l402+payment"` both in one 402; each charge credential is accepted once (consumed in
-/// memory, or in Redis when `[revocation]` uses Redis), its challenge id derived from the
-/// master secret. Serves HTTP/1.1 and HTTP/2 over cleartext (h2c), or with `[tls]` HTTPS
+/// memory, or in Redis with `[redis]` or when `[revocation]` uses Redis), its challenge
+/// id derived from the master secret. `[services.rate_limit]` answers 429 with
+/// `Retry-After` past a token's or a client network's bucket (no invoice is created);
+/// `[blocklist]` refuses listed networks with 403, its file re-read when it changes and
+/// on SIGHUP; `[redis]` shares freebies, charges, buckets and revocations across a fleet. Serves HTTP/1.1 and HTTP/2 over cleartext (h2c), or with `[tls]` HTTPS
 /// (h2 or HTTP/1.1 by ALPN), its certificate re-read when the files change (new
 /// connections get the new one, open ones keep theirs; a bad one is logged and the old one
 /// kept); stops gracefully on Ctrl-C or SIGTERM, finishing the requests in flight.
@@ -50,8 +52,8 @@ use crate::tls::CertStore;
 /// whole: new requests use it, requests in flight finish on the old one, tokens and
 /// Payment challenges issued before stay valid (the root keys, revocations and charges
 /// outlive reloads). A file that does not check is refused with a logged error and the
-/// running configuration keeps serving; `listen`, `[tls]`, `[root_keys]` and
-/// `[revocation]` need a restart. `--check FILE` validates a file without starting.
+/// running configuration keeps serving; `listen`, `[tls]`, `[root_keys]`,
+/// `[revocation]`, `[redis]` and `[blocklist]` need a restart. `--check FILE` validates a file without starting.
 ///
 /// The configuration file format is documented in crates/l402-cli/examples/proxy.toml.
 #[derive(Debug, Args)]
@@ -218,6 +220,8 @@ impl Reloader {
     /// Reads, checks and builds the new configuration in full, then swaps it in; requests
     /// already running finish on the proxy they started with.
     fn reload(&self) -> Result<usize, CliError> {
+        // The blocklist file is re-read whether or not the configuration checks.
+        self.state.shared.reload_blocklist();
         let config = self.source.load()?;
         let fixed = |what: &str| {
             Err(CliError::config(format!(
@@ -235,6 +239,12 @@ impl Reloader {
         }
         if config.proxy.revocation != self.started.proxy.revocation {
             return fixed("[revocation]");
+        }
+        if config.proxy.redis != self.started.proxy.redis {
+            return fixed("[redis]");
+        }
+        if config.proxy.blocklist != self.started.proxy.blocklist {
+            return fixed("[blocklist]");
         }
         let proxy = self.state.build(&config)?;
         let services = proxy.services();
@@ -278,21 +288,25 @@ impl Source {
 }
 
 /// What outlives a reload: the root keys (with the revocation list), the Payment
-/// scheme's challenge id secret and the consumed charges. Tokens and challenges issued
-/// before a reload stay valid after it.
+/// scheme's challenge id secret, and the proxy's [`SharedState`] (consumed charges,
+/// freebies, rate-limit buckets, the blocklist; in Redis with `[redis]`). Tokens and
+/// challenges issued before a reload stay valid after it, and no count starts again.
 struct State {
     store: Arc<DerivedRootKeyStore<Revocations>>,
     id_secret: ChallengeIdSecret,
-    charges: Arc<dyn DynChargeStore>,
+    shared: Arc<SharedState>,
 }
 
 impl State {
     fn new(config: &ProxyConfig) -> Result<Self, CliError> {
-        let (store, id_secret) = root_key_store(config)?;
+        let shared = Arc::new(
+            SharedState::from_config(&config.proxy).map_err(|e| CliError::config(e.to_string()))?,
+        );
+        let (store, id_secret) = root_key_store(config, &shared)?;
         Ok(State {
             store: Arc::new(store),
             id_secret,
-            charges: charge_store(config)?,
+            shared,
         })
     }
 
@@ -306,28 +320,10 @@ impl State {
         };
         Proxy::builder(config.proxy.clone(), backend, Arc::clone(&self.store))
             .payment_id_secret(self.id_secret.clone())
-            .charge_store(Arc::clone(&self.charges))
+            .shared(Arc::clone(&self.shared))
             .proto(proto)
             .build()
             .map_err(|e| CliError::config(crate::exit::chain(&e)))
-    }
-}
-
-/// The charge store: Redis (same URL and prefix as `[revocation]`) when the revocation
-/// list is in Redis, else in memory. One store for every service (payment hashes are
-/// unique), shared by a fleet when in Redis.
-fn charge_store(config: &ProxyConfig) -> Result<Arc<dyn DynChargeStore>, CliError> {
-    match &config.proxy.revocation {
-        Some(RevocationConfig::Redis { url, prefix, .. }) => {
-            let conn = RedisConnection::builder(url.clone())
-                .prefix(prefix.clone())
-                .build()
-                .map_err(|e| {
-                    CliError::config(format!("[revocation]: {}", crate::exit::chain(&e)))
-                })?;
-            Ok(Arc::new(RedisChargeStore::new(conn)))
-        }
-        _ => Ok(Arc::new(MemoryChargeStore::new())),
     }
 }
 
@@ -336,6 +332,7 @@ fn charge_store(config: &ProxyConfig) -> Result<Arc<dyn DynChargeStore>, CliErro
 /// restarts and verify on every proxy sharing it.
 fn root_key_store(
     config: &ProxyConfig,
+    shared: &SharedState,
 ) -> Result<(DerivedRootKeyStore<Revocations>, ChallengeIdSecret), CliError> {
     let rk = &config.root_keys;
     let secret = match (&rk.master_secret_file, &rk.master_secret_env) {
@@ -355,7 +352,8 @@ fn root_key_store(
             ..
         })
     );
-    let revocations = Revocations::from_config(config.proxy.revocation.as_ref())
+    let revocations = shared
+        .revocations(&config.proxy)
         .map_err(|e| CliError::config(e.to_string()))?;
     let id_secret = ChallengeIdSecret::derive_from(&secret);
     let mut store = DerivedRootKeyStore::with_revocation_list(secret, revocations)

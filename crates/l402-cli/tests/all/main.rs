@@ -23,6 +23,7 @@ mod pay_loop;
 #[cfg(feature = "dev-node")]
 mod proxy;
 mod proxy_aperture;
+mod proxy_fleet;
 mod proxy_paths;
 mod proxy_payment;
 mod proxy_reload;

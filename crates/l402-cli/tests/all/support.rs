@@ -471,6 +471,8 @@ pub(crate) fn get(node: &DevNode, tokens: &Path, extra: &[&str], url: &str) -> C
 #[derive(Debug)]
 pub(crate) struct RawResponse {
     pub(crate) status: u16,
+    /// The status line and headers.
+    pub(crate) head: String,
     pub(crate) body: String,
 }
 
@@ -498,6 +500,7 @@ pub(crate) async fn raw_request(addr: SocketAddr, request: &[u8]) -> RawResponse
         .unwrap_or_else(|| panic!("no status line in {text:?}"));
     RawResponse {
         status,
+        head: head.to_owned(),
         body: body.to_owned(),
     }
 }

@@ -8,6 +8,7 @@
     unreachable_pub
 )]
 
+mod fleet;
 mod grpc;
 mod metrics;
 mod protocols;

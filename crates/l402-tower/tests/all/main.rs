@@ -12,6 +12,7 @@
 mod cross_route;
 mod extract;
 mod flood;
+mod fuzz_corpus;
 mod layer;
 mod observe;
 mod payment;
