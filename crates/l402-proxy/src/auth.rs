@@ -64,14 +64,17 @@ pub(crate) fn pipeline<K>(
     backend: &BoxInvoiceBackend,
     store: &K,
     payment: &PaymentSettings,
+    sales: Option<&Arc<crate::admin::Sales>>,
     forward: Forward,
 ) -> Result<Pipeline, BuildError>
 where
     K: RootKeyStore + Clone + 'static,
 {
-    let builder = L402Layer::builder(backend.clone(), store.clone())
-        .service(service.name.clone())
-        .observer(l402_tower::MetricsObserver::new());
+    let builder = L402Layer::builder(backend.clone(), store.clone()).service(service.name.clone());
+    let builder = match sales {
+        Some(sales) => builder.observer(crate::admin::SalesObserver::new(Arc::clone(sales))),
+        None => builder.observer(l402_tower::MetricsObserver::new()),
+    };
     let mut builder = match pricing {
         Pricing::Free => {
             return Ok(BoxCloneSyncService::new(crate::metrics::Observed::new(

@@ -101,6 +101,8 @@
 
 #![warn(missing_docs)]
 
+pub mod admin;
+mod admin_call;
 mod auth;
 pub mod config;
 mod forward;
@@ -165,6 +167,7 @@ pub enum BuildError {
 #[derive(Clone)]
 pub struct Proxy {
     table: Arc<Table>,
+    config: Arc<ProxyConfig>,
 }
 
 impl fmt::Debug for Proxy {
@@ -188,6 +191,7 @@ impl Proxy {
             store,
             payment_id_secret: None,
             charges: None,
+            sales: None,
             proto: Proto::Http,
         }
     }
@@ -195,6 +199,11 @@ impl Proxy {
     /// The number of services.
     pub fn services(&self) -> usize {
         self.table.len()
+    }
+
+    /// The configuration this proxy serves.
+    pub fn config(&self) -> &ProxyConfig {
+        &self.config
     }
 }
 
@@ -206,6 +215,7 @@ pub struct ProxyBuilder<K> {
     store: K,
     payment_id_secret: Option<ChallengeIdSecret>,
     charges: Option<Arc<dyn DynChargeStore>>,
+    sales: Option<Arc<admin::Sales>>,
     proto: Proto,
 }
 
@@ -236,6 +246,13 @@ where
     /// `RedisChargeStore`).
     pub fn charge_store(mut self, store: Arc<dyn DynChargeStore>) -> Self {
         self.charges = Some(store);
+        self
+    }
+
+    /// Records every sale into `sales` (for the [`admin`] API), besides the metrics. Give
+    /// each proxy built for a reload the same one: its figures then outlive reloads.
+    pub fn sales(mut self, sales: Arc<admin::Sales>) -> Self {
+        self.sales = Some(sales);
         self
     }
 
@@ -291,6 +308,7 @@ where
                 &self.backend,
                 &self.store,
                 &payment,
+                self.sales.as_ref(),
                 forward,
             )?;
             let regex = |re: &str| {
@@ -330,6 +348,7 @@ where
                 table.log_paths = self.config.metrics.as_ref().is_none_or(|m| m.log_paths);
                 table
             }),
+            config: Arc::new(self.config),
         })
     }
 }

@@ -8,6 +8,7 @@
     unreachable_pub
 )]
 
+mod admin;
 mod grpc;
 mod metrics;
 mod protocols;
