@@ -23,6 +23,10 @@
 //! # kind = "redis", url = "redis://127.0.0.1:6379/", prefix = "l402",
 //! # max_token_lifetime_secs = 86400     # tokens minted here never outlive this
 //!
+//! [admin]                               # optional: the admin API (`l402 admin`)
+//! listen = "127.0.0.1:8403"             # its own listener, never the paying one
+//! bearer_secret_file = "admin.secret"   # at least 32 characters, chmod 600
+//!
 //! upstream_timeout_secs = 30            # (top level) default for every service
 //!
 //! [[services]]
@@ -72,6 +76,7 @@ struct File {
     #[serde(default)]
     trust_forwarded_headers: bool,
     metrics: Option<l402_proxy::metrics::MetricsConfig>,
+    admin: Option<l402_proxy::admin::AdminConfig>,
     services: Vec<ServiceConfig>,
 }
 
@@ -213,6 +218,7 @@ impl ProxyConfig {
         }
         proxy.trust_forwarded_headers = file.trust_forwarded_headers;
         proxy.metrics = file.metrics;
+        proxy.admin = file.admin;
         let mut config = ProxyConfig {
             listen: file.listen,
             tls: file.tls,

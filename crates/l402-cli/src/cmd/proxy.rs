@@ -157,6 +157,19 @@ pub(crate) async fn run(args: ProxyArgs) -> CmdResult {
     if let (Some(certs), Some(tls)) = (&certs, &config.tls) {
         tokio::spawn(Arc::clone(certs).watch(tls.reload_interval()));
     }
+    let admin = match &config.proxy.admin {
+        Some(admin) => {
+            let secret = l402_proxy::admin::BearerSecret::from_file(&admin.bearer_secret_file)
+                .map_err(|e| CliError::config(format!("[admin]: {}", crate::exit::chain(&e))))?;
+            let tcp = tokio::net::TcpListener::bind(admin.listen)
+                .await
+                .map_err(|e| {
+                    CliError::config(format!("[admin]: cannot listen on {}: {e}", admin.listen))
+                })?;
+            Some((secret, tcp))
+        }
+        None => None,
+    };
     if let Some(metrics) = &config.proxy.metrics {
         l402_proxy::metrics::serve_prometheus(metrics.listen)
             .map_err(|e| CliError::config(format!("[metrics]: {}", l402_core::ErrorChain(&e))))?;
@@ -165,6 +178,24 @@ pub(crate) async fn run(args: ProxyArgs) -> CmdResult {
     let scheme = if certs.is_some() { "https" } else { "http" };
     tracing::info!(%addr, scheme, services = proxy.services(), "l402 proxy listening");
     let current: listener::Current = Arc::new(ArcSwap::from_pointee(proxy));
+    if let Some((secret, tcp)) = admin {
+        let live = Arc::clone(&current);
+        let service = l402_proxy::admin::Admin::builder(
+            secret,
+            Arc::new(move || Proxy::clone(&live.load())),
+            Arc::clone(&state.sales),
+        )
+        .revocations(Arc::clone(&state.revocations))
+        .backend(match config.backend.kind {
+            crate::backend::BackendKind::Lnd => "lnd",
+            crate::backend::BackendKind::Cln => "cln",
+        })
+        .build();
+        if let Ok(addr) = tcp.local_addr() {
+            tracing::info!(%addr, "admin api listening");
+        }
+        tokio::spawn(listener::serve_admin(tcp, service));
+    }
     #[cfg(unix)]
     tokio::spawn(
         Reloader {
@@ -236,6 +267,9 @@ impl Reloader {
         if config.proxy.revocation != self.started.proxy.revocation {
             return fixed("[revocation]");
         }
+        if config.proxy.admin != self.started.proxy.admin {
+            return fixed("[admin]");
+        }
         let proxy = self.state.build(&config)?;
         let services = proxy.services();
         self.current.store(Arc::new(proxy));
@@ -278,21 +312,33 @@ impl Source {
 }
 
 /// What outlives a reload: the root keys (with the revocation list), the Payment
-/// scheme's challenge id secret and the consumed charges. Tokens and challenges issued
-/// before a reload stay valid after it.
+/// scheme's challenge id secret, the consumed charges and the sales the admin API shows.
+/// Tokens and challenges issued before a reload stay valid after it, revocations stay in
+/// force and sales keep counting.
 struct State {
-    store: Arc<DerivedRootKeyStore<Revocations>>,
+    store: Arc<DerivedRootKeyStore<Arc<Revocations>>>,
+    revocations: Arc<Revocations>,
     id_secret: ChallengeIdSecret,
     charges: Arc<dyn DynChargeStore>,
+    sales: Arc<l402_proxy::admin::Sales>,
 }
 
 impl State {
     fn new(config: &ProxyConfig) -> Result<Self, CliError> {
         let (store, id_secret) = root_key_store(config)?;
+        let capacity = config
+            .proxy
+            .admin
+            .as_ref()
+            .map_or(l402_proxy::admin::DEFAULT_RECENT_TOKENS, |a| {
+                a.recent_capacity()
+            });
         Ok(State {
+            revocations: Arc::clone(store.revocation_list()),
             store: Arc::new(store),
             id_secret,
             charges: charge_store(config)?,
+            sales: Arc::new(l402_proxy::admin::Sales::new(capacity)),
         })
     }
 
@@ -307,6 +353,7 @@ impl State {
         Proxy::builder(config.proxy.clone(), backend, Arc::clone(&self.store))
             .payment_id_secret(self.id_secret.clone())
             .charge_store(Arc::clone(&self.charges))
+            .sales(Arc::clone(&self.sales))
             .proto(proto)
             .build()
             .map_err(|e| CliError::config(crate::exit::chain(&e)))
@@ -336,7 +383,7 @@ fn charge_store(config: &ProxyConfig) -> Result<Arc<dyn DynChargeStore>, CliErro
 /// restarts and verify on every proxy sharing it.
 fn root_key_store(
     config: &ProxyConfig,
-) -> Result<(DerivedRootKeyStore<Revocations>, ChallengeIdSecret), CliError> {
+) -> Result<(DerivedRootKeyStore<Arc<Revocations>>, ChallengeIdSecret), CliError> {
     let rk = &config.root_keys;
     let secret = match (&rk.master_secret_file, &rk.master_secret_env) {
         (Some(_), Some(_)) => {
@@ -355,8 +402,10 @@ fn root_key_store(
             ..
         })
     );
-    let revocations = Revocations::from_config(config.proxy.revocation.as_ref())
-        .map_err(|e| CliError::config(e.to_string()))?;
+    let revocations = Arc::new(
+        Revocations::from_config(config.proxy.revocation.as_ref())
+            .map_err(|e| CliError::config(e.to_string()))?,
+    );
     let id_secret = ChallengeIdSecret::derive_from(&secret);
     let mut store = DerivedRootKeyStore::with_revocation_list(secret, revocations)
         .fail_open_on_revocation_error(fail_open);
