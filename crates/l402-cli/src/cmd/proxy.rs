@@ -134,6 +134,13 @@ pub(crate) async fn run(args: ProxyArgs) -> CmdResult {
         }
         None => None,
     };
+    let admin_secret = match &config.proxy.admin {
+        Some(admin) => Some(
+            l402_proxy::admin::BearerSecret::from_file(&admin.bearer_secret_file)
+                .map_err(|e| CliError::config(format!("[admin]: {}", crate::exit::chain(&e))))?,
+        ),
+        None => None,
+    };
     if args.check.is_some() {
         crate::output::print_line(&format!(
             "{}: ok, {} services",
@@ -157,10 +164,8 @@ pub(crate) async fn run(args: ProxyArgs) -> CmdResult {
     if let (Some(certs), Some(tls)) = (&certs, &config.tls) {
         tokio::spawn(Arc::clone(certs).watch(tls.reload_interval()));
     }
-    let admin = match &config.proxy.admin {
-        Some(admin) => {
-            let secret = l402_proxy::admin::BearerSecret::from_file(&admin.bearer_secret_file)
-                .map_err(|e| CliError::config(format!("[admin]: {}", crate::exit::chain(&e))))?;
+    let admin = match (&config.proxy.admin, admin_secret) {
+        (Some(admin), Some(secret)) => {
             let tcp = tokio::net::TcpListener::bind(admin.listen)
                 .await
                 .map_err(|e| {
@@ -168,7 +173,7 @@ pub(crate) async fn run(args: ProxyArgs) -> CmdResult {
                 })?;
             Some((secret, tcp))
         }
-        None => None,
+        _ => None,
     };
     if let Some(metrics) = &config.proxy.metrics {
         l402_proxy::metrics::serve_prometheus(metrics.listen)
