@@ -33,6 +33,46 @@
 //! process (the first time it opens a priced service), at the service's static price;
 //! tokens of a service priced by `price_url` are not counted (their price is not known
 //! when they are accepted).
+//!
+//! # Example
+//!
+//! ```
+//! use std::sync::Arc;
+//! use l402_core::{BoxInvoiceBackend, MemoryRootKeyStore};
+//! use l402_proxy::admin::{Admin, BearerSecret, Sales};
+//! use l402_proxy::{Proxy, ProxyConfig, ServiceConfig};
+//! use tower::ServiceExt;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut weather = ServiceConfig::new("weather", "http://127.0.0.1:9000");
+//! weather.price_sat = Some(10);
+//! let node = l402_mock::MockNetwork::new().node("seller").build()?;
+//! let sales = Arc::new(Sales::new(1000));
+//! let proxy = Proxy::builder(
+//!     ProxyConfig::new(vec![weather]),
+//!     BoxInvoiceBackend::new(node),
+//!     Arc::new(MemoryRootKeyStore::new()),
+//! )
+//! .sales(Arc::clone(&sales))
+//! .build()?;
+//! // `live` returns the proxy serving now; an application that reloads swaps it.
+//! let admin = Admin::builder(
+//!     BearerSecret::new("a-long-random-secret-from-a-file-0123456789")?,
+//!     Arc::new(move || proxy.clone()),
+//!     sales,
+//! )
+//! .build();
+//!
+//! let request = http::Request::get("/v1/health").body(l402_proxy::Body::empty())?;
+//! assert_eq!(admin.clone().oneshot(request).await?.status(), 401);
+//! let request = http::Request::get("/v1/health")
+//!     .header("authorization", "Bearer a-long-random-secret-from-a-file-0123456789")
+//!     .body(l402_proxy::Body::empty())?;
+//! assert_eq!(admin.oneshot(request).await?.status(), 200);
+//! # Ok(())
+//! # }
+//! ```
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::convert::Infallible;

@@ -22,6 +22,11 @@
 //!    dropped). An unreachable upstream gives 502, one that sends no response headers in
 //!    time gives 504.
 //!
+//! Beside the pipeline, [`admin`] is the operator's HTTP JSON API (health, live services,
+//! revoking a token through the [`revocation`] list, recent sales and revenue per day),
+//! a separate `tower::Service` for its own listener, authenticated by a bearer secret;
+//! [`metrics`] holds the Prometheus exporter and the access log.
+//!
 //! The [`Proxy`] is a `tower::Service` for any request body; the client's address, for
 //! `X-Forwarded-For`, is read from a [`ClientAddr`] extension (or axum's
 //! `ConnectInfo<SocketAddr>`).

@@ -50,8 +50,10 @@ use crate::tls::CertStore;
 /// whole: new requests use it, requests in flight finish on the old one, tokens and
 /// Payment challenges issued before stay valid (the root keys, revocations and charges
 /// outlive reloads). A file that does not check is refused with a logged error and the
-/// running configuration keeps serving; `listen`, `[tls]`, `[root_keys]` and
-/// `[revocation]` need a restart. `--check FILE` validates a file without starting.
+/// running configuration keeps serving; `listen`, `[tls]`, `[root_keys]`,
+/// `[revocation]` and `[admin]` need a restart. With `[admin]`, an admin API (`l402
+/// admin`) listens on its own address: live services, revocations, recent sales and
+/// revenue, which outlive reloads. `--check FILE` validates a file without starting.
 ///
 /// The configuration file format is documented in crates/l402-cli/examples/proxy.toml.
 #[derive(Debug, Args)]
