@@ -33,6 +33,10 @@
 //! file = "blocked.txt"                  # CIDR networks, one per line, `#` comments;
 //! reload_secs = 2                       # re-read when it changes and on SIGHUP
 //!
+//! [admin]                               # optional: the admin API (`l402 admin`)
+//! listen = "127.0.0.1:8403"             # its own listener, never the paying one
+//! bearer_secret_file = "admin.secret"   # at least 32 characters, chmod 600
+//!
 //! upstream_timeout_secs = 30            # (top level) default for every service
 //!
 //! [[services]]
@@ -91,6 +95,7 @@ struct File {
     metrics: Option<l402_proxy::metrics::MetricsConfig>,
     redis: Option<l402_proxy::RedisConfig>,
     blocklist: Option<l402_proxy::BlocklistConfig>,
+    admin: Option<l402_proxy::admin::AdminConfig>,
     services: Vec<ServiceConfig>,
 }
 
@@ -234,6 +239,7 @@ impl ProxyConfig {
         proxy.metrics = file.metrics;
         proxy.redis = file.redis;
         proxy.blocklist = file.blocklist;
+        proxy.admin = file.admin;
         let mut config = ProxyConfig {
             listen: file.listen,
             tls: file.tls,

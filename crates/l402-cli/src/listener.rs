@@ -127,3 +127,38 @@ impl Conn {
         }
     }
 }
+
+/// Serves the admin API on its own listener (plain HTTP/1.1 and h2c), until the process
+/// ends. Never the paying listener: `tcp` is bound to `[admin] listen`.
+pub(crate) async fn serve_admin(tcp: TcpListener, admin: l402_proxy::admin::Admin) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    builder.http2().timer(TokioTimer::new());
+    loop {
+        let (stream, peer) = match tcp.accept().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                tracing::warn!(error = %e, "admin accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let builder = builder.clone();
+        let admin = admin.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
+                req.extensions_mut().insert(ClientAddr(peer));
+                admin.clone().oneshot(req)
+            });
+            if let Err(e) = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                tracing::debug!(peer = %peer, error = %e, "admin connection ended with an error");
+            }
+        });
+    }
+}

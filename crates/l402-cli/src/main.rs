@@ -7,6 +7,7 @@
 //! | `l402 get URL` | a curl for L402 APIs: pays the challenge within a spending policy, reuses tokens |
 //! | `l402 mcp` | an MCP server: tools that let an AI agent fetch and pay within the operator's limits |
 //! | `l402 proxy --config FILE` | an Aperture-style paying reverse proxy built on `l402-tower` |
+//! | `l402 admin health/info/services/revoke/recent/stats` | a client of the proxy's admin API (`[admin]`) |
 //! | `l402 token decode/mint/verify` | inspect, mint and check tokens by hand |
 //! | `l402 node bake/inspect/restrict` | bake a least-privilege LND macaroon or CLN rune; what one allows; narrow one offline |
 //! | `l402 dev-node` | two mock LND (or, `--backend cln`, Core Lightning) nodes, a server and a funded payer, on one mock network |
@@ -58,6 +59,8 @@ enum Command {
     Get(Box<cmd::get::GetArgs>),
     /// Run an Aperture-style reverse proxy that sells access to upstream services.
     Proxy(cmd::proxy::ProxyArgs),
+    /// Talk to a running proxy's admin API: health, services, revoke a token, sales.
+    Admin(cmd::admin::AdminArgs),
     /// Run an MCP server whose tools let AI agents pay for APIs within hard limits.
     Mcp(Box<cmd::mcp::McpArgs>),
     /// Decode, mint and verify L402 tokens.
@@ -88,6 +91,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Get(args) => cmd::get::run(*args).await,
             Command::Mcp(args) => cmd::mcp::run(*args).await,
+            Command::Admin(args) => cmd::admin::run(args).await,
             Command::Proxy(args) => cmd::proxy::run(args).await,
             Command::Token(args) => cmd::token::run(args).await,
             Command::Node(args) => cmd::node::run(args).await,

@@ -64,17 +64,26 @@ pub(crate) fn pipeline<K>(
     store: &K,
     payment: &PaymentSettings,
     shared: &SharedState,
+    sales: Option<&Arc<crate::admin::Sales>>,
     forward: Forward,
     metrics: bool,
 ) -> Result<Pipeline, BuildError>
 where
     K: RootKeyStore + Clone + 'static,
 {
-    let mut builder =
-        L402Layer::builder(backend.clone(), store.clone()).service(service.name.clone());
-    if metrics {
-        builder = builder.observer(l402_tower::MetricsObserver::new());
-    }
+    let builder = L402Layer::builder(backend.clone(), store.clone()).service(service.name.clone());
+    let observer = metrics.then(l402_tower::MetricsObserver::new);
+    let builder = match (sales, observer) {
+        (Some(sales), observer) => {
+            let sales = crate::admin::SalesObserver::new(Arc::clone(sales));
+            builder.observer(match observer {
+                Some(m) => sales.with_metrics(m),
+                None => sales,
+            })
+        }
+        (None, Some(m)) => builder.observer(m),
+        (None, None) => builder,
+    };
     let mut builder = match pricing {
         Pricing::Free => {
             return Ok(BoxCloneSyncService::new(crate::metrics::Observed::new(

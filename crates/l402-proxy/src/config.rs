@@ -232,6 +232,9 @@ pub struct ProxyConfig {
     /// Client networks refused with 403 before anything else (none by default).
     #[serde(default)]
     pub blocklist: Option<BlocklistConfig>,
+    /// The admin API (off by default).
+    #[serde(default)]
+    pub admin: Option<crate::admin::AdminConfig>,
     /// The services, matched in order: the first that matches a request serves it.
     #[serde(default)]
     pub services: Vec<ServiceConfig>,
@@ -896,6 +899,11 @@ impl ProxyConfig {
         {
             *file = base.join(&*file);
         }
+        if let Some(admin) = &mut self.admin
+            && admin.bearer_secret_file.is_relative()
+        {
+            admin.bearer_secret_file = base.join(&admin.bearer_secret_file);
+        }
     }
 
     /// Checks the whole configuration.
@@ -905,6 +913,9 @@ impl ProxyConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.services.is_empty() {
             return Err(ConfigError::NoServices);
+        }
+        if let Some(admin) = &self.admin {
+            admin.validate()?;
         }
         if let Some(t) = self.upstream_timeout_secs
             && !(1..=MAX_UPSTREAM_TIMEOUT_SECS).contains(&t)

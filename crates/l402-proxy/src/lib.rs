@@ -22,6 +22,11 @@
 //!    dropped). An unreachable upstream gives 502, one that sends no response headers in
 //!    time gives 504.
 //!
+//! Beside the pipeline, [`admin`] is the operator's HTTP JSON API (health, live services,
+//! revoking a token through the [`revocation`] list, recent sales and revenue per day),
+//! a separate `tower::Service` for its own listener, authenticated by a bearer secret;
+//! [`metrics`] holds the Prometheus exporter and the access log.
+//!
 //! The [`Proxy`] is a `tower::Service` for any request body; the client's address, for
 //! `X-Forwarded-For`, is read from a [`ClientAddr`] extension (or axum's
 //! `ConnectInfo<SocketAddr>`).
@@ -113,6 +118,8 @@
 
 #![warn(missing_docs)]
 
+pub mod admin;
+mod admin_call;
 mod auth;
 mod blocklist;
 pub mod config;
@@ -187,6 +194,7 @@ pub struct Proxy {
     blocklist: Option<l402_tower::IpBlocklistLayer>,
     /// Kept alive with the proxy: the blocklist file is watched while it is.
     _shared: Arc<SharedState>,
+    config: Arc<ProxyConfig>,
 }
 
 impl fmt::Debug for Proxy {
@@ -211,6 +219,7 @@ impl Proxy {
             payment_id_secret: None,
             charges: None,
             shared: None,
+            sales: None,
             proto: Proto::Http,
             metrics: None,
         }
@@ -219,6 +228,11 @@ impl Proxy {
     /// The number of services.
     pub fn services(&self) -> usize {
         self.table.len()
+    }
+
+    /// The configuration this proxy serves.
+    pub fn config(&self) -> &ProxyConfig {
+        &self.config
     }
 }
 
@@ -231,6 +245,7 @@ pub struct ProxyBuilder<K> {
     payment_id_secret: Option<ChallengeIdSecret>,
     charges: Option<Arc<dyn DynChargeStore>>,
     shared: Option<Arc<SharedState>>,
+    sales: Option<Arc<admin::Sales>>,
     proto: Proto,
     metrics: Option<bool>,
 }
@@ -273,6 +288,13 @@ where
     /// `RedisChargeStore`).
     pub fn charge_store(mut self, store: Arc<dyn DynChargeStore>) -> Self {
         self.charges = Some(store);
+        self
+    }
+
+    /// Records every sale into `sales` (for the [`admin`] API), besides the metrics. Give
+    /// each proxy built for a reload the same one: its figures then outlive reloads.
+    pub fn sales(mut self, sales: Arc<admin::Sales>) -> Self {
+        self.sales = Some(sales);
         self
     }
 
@@ -346,6 +368,7 @@ where
                 &self.store,
                 &payment,
                 &shared,
+                self.sales.as_ref(),
                 forward,
                 metrics,
             )?;
@@ -395,6 +418,7 @@ where
                 table.metrics = metrics;
                 table
             }),
+            config: Arc::new(self.config),
         })
     }
 }

@@ -140,6 +140,66 @@ impl RevocationList for Revocations {
     }
 }
 
+/// Why an operator's revocation (the admin API's) did not happen.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RevokeError {
+    /// No `[revocation]` is configured: a revocation would last only until the process
+    /// ends and reach no other instance.
+    #[error(
+        "no [revocation] is configured: add one (kind = \"memory\" with a file, or kind = \"redis\" for a fleet) to revoke tokens"
+    )]
+    NotConfigured,
+    /// The revocation file could not be written (the token is revoked in this process
+    /// all the same).
+    #[error("cannot append to the revocation file")]
+    File(#[source] std::io::Error),
+    /// Redis could not record it.
+    #[error("the revocation store cannot record it")]
+    Store(#[source] RootKeyError),
+}
+
+/// What an operator's revocation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Revoked {
+    /// Newly revoked.
+    Now,
+    /// It already was (known to this instance).
+    Already,
+}
+
+impl Revocations {
+    /// Revokes `token_id` for good, as an operator does: in Redis (every instance sharing
+    /// it refuses the token within its staleness bound, this one at once), or appended to
+    /// the revocation file and applied here at once (other processes reading the file
+    /// see it at their next check).
+    ///
+    /// # Errors
+    /// [`RevokeError::NotConfigured`] without `[revocation]`; [`RevokeError::File`] or
+    /// [`RevokeError::Store`] when it could not be recorded.
+    pub async fn revoke_persistently(&self, token_id: &TokenId) -> Result<Revoked, RevokeError> {
+        match self {
+            Revocations::None(_) => Err(RevokeError::NotConfigured),
+            Revocations::File(list) => list.append(token_id),
+            Revocations::Redis(list) => list
+                .revoke(token_id)
+                .await
+                .map(|()| Revoked::Now)
+                .map_err(RevokeError::Store),
+        }
+    }
+
+    /// The configured kind: `none`, `memory` (a file) or `redis`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Revocations::None(_) => "none",
+            Revocations::File(_) => "memory",
+            Revocations::Redis(_) => "redis",
+        }
+    }
+}
+
 /// What the file looked like when last read: modification time and length.
 type Stamp = (Option<SystemTime>, u64);
 
@@ -157,6 +217,8 @@ pub struct FileRevocations {
     revoked: RwLock<HashSet<TokenId>>,
     /// The file's stamp when last read, and when that was.
     stamp: Mutex<(Stamp, Instant)>,
+    /// Held while appending: the ids revoked here that could not be written to the file.
+    append: Mutex<HashSet<TokenId>>,
 }
 
 impl FileRevocations {
@@ -173,6 +235,7 @@ impl FileRevocations {
             path: path.to_owned(),
             revoked: RwLock::new(ids),
             stamp: Mutex::new((stamp, Instant::now())),
+            append: Mutex::new(HashSet::new()),
         })
     }
 
@@ -188,6 +251,29 @@ impl FileRevocations {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(*id);
+    }
+
+    /// Revokes `id` here at once and appends it to the file, one line written in one
+    /// `write` with `O_APPEND` (no reader sees half of it; appends are serialized).
+    fn append(&self, id: &TokenId) -> Result<Revoked, RevokeError> {
+        let mut unwritten = self.append.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.contains(id) && !unwritten.contains(id) {
+            return Ok(Revoked::Already);
+        }
+        // Refused here from now on, whether or not the file can be written.
+        self.revoke(id);
+        match append_line(&self.path, id) {
+            Ok(()) => {
+                unwritten.remove(id);
+                tracing::info!(file = %self.path.display(), "token id appended to the revocation file");
+                Ok(Revoked::Now)
+            }
+            Err(e) => {
+                // Revoking it again writes it then.
+                unwritten.insert(*id);
+                Err(RevokeError::File(e))
+            }
+        }
     }
 
     /// Re-reads the file if it changed.
@@ -224,6 +310,30 @@ impl FileRevocations {
             }
         }
     }
+}
+
+/// Appends `id`'s line to the file, in one `write` with `O_APPEND`: a reader never sees
+/// half of it.
+fn append_line(path: &Path, id: &TokenId) -> std::io::Result<()> {
+    use std::io::{Read as _, Seek as _, Write as _};
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .append(true)
+        .open(path)?;
+    let mut line = String::with_capacity(66);
+    // On a line of its own if the operator left the last one unterminated.
+    if file.metadata()?.len() > 0 {
+        let mut last = [0u8; 1];
+        file.seek(std::io::SeekFrom::End(-1))?;
+        file.read_exact(&mut last)?;
+        if last[0] != b'\n' {
+            line.push('\n');
+        }
+    }
+    line.push_str(&id.to_hex());
+    line.push('\n');
+    file.write_all(line.as_bytes())?;
+    file.sync_data()
 }
 
 fn stamp(path: &Path) -> std::io::Result<Stamp> {
@@ -272,6 +382,26 @@ mod tests {
             "line 2: not a token id (64 hex characters)"
         );
         assert!(parse(&a[..63]).is_err());
+    }
+
+    #[test]
+    fn an_appended_revocation_applies_at_once_and_reads_back() {
+        let dir = std::env::temp_dir().join(format!("l402-rev-append-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("revoked.txt");
+        let a = TokenId::from_bytes([1; 32]);
+        let b = TokenId::from_bytes([2; 32]);
+        // The last line has no newline: the appended id goes on a line of its own.
+        std::fs::write(&file, format!("# by hand\n{}", a.to_hex())).unwrap();
+        let list = FileRevocations::open(&file).unwrap();
+        assert_eq!(list.append(&b).unwrap(), Revoked::Now);
+        assert!(list.contains(&b));
+        assert_eq!(list.append(&b).unwrap(), Revoked::Already);
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert_eq!(text.matches(&b.to_hex()).count(), 1, "{text}");
+        let again = FileRevocations::open(&file).unwrap();
+        assert!(again.contains(&a) && again.contains(&b));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

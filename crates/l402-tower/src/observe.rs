@@ -212,6 +212,14 @@ pub trait Observer: Send + Sync + 'static {
         let _ = (label, scheme, amount);
     }
 
+    /// The same payment as [`payment`](Self::payment), right after it, with what it
+    /// bought: `id` is the token id of an L402 token, the payment hash of a `Payment`
+    /// charge. For an application's own records (a list of recent sales); never put it
+    /// in a metric label, it is unbounded.
+    fn payment_detail(&self, label: &str, scheme: Scheme, amount: Amount, id: &[u8; 32]) {
+        let _ = (label, scheme, amount, id);
+    }
+
     /// A call to the node or a store finished: `ok` is `false` when it failed (the
     /// request was then answered 503, or degraded as documented).
     fn call(&self, label: &str, operation: Operation, ok: bool, latency: Duration) {

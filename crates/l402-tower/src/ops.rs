@@ -85,9 +85,11 @@ impl LiveOps {
         }
     }
 
-    pub(crate) fn charge_paid(&self, amount: Amount) {
+    pub(crate) fn charge_paid(&self, amount: Amount, payment_hash: &[u8; 32]) {
         if let Some(o) = &self.observe {
             o.observer.payment(&o.label, Scheme::Payment, amount);
+            o.observer
+                .payment_detail(&o.label, Scheme::Payment, amount, payment_hash);
         }
     }
 
@@ -104,6 +106,8 @@ impl LiveOps {
             .is_none();
         if new && let Some(price) = price {
             o.observer.payment(&o.label, Scheme::L402, price);
+            o.observer
+                .payment_detail(&o.label, Scheme::L402, price, token_id.as_bytes());
         }
     }
 

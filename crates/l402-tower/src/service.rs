@@ -180,7 +180,9 @@ where
                 Ok(Consumption::Fresh) => {
                     shared.ops.verified(Scheme::Payment, Reason::Ok);
                     if let Some(paid) = l402_core::Amount::from_sat(charge_sat(amount)) {
-                        shared.ops.charge_paid(paid);
+                        shared
+                            .ops
+                            .charge_paid(paid, verified.payment_hash.as_bytes());
                     }
                     let receipt = verified.receipt(now);
                     let mut headers = HeaderMap::new();

@@ -1,5 +1,6 @@
 //! One module per command.
 
+pub(crate) mod admin;
 #[cfg(feature = "dev-node")]
 pub(crate) mod dev_node;
 pub(crate) mod echo;

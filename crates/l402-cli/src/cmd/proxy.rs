@@ -53,7 +53,9 @@ use crate::tls::CertStore;
 /// Payment challenges issued before stay valid (the root keys, revocations and charges
 /// outlive reloads). A file that does not check is refused with a logged error and the
 /// running configuration keeps serving; `listen`, `[tls]`, `[root_keys]`,
-/// `[revocation]`, `[redis]` and `[blocklist]` need a restart. `--check FILE` validates a file without starting.
+/// `[revocation]`, `[redis]`, `[blocklist]` and `[admin]` need a restart. With `[admin]`, an
+/// admin API (`l402 admin`) listens on its own address: live services, revocations, recent
+/// sales and revenue, which outlive reloads. `--check FILE` validates a file without starting.
 ///
 /// The configuration file format is documented in crates/l402-cli/examples/proxy.toml.
 #[derive(Debug, Args)]
@@ -136,6 +138,13 @@ pub(crate) async fn run(args: ProxyArgs) -> CmdResult {
         }
         None => None,
     };
+    let admin_secret = match &config.proxy.admin {
+        Some(admin) => Some(
+            l402_proxy::admin::BearerSecret::from_file(&admin.bearer_secret_file)
+                .map_err(|e| CliError::config(format!("[admin]: {}", crate::exit::chain(&e))))?,
+        ),
+        None => None,
+    };
     if args.check.is_some() {
         crate::output::print_line(&format!(
             "{}: ok, {} services",
@@ -159,6 +168,17 @@ pub(crate) async fn run(args: ProxyArgs) -> CmdResult {
     if let (Some(certs), Some(tls)) = (&certs, &config.tls) {
         tokio::spawn(Arc::clone(certs).watch(tls.reload_interval()));
     }
+    let admin = match (&config.proxy.admin, admin_secret) {
+        (Some(admin), Some(secret)) => {
+            let tcp = tokio::net::TcpListener::bind(admin.listen)
+                .await
+                .map_err(|e| {
+                    CliError::config(format!("[admin]: cannot listen on {}: {e}", admin.listen))
+                })?;
+            Some((secret, tcp))
+        }
+        _ => None,
+    };
     if let Some(metrics) = &config.proxy.metrics {
         l402_proxy::metrics::serve_prometheus(metrics.listen)
             .map_err(|e| CliError::config(format!("[metrics]: {}", l402_core::ErrorChain(&e))))?;
@@ -167,6 +187,24 @@ pub(crate) async fn run(args: ProxyArgs) -> CmdResult {
     let scheme = if certs.is_some() { "https" } else { "http" };
     tracing::info!(%addr, scheme, services = proxy.services(), "l402 proxy listening");
     let current: listener::Current = Arc::new(ArcSwap::from_pointee(proxy));
+    if let Some((secret, tcp)) = admin {
+        let live = Arc::clone(&current);
+        let service = l402_proxy::admin::Admin::builder(
+            secret,
+            Arc::new(move || Proxy::clone(&live.load())),
+            Arc::clone(&state.sales),
+        )
+        .revocations(Arc::clone(&state.revocations))
+        .backend(match config.backend.kind {
+            crate::backend::BackendKind::Lnd => "lnd",
+            crate::backend::BackendKind::Cln => "cln",
+        })
+        .build();
+        if let Ok(addr) = tcp.local_addr() {
+            tracing::info!(%addr, "admin api listening");
+        }
+        tokio::spawn(listener::serve_admin(tcp, service));
+    }
     #[cfg(unix)]
     tokio::spawn(
         Reloader {
@@ -246,6 +284,9 @@ impl Reloader {
         if config.proxy.blocklist != self.started.proxy.blocklist {
             return fixed("[blocklist]");
         }
+        if config.proxy.admin != self.started.proxy.admin {
+            return fixed("[admin]");
+        }
         let proxy = self.state.build(&config)?;
         let services = proxy.services();
         self.current.store(Arc::new(proxy));
@@ -288,13 +329,16 @@ impl Source {
 }
 
 /// What outlives a reload: the root keys (with the revocation list), the Payment
-/// scheme's challenge id secret, and the proxy's [`SharedState`] (consumed charges,
-/// freebies, rate-limit buckets, the blocklist; in Redis with `[redis]`). Tokens and
-/// challenges issued before a reload stay valid after it, and no count starts again.
+/// scheme's challenge id secret, the proxy's [`SharedState`] (consumed charges, freebies,
+/// rate-limit buckets, the blocklist; in Redis with `[redis]`) and the sales the admin API
+/// shows. Tokens and challenges issued before a reload stay valid after it, revocations stay
+/// in force, and no count starts again.
 struct State {
-    store: Arc<DerivedRootKeyStore<Revocations>>,
+    store: Arc<DerivedRootKeyStore<Arc<Revocations>>>,
+    revocations: Arc<Revocations>,
     id_secret: ChallengeIdSecret,
     shared: Arc<SharedState>,
+    sales: Arc<l402_proxy::admin::Sales>,
 }
 
 impl State {
@@ -303,10 +347,19 @@ impl State {
             SharedState::from_config(&config.proxy).map_err(|e| CliError::config(e.to_string()))?,
         );
         let (store, id_secret) = root_key_store(config, &shared)?;
+        let capacity = config
+            .proxy
+            .admin
+            .as_ref()
+            .map_or(l402_proxy::admin::DEFAULT_RECENT_TOKENS, |a| {
+                a.recent_capacity()
+            });
         Ok(State {
+            revocations: Arc::clone(store.revocation_list()),
             store: Arc::new(store),
             id_secret,
             shared,
+            sales: Arc::new(l402_proxy::admin::Sales::new(capacity)),
         })
     }
 
@@ -321,6 +374,7 @@ impl State {
         Proxy::builder(config.proxy.clone(), backend, Arc::clone(&self.store))
             .payment_id_secret(self.id_secret.clone())
             .shared(Arc::clone(&self.shared))
+            .sales(Arc::clone(&self.sales))
             .proto(proto)
             .build()
             .map_err(|e| CliError::config(crate::exit::chain(&e)))
@@ -333,7 +387,7 @@ impl State {
 fn root_key_store(
     config: &ProxyConfig,
     shared: &SharedState,
-) -> Result<(DerivedRootKeyStore<Revocations>, ChallengeIdSecret), CliError> {
+) -> Result<(DerivedRootKeyStore<Arc<Revocations>>, ChallengeIdSecret), CliError> {
     let rk = &config.root_keys;
     let secret = match (&rk.master_secret_file, &rk.master_secret_env) {
         (Some(_), Some(_)) => {
@@ -352,9 +406,11 @@ fn root_key_store(
             ..
         })
     );
-    let revocations = shared
-        .revocations(&config.proxy)
-        .map_err(|e| CliError::config(e.to_string()))?;
+    let revocations = Arc::new(
+        shared
+            .revocations(&config.proxy)
+            .map_err(|e| CliError::config(e.to_string()))?,
+    );
     let id_secret = ChallengeIdSecret::derive_from(&secret);
     let mut store = DerivedRootKeyStore::with_revocation_list(secret, revocations)
         .fail_open_on_revocation_error(fail_open);

@@ -22,6 +22,7 @@ mod paid;
 mod pay_loop;
 #[cfg(feature = "dev-node")]
 mod proxy;
+mod proxy_admin;
 mod proxy_aperture;
 mod proxy_fleet;
 mod proxy_paths;

@@ -9,6 +9,7 @@
 )]
 
 mod fleet;
+mod admin;
 mod grpc;
 mod metrics;
 mod protocols;
