@@ -25,7 +25,8 @@ struct Server {
 /// * `/weather/*` (service `weather`): 10 sat by default, `/weather/premium` 100 sat with
 ///   capability `premium`, `/weather/compute` priced per request from `x-units`;
 /// * `/maps` (service `maps`): 5 sat;
-/// * `/flash` (service `flash`): tokens valid for one second;
+/// * `/flash` (service `flash`): tokens valid for four seconds (short, yet long enough to be
+///   used once on a loaded machine);
 /// * `/pkg.Svc/Call`: a gRPC method of service `weather`.
 async fn start() -> Server {
     let net = Net::new();
@@ -63,7 +64,7 @@ async fn start() -> Server {
     let flash = L402Layer::builder(net.server.clone(), Arc::clone(&net.store))
         .service("flash")
         .price_sat(1)
-        .validity(Duration::from_secs(1))
+        .validity(FLASH_VALIDITY)
         .build()
         .unwrap();
     let app = Router::new()
@@ -178,6 +179,9 @@ async fn capabilities_are_enforced() {
     assert!(res.text().await.unwrap().contains("\"premium\""));
 }
 
+/// How long `/flash` tokens are valid.
+const FLASH_VALIDITY: Duration = Duration::from_secs(4);
+
 #[tokio::test]
 async fn tokens_expire() {
     let s = start().await;
@@ -188,8 +192,8 @@ async fn tokens_expire() {
             .status(),
         StatusCode::OK
     );
-    // Valid until the next whole second after one second; wait past it.
-    let until = l402_core::unix_seconds(SystemTime::now()) + 2;
+    // Valid until the next whole second after the validity; wait past it.
+    let until = l402_core::unix_seconds(SystemTime::now()) + FLASH_VALIDITY.as_secs() + 1;
     while l402_core::unix_seconds(SystemTime::now()) < until {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
