@@ -43,7 +43,7 @@ use l402_mcp::decode::describe;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// L402 from the command line: pay for APIs over Lightning, sell them, and debug tokens.
 #[derive(Debug, Parser)]
@@ -76,7 +76,9 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // The matches too: `l402 mcp --config` needs to know which flags were given.
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -90,7 +92,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Get(args) => cmd::get::run(*args).await,
-            Command::Mcp(args) => cmd::mcp::run(*args).await,
+            Command::Mcp(args) => cmd::mcp::run(*args, matches.subcommand_matches("mcp")).await,
             Command::Admin(args) => cmd::admin::run(args).await,
             Command::Proxy(args) => cmd::proxy::run(args).await,
             Command::Token(args) => cmd::token::run(args).await,

@@ -436,12 +436,18 @@ impl Journal {
                 recovered: false,
                 receipt: None,
             }),
-            Event::PaymentRecovered { key, payment_hash } => self.push(PaymentEntry {
+            Event::PaymentRecovered {
+                key,
+                payment_hash,
+                amount,
+                fee,
+                scheme,
+            } => self.push(PaymentEntry {
                 at: now,
                 origin: key.clone(),
-                scheme: None,
-                amount_msat: 0,
-                fee_msat: 0,
+                scheme: Some(scheme.as_str().to_owned()),
+                amount_msat: amount.msat(),
+                fee_msat: fee.msat(),
                 payment_hash: payment_hash.to_hex(),
                 recovered: true,
                 receipt: None,

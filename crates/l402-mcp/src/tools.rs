@@ -235,7 +235,8 @@ pub struct PaymentEntry {
     pub fee_msat: u64,
     /// Payment hash, hex.
     pub payment_hash: String,
-    /// Recovered after an interruption (amount and fee then unknown here: 0).
+    /// Recovered after an interruption (paid by an earlier request or process whose
+    /// answer was lost; amount and scheme come from the record kept before paying).
     pub recovered: bool,
     /// The server's `Payment-Receipt`, when it sent one.
     pub receipt: Option<serde_json::Value>,

@@ -81,6 +81,13 @@ pub enum Event {
         key: String,
         /// The payment hash.
         payment_hash: PaymentHash,
+        /// The amount paid, fees excluded: what the node reports, or (when it reports
+        /// none) the amount recorded before paying.
+        amount: Amount,
+        /// The routing fee paid, as the node reports it.
+        fee: Amount,
+        /// The scheme of the offer that was paid.
+        scheme: OfferScheme,
     },
     /// A pending payment was found to have failed or never started, and was dropped.
     PendingDropped {

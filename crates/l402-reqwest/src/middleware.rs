@@ -1087,7 +1087,8 @@ impl<P: PaymentBackend + 'static> Inner<P> {
             amount,
             SystemTime::now(),
         )
-        .with_scheme(challenge.scheme());
+        .with_scheme(challenge.scheme())
+        .with_max_fee(max_fee);
         if let Err(e) = self
             .store
             .save(key, &TokenRecord::Pending(pending.clone()))
@@ -1174,23 +1175,20 @@ impl<P: PaymentBackend + 'static> Inner<P> {
             tracing::error!(key = %key, payment_hash = %hash, "node returned a preimage that does not match");
             return Err(L402Error::BadPreimage { payment_hash: hash });
         }
+        let amount = paid_amount(&success, pending.amount_due());
         let token = StoredToken::new(
             pending.macaroon.clone(),
             success.preimage,
-            success.amount,
+            amount,
             success.fee,
             SystemTime::now(),
         )
         .with_scheme(pending.scheme);
-        if let Err(e) = self
-            .ledger
-            .commit(key, &hash, success.amount, success.fee)
-            .await
-        {
+        if let Err(e) = self.ledger.commit(key, &hash, amount, success.fee).await {
             // The reservation (amount plus fee cap) stays: over-counted, never under.
             tracing::warn!(key = %key, payment_hash = %hash, error = %l402_core::ErrorChain(&e), "could not commit a payment to the spending ledger");
         }
-        self.tally().record(key, success.amount, success.fee);
+        self.tally().record(key, amount, success.fee);
         let cached = to_cached(&token)?;
         if let Err(e) = self.store.save(key, &TokenRecord::Paid(token)).await {
             // The pending record stays: after a restart the token is recovered by lookup.
@@ -1198,17 +1196,20 @@ impl<P: PaymentBackend + 'static> Inner<P> {
         }
         self.set_cache(key, Some(Arc::clone(&cached)));
         if recovered {
-            tracing::info!(key = %key, payment_hash = %hash, "recovered the token of a pending payment");
+            tracing::info!(key = %key, payment_hash = %hash, amount = %amount, fee = %success.fee, "recovered the token of a pending payment");
             self.emit(Event::PaymentRecovered {
                 key: key.to_owned(),
                 payment_hash: hash,
+                amount,
+                fee: success.fee,
+                scheme: OfferScheme::L402,
             });
         } else {
-            tracing::info!(key = %key, payment_hash = %hash, amount = %success.amount, fee = %success.fee, "L402 payment succeeded, token stored");
+            tracing::info!(key = %key, payment_hash = %hash, amount = %amount, fee = %success.fee, "L402 payment succeeded, token stored");
             self.emit(Event::PaymentSucceeded {
                 key: key.to_owned(),
                 payment_hash: hash,
-                amount: success.amount,
+                amount,
                 fee: success.fee,
             });
         }
@@ -1225,7 +1226,8 @@ impl<P: PaymentBackend + 'static> Inner<P> {
         unknown_is: UnknownIs,
     ) -> Result<Resolution, L402Error> {
         let hash = pending.payment_hash;
-        self.hold(key, &hash, pending.amount).await;
+        self.hold(key, &hash, pending.amount_due(), pending.max_fee)
+            .await;
         match self.lookup_until(key, &hash, deadline, unknown_is).await? {
             Looked::Paid(success) => self
                 .complete(key, pending, success, true)
@@ -1286,14 +1288,9 @@ impl<P: PaymentBackend + 'static> Inner<P> {
     /// (a payment from before a restart may still complete), whatever the budgets say:
     /// the money may be spent already. Idempotent: the payment's own reservation, if
     /// still held, is kept as is.
-    async fn hold(&self, key: &str, hash: &PaymentHash, amount: Amount) {
-        let reservation = Reservation::new(
-            key,
-            *hash,
-            amount,
-            self.policy.fee_cap(amount),
-            Limits::new(),
-        );
+    async fn hold(&self, key: &str, hash: &PaymentHash, amount: Amount, max_fee: Option<Amount>) {
+        let max_fee = max_fee.unwrap_or_else(|| self.policy.fee_cap(amount));
+        let reservation = Reservation::new(key, *hash, amount, max_fee, Limits::new());
         if let Err(e) = self.ledger.reserve(&reservation).await {
             tracing::warn!(key = %key, payment_hash = %hash, error = %l402_core::ErrorChain(&e), "could not hold a pending payment in the spending ledger");
         }
@@ -1614,15 +1611,13 @@ impl<P: PaymentBackend + 'static> Inner<P> {
             tracing::error!(key = %key, payment_hash = %hash, "node returned a preimage that does not match");
             return Err(L402Error::BadPreimage { payment_hash: hash });
         }
-        if let Err(e) = self
-            .ledger
-            .commit(key, &hash, success.amount, success.fee)
-            .await
-        {
+        let amount = paid_amount(&success, pending.amount_due());
+        if let Err(e) = self.ledger.commit(key, &hash, amount, success.fee).await {
             tracing::warn!(key = %key, payment_hash = %hash, error = %l402_core::ErrorChain(&e), "could not commit a payment to the spending ledger");
         }
-        self.tally().record(key, success.amount, success.fee);
-        let paid = pending.clone().paid(success.preimage, success.fee);
+        self.tally().record(key, amount, success.fee);
+        let mut paid = pending.clone().paid(success.preimage, success.fee);
+        paid.amount = amount;
         if let Err(e) = self
             .store
             .save(ckey, &TokenRecord::Charge(paid.clone()))
@@ -1632,17 +1627,20 @@ impl<P: PaymentBackend + 'static> Inner<P> {
             tracing::error!(key = %key, payment_hash = %hash, error = %l402_core::ErrorChain(&e), "paid but could not store the charge; presenting it from memory");
         }
         if recovered {
-            tracing::info!(key = %key, payment_hash = %hash, "recovered a pending Payment charge");
+            tracing::info!(key = %key, payment_hash = %hash, amount = %amount, fee = %success.fee, "recovered a pending Payment charge");
             self.emit(Event::PaymentRecovered {
                 key: key.to_owned(),
                 payment_hash: hash,
+                amount,
+                fee: success.fee,
+                scheme: OfferScheme::Payment,
             });
         } else {
-            tracing::info!(key = %key, payment_hash = %hash, amount = %success.amount, fee = %success.fee, "Payment charge paid");
+            tracing::info!(key = %key, payment_hash = %hash, amount = %amount, fee = %success.fee, "Payment charge paid");
             self.emit(Event::PaymentSucceeded {
                 key: key.to_owned(),
                 payment_hash: hash,
-                amount: success.amount,
+                amount,
                 fee: success.fee,
             });
         }
@@ -1660,7 +1658,7 @@ impl<P: PaymentBackend + 'static> Inner<P> {
         unknown_is: UnknownIs,
     ) -> Result<Option<ChargeRecord>, L402Error> {
         let hash = pending.payment_hash;
-        self.hold(key, &hash, pending.amount).await;
+        self.hold(key, &hash, pending.amount_due(), None).await;
         match self.lookup_until(key, &hash, deadline, unknown_is).await? {
             Looked::Paid(success) => self
                 .complete_charge(key, ckey, pending, success, true)
@@ -1721,6 +1719,17 @@ impl<P: PaymentBackend + 'static> Inner<P> {
             }
         }
         Ok(())
+    }
+}
+
+/// What a payment cost, fees excluded: what the node reports, or, when it reports
+/// nothing (some nodes' payment lists omit the amount), the amount recorded before
+/// paying.
+fn paid_amount(success: &PaymentSuccess, recorded: Amount) -> Amount {
+    if success.amount == Amount::ZERO {
+        recorded
+    } else {
+        success.amount
     }
 }
 

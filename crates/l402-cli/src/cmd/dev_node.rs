@@ -154,6 +154,9 @@ impl Started {
 
 pub(crate) async fn run(args: DevNodeArgs) -> CmdResult {
     logging::init(&args.log);
+    // Before any listener is bound or file written: a SIGTERM sent as soon as the nodes
+    // answer (or the status file appears) then stops it cleanly instead of killing it.
+    let stop = shutdown::signal();
     let balance = Amount::from_sat(args.payer_balance)
         .ok_or_else(|| CliError::config("--payer-balance is too large"))?;
     create_private_dir(&args.data_dir)
@@ -285,7 +288,7 @@ pub(crate) async fn run(args: DevNodeArgs) -> CmdResult {
     };
     tokio::select! {
         () = watch => {}
-        () = shutdown::signal() => {}
+        () = stop => {}
     }
     server.shutdown();
     payer.shutdown();

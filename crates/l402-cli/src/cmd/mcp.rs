@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use clap::Args;
+use clap::{ArgMatches, Args};
 use l402_core::node_credential::CredentialRole;
 use l402_mcp::L402Mcp;
 use l402_mcp::rmcp::ServiceExt;
@@ -17,6 +17,7 @@ use l402_mcp::rmcp::transport::{StreamableHttpServerConfig, StreamableHttpServic
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+use super::mcp_config::{self, McpConfig};
 use crate::backend::{BackendKind, NodeArgs, NodeSettings};
 use crate::exit::{self, CliError, CmdResult, chain};
 use crate::lazy_node::LazyNode;
@@ -56,6 +57,11 @@ With --http the server listens for MCP's streamable HTTP transport at /mcp and r
 (L402_MCP_BEARER_SECRET_FILE) or the environment variable L402_MCP_BEARER_SECRET, never
 from the command line. See docs/agents.md.")]
 pub(crate) struct McpArgs {
+    /// Read the operator's limits from this TOML file (keys as the flags' names with
+    /// underscores: `max_cost`, `budget`, `allow_hosts`...; see docs/agents.md). Flags
+    /// and their environment variables override it; unknown keys are refused.
+    #[arg(long, value_name = "FILE", env = "L402_MCP_CONFIG")]
+    config: Option<PathBuf>,
     #[command(flatten)]
     spend: SpendArgs,
     /// Only fetch these hosts (`api.example.com`, `*.example.com`); repeatable, or a
@@ -116,8 +122,11 @@ pub(crate) struct McpArgs {
     node: NodeArgs,
 }
 
-pub(crate) async fn run(args: McpArgs) -> CmdResult {
+pub(crate) async fn run(mut args: McpArgs, matches: Option<&ArgMatches>) -> CmdResult {
     crate::logging::init_client(args.verbose, false, false);
+    if let Some(path) = args.config.clone() {
+        apply_config(&mut args, &McpConfig::read(&path)?, matches)?;
+    }
     // The secret is checked before anything else starts.
     let secret = match args.http {
         Some(_) => Some(read_secret(args.bearer_secret_file.as_deref())?),
@@ -184,6 +193,59 @@ pub(crate) async fn run(args: McpArgs) -> CmdResult {
         (Some(addr), Some(secret)) => serve_http(server, addr, secret).await,
         _ => serve_stdio(server).await,
     }
+}
+
+/// Sets from the file every limit whose flag was left to its default.
+fn apply_config(
+    args: &mut McpArgs,
+    file: &McpConfig,
+    matches: Option<&ArgMatches>,
+) -> Result<(), CliError> {
+    let unset = |id: &str| mcp_config::unset(matches, id);
+    macro_rules! take {
+        ($($key:ident => $field:expr),* $(,)?) => {
+            $(if let Some(v) = &file.$key && unset(stringify!($key)) {
+                $field = v.clone();
+            })*
+        };
+    }
+    take! {
+        max_cost => args.spend.max_cost,
+        max_fee => args.spend.max_fee,
+        pay_timeout => args.spend.pay_timeout,
+        allow_hosts => args.allow_hosts,
+        deny_hosts => args.deny_hosts,
+        allow_private => args.allow_private,
+        max_inline_bytes => args.max_inline_bytes,
+        max_download_bytes => args.max_download_bytes,
+        timeout => args.timeout,
+    }
+    if let Some(b) = file.budget
+        && unset("budget")
+    {
+        args.spend.budget = Some(b);
+    }
+    if let Some(w) = &file.budget_window
+        && unset("budget_window")
+    {
+        args.spend.budget_window = Some(mcp_config::window(w)?);
+    }
+    if let Some(n) = &file.network
+        && unset("network")
+    {
+        args.spend.network = mcp_config::network(n)?;
+    }
+    if let Some(p) = &file.prefer_scheme
+        && unset("prefer_scheme")
+    {
+        args.spend.prefer_scheme = mcp_config::prefer_scheme(p)?;
+    }
+    if args.spend.budget_window.is_some() && args.spend.budget.is_none() {
+        return Err(CliError::config(
+            "a budget window needs a budget (--budget or `budget` in the config file)",
+        ));
+    }
+    Ok(())
 }
 
 async fn serve_stdio(server: L402Mcp) -> CmdResult {

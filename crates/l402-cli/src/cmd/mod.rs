@@ -6,6 +6,7 @@ pub(crate) mod dev_node;
 pub(crate) mod echo;
 pub(crate) mod get;
 pub(crate) mod mcp;
+mod mcp_config;
 pub(crate) mod node;
 pub(crate) mod proxy;
 pub(crate) mod token;

@@ -221,3 +221,26 @@ async fn the_cln_dev_node_hands_out_least_privilege_runes() {
     assert_eq!(node.status()["payments"], 0);
     assert_eq!(node.status()["payer"]["balance_msat"], 1_000_000_000);
 }
+
+/// A SIGTERM sent the moment the status file appears (the nodes listen, the files are
+/// written) stops the dev node with exit code 0, not killed by the signal, and leaves
+/// the files it documents (the master secret and revocation file kept across runs).
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_right_after_start_exits_cleanly() {
+    let mut node = DevNode::start().await;
+    let status = node.daemon.terminate();
+    assert_eq!(status.code(), Some(0), "{status}");
+    for file in [
+        "master.secret",
+        "revoked.txt",
+        "dev-node.json",
+        "proxy.toml",
+        "get.env",
+    ] {
+        assert!(
+            std::path::Path::new(&node.file(file)).exists(),
+            "{file} missing"
+        );
+    }
+}

@@ -112,8 +112,14 @@ pub struct PendingPayment {
     pub invoice: String,
     /// Its payment hash, to look the payment up.
     pub payment_hash: PaymentHash,
-    /// The invoice amount.
+    /// The invoice amount (zero in records written before it was kept: see
+    /// [`amount_due`](Self::amount_due)).
+    #[serde(default)]
     pub amount: Amount,
+    /// The most routing fee the payment may cost, as reserved before paying (absent in
+    /// older records: the policy's fee cap is used instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_fee: Option<Amount>,
     /// When the payment was started.
     #[serde(with = "serde_time")]
     pub created_at: SystemTime,
@@ -137,6 +143,7 @@ impl PendingPayment {
             invoice: invoice.into(),
             payment_hash,
             amount,
+            max_fee: None,
             created_at,
             scheme: Scheme::L402,
         }
@@ -148,6 +155,28 @@ impl PendingPayment {
         self.scheme = scheme;
         self
     }
+
+    /// Sets the fee cap reserved for the payment.
+    #[must_use]
+    pub fn with_max_fee(mut self, max_fee: Amount) -> Self {
+        self.max_fee = Some(max_fee);
+        self
+    }
+
+    /// What the payment is for, fees excluded: [`amount`](Self::amount), or, in a record
+    /// without one (written by an older version), the amount of the stored invoice;
+    /// zero if neither says.
+    #[must_use]
+    pub fn amount_due(&self) -> Amount {
+        if self.amount != Amount::ZERO {
+            return self.amount;
+        }
+        self.invoice
+            .parse::<l402_core::lightning_invoice::Bolt11Invoice>()
+            .ok()
+            .and_then(|i| i.amount_milli_satoshis())
+            .map_or(Amount::ZERO, Amount::from_msat)
+    }
 }
 
 impl fmt::Debug for PendingPayment {
@@ -155,6 +184,7 @@ impl fmt::Debug for PendingPayment {
         f.debug_struct("PendingPayment")
             .field("payment_hash", &self.payment_hash)
             .field("amount", &self.amount)
+            .field("max_fee", &self.max_fee)
             .field("created_at", &self.created_at)
             .field("scheme", &self.scheme)
             .finish_non_exhaustive()
@@ -180,7 +210,9 @@ pub struct ChargeRecord {
     pub challenge: PaymentChallenge,
     /// The invoice's payment hash, to look the payment up.
     pub payment_hash: PaymentHash,
-    /// The invoice amount.
+    /// The invoice amount (zero in records written before it was kept: see
+    /// [`amount_due`](Self::amount_due)).
+    #[serde(default)]
     pub amount: Amount,
     /// The preimage, once paid (`None` while pending).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -218,6 +250,21 @@ impl ChargeRecord {
         self.preimage = Some(preimage);
         self.fee = Some(fee);
         self
+    }
+
+    /// What the charge is for, fees excluded: [`amount`](Self::amount), or, in a record
+    /// without one, the amount of the challenge's invoice; zero if neither says.
+    #[must_use]
+    pub fn amount_due(&self) -> Amount {
+        if self.amount != Amount::ZERO {
+            return self.amount;
+        }
+        self.challenge
+            .charge_request()
+            .ok()
+            .and_then(|r| r.check_invoice().ok())
+            .and_then(|i| i.amount_milli_satoshis())
+            .map_or(Amount::ZERO, Amount::from_msat)
     }
 
     /// Whether the charge is still being paid (no preimage yet).

@@ -4,12 +4,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use l402_core::PaymentHash;
-use l402_core::backend::FailureReason;
+use l402_core::backend::{
+    BackendError, FailureReason, PayError, PayParams, PaymentBackend, PaymentStatus, PaymentSuccess,
+};
+use l402_core::{Amount, PaymentHash};
 use l402_mock::{Outcome, PaymentFault};
 use l402_reqwest::{
-    Event, FileTokenStore, L402Error, L402Middleware, PendingPayment, StoreError, StoreLock,
-    TokenRecord, TokenStore,
+    Event, FileLedger, FileTokenStore, L402Error, L402Middleware, OfferScheme, PendingPayment,
+    SpendingLedger, StoreError, StoreLock, TokenRecord, TokenStore,
 };
 use reqwest::StatusCode;
 
@@ -421,4 +423,181 @@ async fn a_payment_the_node_has_not_recorded_yet_is_not_paid_twice() {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(net.payments(), 1, "paid exactly once");
     assert_eq!(mw.spending().payments, 1);
+}
+
+/// A payment made by a process that died between paying and recording the outcome comes
+/// back after a restart with what it really cost: amount, fee and scheme in the event,
+/// the token and the tally, and counted by the (persistent) spending ledger.
+#[tokio::test]
+async fn a_payment_recovered_after_a_crash_keeps_its_amount_and_scheme() {
+    let net = Net::new();
+    let base = net.paywall().await;
+    let dir = temp_dir("recovered-amount");
+    let ledger_path = dir.join("ledger.json");
+    let tokens = dir.join("tokens");
+    let failing = NoPaidWrites {
+        inner: FileTokenStore::open(&tokens).unwrap(),
+        fail: Arc::new(AtomicBool::new(true)),
+    };
+    net.payer
+        .faults()
+        .next_payment(PaymentFault::CutAfterSettle);
+    let flaky = FlakyPayer::new(&net.payer);
+    flaky.lookups_down.store(true, Ordering::SeqCst);
+    let first = L402Middleware::builder(flaky.clone())
+        .store(failing.clone())
+        .ledger(FileLedger::open(&ledger_path).unwrap())
+        .policy(policy())
+        .build()
+        .unwrap();
+    let err = client(&first)
+        .get(format!("{base}/paid"))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(l402_error(&err), L402Error::Lookup { .. }),
+        "{err}"
+    );
+    assert_eq!(net.payments(), 1);
+    drop(first);
+
+    // The pending record written before paying holds the amount, the fee cap and the
+    // scheme.
+    let pending = failing.pending().await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].1.amount, sat(10));
+    assert!(pending[0].1.max_fee.is_some());
+
+    flaky.lookups_down.store(false, Ordering::SeqCst);
+    let events = Events::default();
+    let second = L402Middleware::builder(flaky.clone())
+        .store(FileTokenStore::open(&tokens).unwrap())
+        .ledger(FileLedger::open(&ledger_path).unwrap())
+        .policy(policy())
+        .events(events.handler())
+        .build()
+        .unwrap();
+    let report = second.recover().await.unwrap();
+    assert_eq!(report.recovered, 1);
+    let recovered: Vec<_> = events
+        .all()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::PaymentRecovered {
+                amount,
+                fee,
+                scheme,
+                ..
+            } => Some((amount, fee, scheme)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(recovered.len(), 1);
+    let (amount, fee, scheme) = recovered[0];
+    assert_eq!((amount, scheme), (sat(10), OfferScheme::L402));
+    // The fee is the one the node reports for the payment.
+    assert_eq!(fee, net.spent().saturating_sub(sat(10)));
+    assert_eq!(second.spending().total, sat(10));
+    let tokens = FileTokenStore::open(&tokens)
+        .unwrap()
+        .tokens()
+        .await
+        .unwrap();
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(tokens[0].1.amount, sat(10));
+    // The budget counts it, in the ledger a third process opens.
+    let summary = FileLedger::open(&ledger_path)
+        .unwrap()
+        .summary(None)
+        .await
+        .unwrap();
+    assert_eq!(summary.total, sat(10));
+    assert_eq!(summary.fees, fee);
+    assert_eq!(summary.payments, 1);
+    assert_eq!(net.payments(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A node whose payment list omits the amount (CLN's `listpays` may): the amount recorded
+/// before paying is what recovery reports and commits.
+#[derive(Clone)]
+struct NoLookupAmount(l402_mock::MockNode);
+
+impl PaymentBackend for NoLookupAmount {
+    async fn pay_invoice(
+        &self,
+        invoice: &l402_core::lightning_invoice::Bolt11Invoice,
+        params: &PayParams,
+    ) -> Result<PaymentSuccess, PayError> {
+        self.0.pay_invoice(invoice, params).await
+    }
+    async fn lookup_payment(&self, hash: &PaymentHash) -> Result<PaymentStatus, BackendError> {
+        Ok(match self.0.lookup_payment(hash).await? {
+            PaymentStatus::Succeeded(s) => {
+                PaymentStatus::Succeeded(PaymentSuccess::new(s.preimage, Amount::ZERO, s.fee))
+            }
+            other => other,
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_recovered_payment_the_node_reports_without_amount_keeps_the_recorded_one() {
+    let net = Net::new();
+    let base = net.paywall().await;
+    net.payer
+        .faults()
+        .next_payment(PaymentFault::CutAfterSettle);
+    let events = Events::default();
+    let mw = L402Middleware::builder(NoLookupAmount(net.payer.clone()))
+        .policy(policy())
+        .events(events.handler())
+        .build()
+        .unwrap();
+    let res = client(&mw)
+        .get(format!("{base}/paid"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(net.payments(), 1);
+    assert_eq!(
+        events.count(|e| matches!(e, Event::PaymentRecovered { amount, .. } if *amount == sat(10))),
+        1
+    );
+    assert_eq!(mw.spending().total, sat(10));
+    let summary = mw.ledger().summary(None).await.unwrap();
+    assert_eq!(summary.total, sat(10));
+}
+
+/// A pending record written before the amount and fee cap were kept still reads, and
+/// takes its amount from the stored invoice.
+#[test]
+fn an_old_pending_record_without_amount_takes_it_from_the_invoice() {
+    let net = Net::new();
+    let created = net
+        .server
+        .create_invoice_at(
+            &l402_core::backend::InvoiceRequest::new(sat(21)),
+            std::time::SystemTime::now(),
+        )
+        .unwrap();
+    let record = TokenRecord::Pending(PendingPayment::new(
+        macaroon_for(created.payment_hash),
+        created.invoice.to_string(),
+        created.payment_hash,
+        sat(21),
+        std::time::SystemTime::now(),
+    ));
+    let mut json = serde_json::to_value(&record).unwrap();
+    let fields = json.as_object_mut().unwrap();
+    assert!(fields.remove("amount").is_some());
+    assert!(!fields.contains_key("max_fee"));
+    let TokenRecord::Pending(old) = serde_json::from_value(json).unwrap() else {
+        panic!("not a pending record");
+    };
+    assert_eq!(old.amount, Amount::ZERO);
+    assert_eq!(old.max_fee, None);
+    assert_eq!(old.amount_due(), sat(21));
 }

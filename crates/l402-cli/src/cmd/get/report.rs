@@ -56,10 +56,19 @@ impl Summary {
             match e {
                 Event::ChallengeSeen { amount, .. } => s.price = *amount,
                 Event::OfferChosen { scheme, .. } => chosen = Some(scheme.as_str()),
-                Event::PaymentSucceeded { payment_hash, .. }
-                | Event::PaymentRecovered { payment_hash, .. } => {
+                Event::PaymentSucceeded { payment_hash, .. } => {
                     s.payment_hashes.push(payment_hash.to_hex());
                     s.scheme = chosen;
+                }
+                // Recovered at start-up, before any offer was chosen: the event names
+                // the scheme that was paid.
+                Event::PaymentRecovered {
+                    payment_hash,
+                    scheme,
+                    ..
+                } => {
+                    s.payment_hashes.push(payment_hash.to_hex());
+                    s.scheme = Some(scheme.as_str());
                 }
                 Event::ReceiptReceived { receipt, .. } => {
                     s.receipt = serde_json::to_value(receipt).ok();
@@ -137,9 +146,16 @@ impl Reporter {
                 ),
                 Event::PaymentFailed { reason, .. } => format!("payment failed: {reason}"),
                 Event::PaymentRefused { reason, .. } => format!("not paying: {reason}"),
-                Event::PaymentRecovered { payment_hash, .. } => {
-                    format!("recovered an earlier payment {payment_hash}")
-                }
+                Event::PaymentRecovered {
+                    payment_hash,
+                    amount,
+                    fee,
+                    ..
+                } => format!(
+                    "recovered an earlier payment of {} + {} fee (payment hash {payment_hash})",
+                    fmt_msat(*amount),
+                    fmt_msat(*fee)
+                ),
                 Event::PendingDropped { payment_hash, .. } => {
                     format!("dropped a pending payment that did not complete {payment_hash}")
                 }
