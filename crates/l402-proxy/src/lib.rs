@@ -110,7 +110,6 @@ mod pricer;
 pub mod revocation;
 mod route;
 mod target;
-mod tls;
 
 use std::convert::Infallible;
 use std::fmt;
