@@ -101,6 +101,8 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "aperture")]
+pub mod aperture;
 mod auth;
 pub mod config;
 mod forward;
