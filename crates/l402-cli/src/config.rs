@@ -192,31 +192,55 @@ impl ProxyConfig {
         Self::parse(&text, path)
     }
 
-    /// Reads an Aperture YAML file and checks the configuration it converts to;
-    /// relative paths are relative to the working directory, as in Aperture.
+    /// Reads an Aperture YAML file and checks the configuration it converts to, with
+    /// the TOML it converts to; relative paths are relative to the working directory,
+    /// as in Aperture.
     pub(crate) fn load_aperture(
         path: &Path,
-        overrides: &crate::aperture::Overrides,
+        lnd_rest_url: Option<&str>,
     ) -> Result<(Self, String), CliError> {
-        let text = Self::read_aperture(path)?;
-        let cwd = std::env::current_dir()
-            .map_err(|e| CliError::config(format!("no working directory: {e}")))?;
-        let toml = crate::aperture::convert(&text, &cwd, overrides)
-            .map_err(|e| CliError::config(format!("{}: {}", path.display(), e.message)))?;
-        let config = Self::parse(&toml, &cwd.join("converted-aperture.toml")).map_err(|e| {
-            CliError::config(format!("{} (converted): {}", path.display(), e.message))
-        })?;
-        Ok((config, toml))
-    }
-
-    fn read_aperture(path: &Path) -> Result<String, CliError> {
+        use l402_proxy::aperture::{ApertureOptions, MAX_APERTURE_LEN, from_yaml};
         let meta = std::fs::metadata(path)
             .map_err(|e| CliError::config(format!("cannot read {}: {e}", path.display())))?;
-        if meta.len() > crate::aperture::MAX_APERTURE_LEN {
+        if meta.len() > MAX_APERTURE_LEN as u64 {
             return Err(CliError::config(format!("{} is too large", path.display())));
         }
-        std::fs::read_to_string(path)
-            .map_err(|e| CliError::config(format!("cannot read {}: {e}", path.display())))
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| CliError::config(format!("cannot read {}: {e}", path.display())))?;
+        let cwd = std::env::current_dir()
+            .map_err(|e| CliError::config(format!("no working directory: {e}")))?;
+        let mut options =
+            ApertureOptions::new(&cwd, dirs::home_dir().unwrap_or_default().join(".aperture"));
+        if let Some(url) = lnd_rest_url {
+            options = options.lnd_rest_url(url);
+        }
+        let converted = from_yaml(&text, &options)
+            .map_err(|e| CliError::config(format!("{}: {e}", path.display())))?;
+        let toml = converted.toml().to_owned();
+        let config = ProxyConfig {
+            listen: converted.listen.unwrap_or_else(default_listen),
+            tls: converted.tls.map(|t| TlsConfig {
+                cert_file: t.cert_file,
+                key_file: t.key_file,
+                reload_secs: None,
+            }),
+            backend: BackendConfig {
+                kind: BackendKind::Lnd,
+                url: converted.lnd.rest_url,
+                macaroon_file: Some(converted.lnd.macaroon_file),
+                rune_file: None,
+                tls_cert_file: converted.lnd.tls_cert_file,
+                tls_server_name: None,
+                allow_spending_credential: false,
+            },
+            root_keys: RootKeysConfig::default(),
+            proxy: converted.proxy,
+        };
+        config
+            .proxy
+            .validate()
+            .map_err(|e| CliError::config(format!("{} (converted): {e}", path.display())))?;
+        Ok((config, toml))
     }
 
     /// Parses and checks `text`, read from `path`.

@@ -22,7 +22,6 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-mod aperture;
 mod backend;
 mod budget;
 mod cmd;

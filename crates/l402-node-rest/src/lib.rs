@@ -7,8 +7,9 @@
 //!
 //! - [`endpoint`]: the node's base URL, the HTTP client's fixed settings, and the warning
 //!   for a credential sent over plain HTTP to another host;
-//! - [`trust`]: certificates and root stores from PEM or DER, files included, and the
-//!   rustls crypto provider;
+//! - [`trust`]: certificates and root stores from PEM or DER, files included, the
+//!   rustls crypto provider, and client configurations verifying against roots or
+//!   pinned to one certificate (also used by `l402-proxy` for its upstreams);
 //! - [`call`]: the error model of one call ([`CallError`](call::CallError), generic over the
 //!   node's own error body), its mapping to [`BackendError`](l402_core::BackendError), and
 //!   a unary JSON call with a deadline;

@@ -18,12 +18,12 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use l402_node_rest::trust;
 use l402_tower::Receipt;
 use url::Url;
 
 use crate::config::{ConfigError, ProxyConfig, ServiceConfig, UpstreamProtocol};
 use crate::route::Routed;
-use crate::tls::{Trust, client_config};
 
 /// Receipt headers sent upstream (and removed from what clients send).
 pub(crate) const TOKEN_ID: HeaderName = HeaderName::from_static("x-l402-token-id");
@@ -92,62 +92,52 @@ struct Inner {
 /// Largest CA or certificate file read.
 const MAX_CERT_FILE_LEN: u64 = 1024 * 1024;
 
-fn read_trust(service: &ServiceConfig) -> Result<Trust, ConfigError> {
+/// The TLS client configuration of `service`'s upstream: verified against its CA file,
+/// pinned to its certificate file (whatever its name and chain: a self-signed one, such
+/// as LND's `tls.cert`; the handshake signature is still checked with its key), or
+/// verified against the Mozilla roots. ALPN is set by the connector.
+fn tls_config(service: &ServiceConfig) -> Result<rustls::ClientConfig, ConfigError> {
     let err = |reason: String| ConfigError::Service {
         service: service.name.clone(),
         reason,
     };
-    let read = |path: &std::path::Path| -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, ConfigError> {
-        use rustls::pki_types::pem::PemObject as _;
+    let read = |path: &std::path::Path| {
         let len = std::fs::metadata(path)
             .map_err(|e| err(format!("cannot read {}: {e}", path.display())))?
             .len();
         if len > MAX_CERT_FILE_LEN {
-            return Err(err(format!("{} is too large for a certificate", path.display())));
+            return Err(err(format!(
+                "{} is too large for a certificate",
+                path.display()
+            )));
         }
         let bytes =
             std::fs::read(path).map_err(|e| err(format!("cannot read {}: {e}", path.display())))?;
-        let certs = if bytes.windows(10).any(|w| w == b"-----BEGIN") {
-            rustls::pki_types::CertificateDer::pem_slice_iter(&bytes)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| err(format!("{}: {e}", path.display())))?
-        } else {
-            vec![rustls::pki_types::CertificateDer::from(bytes)]
-        };
-        if certs.is_empty() {
-            return Err(err(format!("no certificate in {}", path.display())));
-        }
-        Ok(certs)
+        Ok(bytes)
     };
-    if let Some(path) = &service.upstream_ca_file {
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in read(path)? {
-            roots
-                .add(cert)
-                .map_err(|e| err(format!("{}: {e}", path.display())))?;
-        }
-        return Ok(Trust::Roots(roots));
-    }
-    if let Some(path) = &service.upstream_cert_file {
-        let pinned = read(path)?
-            .into_iter()
-            .next()
-            .ok_or_else(|| err(format!("no certificate in {}", path.display())))?;
-        return Ok(Trust::Pinned(pinned));
-    }
-    Ok(Trust::WebPki)
+    let config = if let Some(path) = &service.upstream_ca_file {
+        let roots =
+            trust::root_store(&read(path)?).map_err(|e| err(format!("{}: {e}", path.display())))?;
+        trust::roots_client_config(roots)
+    } else if let Some(path) = &service.upstream_cert_file {
+        let pinned = trust::first_certificate(&read(path)?)
+            .map_err(|e| err(format!("{}: {e}", path.display())))?;
+        trust::pinned_client_config(pinned)
+    } else {
+        trust::roots_client_config(trust::webpki_roots())
+    };
+    config.map_err(|e| err(format!("tls settings refused: {e}")))
 }
 
 impl Forward {
     pub(crate) fn new(config: &ProxyConfig, service: &ServiceConfig) -> Result<Self, ConfigError> {
+        let headers = service.header_values()?;
+        let http2 = service.upstream_protocol == UpstreamProtocol::Http2;
+        let tls = tls_config(service)?;
         let err = |reason: String| ConfigError::Service {
             service: service.name.clone(),
             reason,
         };
-        let headers = service.header_values()?;
-        let http2 = service.upstream_protocol == UpstreamProtocol::Http2;
-        let tls = client_config(read_trust(service)?)
-            .map_err(|e| err(format!("tls settings refused: {e}")))?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);

@@ -120,6 +120,8 @@
 
 pub mod admin;
 mod admin_call;
+#[cfg(feature = "aperture")]
+pub mod aperture;
 mod auth;
 mod blocklist;
 pub mod config;
@@ -131,7 +133,6 @@ pub mod revocation;
 mod route;
 mod shared;
 mod target;
-mod tls;
 
 use std::convert::Infallible;
 use std::fmt;

@@ -100,12 +100,7 @@ pub(crate) async fn run(args: ProxyArgs) -> CmdResult {
             ));
         }
         (Some(Some(file)), None, None) | (_, Some(file), None) => Source::Toml(file.clone()),
-        (_, None, Some(file)) => Source::Aperture(
-            file.clone(),
-            crate::aperture::Overrides {
-                lnd_rest_url: args.lnd_rest_url.clone(),
-            },
-        ),
+        (_, None, Some(file)) => Source::Aperture(file.clone(), args.lnd_rest_url.clone()),
         (_, None, None) => return Err(CliError::config("give --config FILE")),
         (_, Some(_), Some(_)) => {
             return Err(CliError::config(
@@ -298,8 +293,8 @@ impl Reloader {
 enum Source {
     /// An `l402 proxy` TOML file.
     Toml(PathBuf),
-    /// An Aperture YAML file.
-    Aperture(PathBuf, crate::aperture::Overrides),
+    /// An Aperture YAML file, and LND's REST URL if given.
+    Aperture(PathBuf, Option<String>),
 }
 
 impl Source {
@@ -312,7 +307,7 @@ impl Source {
     fn load(&self) -> Result<ProxyConfig, CliError> {
         match self {
             Source::Toml(p) => ProxyConfig::load(p),
-            Source::Aperture(p, o) => Ok(ProxyConfig::load_aperture(p, o)?.0),
+            Source::Aperture(p, url) => Ok(ProxyConfig::load_aperture(p, url.as_deref())?.0),
         }
     }
 
@@ -323,7 +318,7 @@ impl Source {
                 let c = ProxyConfig::load(p)?;
                 Ok((c, String::new()))
             }
-            Source::Aperture(p, o) => ProxyConfig::load_aperture(p, o),
+            Source::Aperture(p, url) => ProxyConfig::load_aperture(p, url.as_deref()),
         }
     }
 }
