@@ -230,13 +230,12 @@ pub enum BlocklistTextError {
     #[error("the blocklist has more than {MAX_BLOCKLIST_LEN} entries")]
     TooManyEntries,
     /// A line that is not an address or a CIDR network.
-    #[error("line {line}: {source}")]
+    #[error("line {line}: {error}")]
     Line {
         /// The line number, from 1.
         line: usize,
-        /// The entry refused.
-        #[source]
-        source: InvalidBlocklist,
+        /// Why the entry is refused (shown in this error's message, so not its source).
+        error: InvalidBlocklist,
     },
 }
 
@@ -295,9 +294,9 @@ impl IpBlocklist {
                 return Err(BlocklistTextError::TooManyEntries);
             }
             nets.push(
-                parse_entry(entry).map_err(|source| BlocklistTextError::Line {
+                parse_entry(entry).map_err(|error| BlocklistTextError::Line {
                     line: n + 1,
-                    source,
+                    error,
                 })?,
             );
         }
