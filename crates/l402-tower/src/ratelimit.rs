@@ -294,10 +294,8 @@ impl IpBlocklist {
                 return Err(BlocklistTextError::TooManyEntries);
             }
             nets.push(
-                parse_entry(entry).map_err(|error| BlocklistTextError::Line {
-                    line: n + 1,
-                    error,
-                })?,
+                parse_entry(entry)
+                    .map_err(|error| BlocklistTextError::Line { line: n + 1, error })?,
             );
         }
         Ok(nets)

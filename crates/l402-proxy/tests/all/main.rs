@@ -8,8 +8,8 @@
     unreachable_pub
 )]
 
-mod fleet;
 mod admin;
+mod fleet;
 mod grpc;
 mod metrics;
 mod protocols;
